@@ -1,0 +1,62 @@
+# Edgeflags: `make run` starts everything on a fresh machine; `make test` runs the suite.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+EDGEFLAGS_HOST ?= 127.0.0.1
+EDGEFLAGS_PORT ?= 8000
+export EDGEFLAGS_HOST EDGEFLAGS_PORT
+
+.PHONY: run test check install install-dev migrate demo bench clean help
+
+help:
+	@echo "make run    - install, migrate, load demo data, start web + worker + beat"
+	@echo "make test   - run the whole test suite (PostgreSQL/Redis when reachable)"
+	@echo "make check  - ruff (lint + format), mypy, import-linter"
+	@echo "make clean  - remove the venv and the embedded-mode state in var/"
+
+$(VENV)/.runtime-installed: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.runtime-installed
+install-dev: $(VENV)/.dev-installed
+
+# A random secret for the embedded mode, generated once and kept (settings read it when
+# SECRET_KEY is unset).
+var/secret_key:
+	@mkdir -p var
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+migrate: install var/secret_key
+	$(MANAGE) migrate --no-input
+	$(MANAGE) collectstatic --no-input --verbosity 0
+
+demo: migrate
+	$(MANAGE) load_demo
+
+run: demo
+	@$(MANAGE) ensure_admin
+	@echo "Edgeflags: http://$(EDGEFLAGS_HOST):$(EDGEFLAGS_PORT)/admin/  (health: /readyz, API docs: /api/docs/)"
+	@echo "Starting web + worker + beat; Ctrl-C stops all three."
+	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile 2>&1 || true
+
+test: install-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: install-dev
+	@cat bench/README.md
+
+clean:
+	rm -rf $(VENV) var

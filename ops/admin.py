@@ -1,0 +1,12 @@
+from django.contrib import admin
+
+from ops.models import TaskHeartbeat
+
+
+@admin.register(TaskHeartbeat)
+class TaskHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["name", "last_finished_at", "last_duration_ms", "runs"]
+    readonly_fields = [f.name for f in TaskHeartbeat._meta.fields] + ["runs"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

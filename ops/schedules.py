@@ -1,0 +1,30 @@
+"""Every periodic schedule of Edgeflags, in one place.
+
+They are created in django-celery-beat's tables after `migrate` when missing, and from then
+on belong to the operators: edits made in the admin (Periodic tasks) are never overwritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class PeriodicTaskSpec:
+    name: str
+    task: str
+    description: str
+    every_seconds: int | None = None
+    crontab: str | None = None  # "minute hour day-of-month month day-of-week", UTC
+
+
+DEFAULT_PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
+    PeriodicTaskSpec(
+        name="housekeeping",
+        task="ops.tasks.housekeeping",
+        description="Delete expired sessions; its last run tells /readyz that beat is alive.",
+        every_seconds=settings.EDGEFLAGS_HOUSEKEEPING_INTERVAL_S,
+    ),
+)

@@ -1,0 +1,185 @@
+"""The real web server and a real Celery worker, in both run modes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from django.conf import settings
+
+from tests.support.processes import (
+    BIN,
+    REPO,
+    child_env,
+    free_port,
+    manage,
+    running,
+    wait_for_http,
+    wait_until,
+    web_server_argv,
+    worker_argv,
+)
+
+pytestmark = pytest.mark.services
+
+
+def _readyz(port: int) -> requests.Response:
+    return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+
+
+def _serve_and_consume_a_task(env: dict[str, str], log_dir: Path) -> dict[str, object]:
+    """Migrate, start web + worker, send housekeeping through the broker; return /readyz."""
+    manage(env, "migrate", "--no-input")
+    port = free_port()
+    with running("web", web_server_argv(port), env, log_dir) as web:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", web)
+        before = _readyz(port)
+        assert before.status_code == 200, before.text
+        assert before.json()["checks"]["beat"]["status"] == "failing"  # nothing ran yet
+        with running("worker", worker_argv(), env, log_dir) as worker:
+            subprocess.run(
+                [str(BIN / "celery"), "-A", "config", "call", "ops.tasks.housekeeping"],
+                cwd=REPO,
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            wait_until(
+                lambda: _readyz(port).json()["checks"]["beat"]["status"] == "ok",
+                timeout=60,
+                what="the worker to run housekeeping",
+                on_fail=worker.log,
+            )
+            assert "ops.tasks.housekeeping" in worker.log()
+        after = _readyz(port)
+        assert after.status_code == 200
+        return after.json()
+
+
+def test_embedded_mode__web_and_worker__ready_and_task_consumed(tmp_path: Path) -> None:
+    # Given no DATABASE_URL and no REDIS_URL: SQLite file and filesystem broker under var/
+    env = child_env({"DATABASE_URL": None, "REDIS_URL": None, "EDGEFLAGS_VAR_DIR": str(tmp_path)})
+
+    body = _serve_and_consume_a_task(env, tmp_path)
+
+    assert body["status"] == "ok"
+    checks = body["checks"]
+    assert checks["database"]["reason"] == "sqlite reachable"
+    assert checks["cache"]["reason"] == "local memory reachable"
+    assert checks["broker"]["reason"].startswith("filesystem broker writable")
+    assert (tmp_path / "edgeflags.sqlite3").is_file()
+    assert (tmp_path / "broker" / "queue").is_dir()
+
+
+@pytest.fixture
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database on the test server, dropped afterwards."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.fail("this test needs PostgreSQL (set DATABASE_URL or run one on 127.0.0.1:5432)")
+    name = f"edgeflags_stack_{uuid.uuid4().hex[:10]}"
+    dsn = f"host={db['HOST']} port={db['PORT'] or 5432} user={db['USER']} dbname=postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_production_mode__postgres_and_redis__ready_and_task_consumed(
+    tmp_path: Path, fresh_postgres_database: str
+) -> None:
+    if not settings.REDIS_URL:
+        pytest.fail("this test needs Redis (set REDIS_URL or run one on 127.0.0.1:6379)")
+    env = child_env(
+        {
+            "DATABASE_URL": fresh_postgres_database,
+            "REDIS_URL": settings.REDIS_URL,
+            "EDGEFLAGS_VAR_DIR": str(tmp_path),
+            # A queue of its own so no other worker on this Redis takes the task.
+            "EDGEFLAGS_CELERY_QUEUE": f"edgeflags-test-{uuid.uuid4().hex[:8]}",
+            "EDGEFLAGS_CACHE_PREFIX": f"edgeflags-test-{uuid.uuid4().hex[:8]}",
+        }
+    )
+
+    body = _serve_and_consume_a_task(env, tmp_path)
+
+    assert body["status"] == "ok"
+    checks = body["checks"]
+    assert checks["database"]["reason"] == "postgresql reachable"
+    assert checks["cache"]["reason"] == "Redis reachable"
+    assert checks["broker"]["reason"].startswith("Redis broker reachable")
+    assert not (tmp_path / "broker").exists()  # the filesystem broker is not used
+
+
+def test_readyz__redis_url_on_closed_port__503_naming_redis(tmp_path: Path) -> None:
+    closed_port = free_port()
+    env = child_env(
+        {
+            "DATABASE_URL": None,
+            "REDIS_URL": f"redis://127.0.0.1:{closed_port}/0",
+            "EDGEFLAGS_VAR_DIR": str(tmp_path),
+        }
+    )
+    manage(env, "migrate", "--no-input")
+    port = free_port()
+    with running("web", web_server_argv(port), env, tmp_path) as web:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", web)
+
+        response = _readyz(port)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "failing"
+    assert {"cache", "broker"} <= set(body["failing"])
+    assert body["checks"]["database"]["status"] == "ok"
+    for name in ("cache", "broker"):
+        assert f"Redis at 127.0.0.1:{closed_port}" in body["checks"][name]["reason"]
+
+
+def _django_setup(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_settings__no_secret_key_outside_debug__refuses_to_start(tmp_path: Path) -> None:
+    env = child_env({"SECRET_KEY": None, "DEBUG": "false", "EDGEFLAGS_VAR_DIR": str(tmp_path)})
+
+    result = _django_setup(env)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_settings__no_secret_key_in_debug__starts(tmp_path: Path) -> None:
+    env = child_env({"SECRET_KEY": None, "DEBUG": "true", "EDGEFLAGS_VAR_DIR": str(tmp_path)})
+
+    result = _django_setup(env)
+
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+def test_settings__generated_key_file__used_outside_debug(tmp_path: Path) -> None:
+    (tmp_path / "secret_key").write_text("generated-by-make-run-" + "x" * 40)
+    env = child_env({"SECRET_KEY": None, "DEBUG": "false", "EDGEFLAGS_VAR_DIR": str(tmp_path)})
+
+    result = _django_setup(env)
+
+    assert result.returncode == 0, result.stderr

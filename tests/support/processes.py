@@ -1,0 +1,169 @@
+"""Start the real programs (web server, Celery worker) in subprocesses for tests.
+
+Each process runs in its own process group and is killed with it, so no test leaves a
+server or worker behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# Variables a child must not inherit from the test process when it is given its own set.
+SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "EDGEFLAGS_VAR_DIR", "EDGEFLAGS_CELERY_QUEUE")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(overrides: Mapping[str, str | None]) -> dict[str, str]:
+    """The test process' environment without its service choice, plus `overrides`."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env["PYTHONUNBUFFERED"] = "1"
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def manage(env: Mapping[str, str], *args: str, timeout: float = 180) -> str:
+    """Run `manage.py args` in a child; return its output, raise on failure."""
+    completed = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise AssertionError(
+            f"manage.py {' '.join(args)} exited {completed.returncode}:\n{completed.stderr}"
+        )
+    return completed.stdout
+
+
+@dataclass
+class Running:
+    name: str
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running(
+    name: str, argv: list[str], env: Mapping[str, str], log_dir: Path
+) -> Iterator[Running]:
+    """Run `argv` for the duration of the block; its output goes to log_dir/name.log."""
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    try:
+        yield Running(name, process, log_path)
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+def web_server_argv(port: int, workers: int = 1) -> list[str]:
+    """The web server exactly as the Procfile starts it."""
+    return [
+        str(BIN / "granian"),
+        "--interface",
+        "wsgi",
+        "--no-ws",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "config.wsgi:application",
+    ]
+
+
+def worker_argv() -> list[str]:
+    """A Celery worker as the Procfile starts it (one pool process, to keep tests light)."""
+    return [
+        str(BIN / "celery"),
+        "-A",
+        "config",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        "1",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, on_fail: Callable[[], str] = str
+) -> None:
+    """Poll `condition` until it holds or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{on_fail()}")
+
+
+def wait_for_http(url: str, server: Running, timeout: float = 30) -> None:
+    """Wait until `url` answers at all (any status)."""
+
+    def answers() -> bool:
+        if server.process.poll() is not None:
+            raise AssertionError(f"{server.name} exited early:\n{server.log()}")
+        try:
+            requests.get(url, timeout=1)
+        except requests.ConnectionError:
+            return False
+        return True
+
+    wait_until(answers, timeout, f"{url} to answer", server.log)

@@ -10,8 +10,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+# Lets admin and DRF generics be subscripted at runtime (ModelAdmin[Model]) for type checks.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -22,7 +26,7 @@ DEBUG = env.bool("DEBUG", default=False)
 # Runtime state of the embedded mode (SQLite file, broker folders, generated secret).
 VAR_DIR = Path(env.str("EDGEFLAGS_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 
-_DEV_SECRET_KEY = "insecure-dev-only-key-never-use-in-production"
+_DEV_SECRET_KEY = "insecure-dev-only-key-never-use-in-production"  # noqa: S105 - DEBUG only
 _GENERATED_SECRET_KEY_FILE = VAR_DIR / "secret_key"
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY and _GENERATED_SECRET_KEY_FILE.is_file():
@@ -142,7 +146,7 @@ if REDIS_URL:
         "visibility_timeout": 3600,
     }
 else:
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost//"
     for _folder in ("queue", "control", "processed"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -226,6 +230,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"}
+    },
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
 }

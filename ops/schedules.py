@@ -18,6 +18,8 @@ class PeriodicTaskSpec:
     description: str
     every_seconds: int | None = None
     crontab: str | None = None  # "minute hour day-of-month month day-of-week", UTC
+    # Due as soon as beat first starts, instead of one full interval later.
+    run_at_first_beat: bool = False
 
 
 DEFAULT_PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
@@ -26,5 +28,6 @@ DEFAULT_PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         task="ops.tasks.housekeeping",
         description="Delete expired sessions; its last run tells /readyz that beat is alive.",
         every_seconds=settings.EDGEFLAGS_HOUSEKEEPING_INTERVAL_S,
+        run_at_first_beat=True,
     ),
 )

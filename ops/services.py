@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -87,8 +87,19 @@ def periodic_tasks_ensure() -> list[str]:
     for spec in DEFAULT_PERIODIC_TASKS:
         if spec.name in existing:
             continue
+        # django-celery-beat counts a new task's first interval from its creation; a
+        # last run one interval ago makes it due when beat starts.
+        last_run_at = (
+            timezone.now() - timedelta(seconds=spec.every_seconds)
+            if spec.run_at_first_beat and spec.every_seconds
+            else None
+        )
         PeriodicTask.objects.create(
-            name=spec.name, task=spec.task, description=spec.description, **_schedule_for(spec)
+            name=spec.name,
+            task=spec.task,
+            description=spec.description,
+            last_run_at=last_run_at,
+            **_schedule_for(spec),
         )
         created.append(spec.name)
     return created

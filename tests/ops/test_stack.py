@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -63,19 +64,41 @@ def _serve_and_consume_a_task(env: dict[str, str], log_dir: Path) -> dict[str, o
         return after.json()
 
 
-def test_embedded_mode__web_and_worker__ready_and_task_consumed(tmp_path: Path) -> None:
+def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker(tmp_path: Path) -> None:
     # Given no DATABASE_URL and no REDIS_URL: SQLite file and filesystem broker under var/
-    env = child_env({"DATABASE_URL": None, "REDIS_URL": None, "EDGEFLAGS_VAR_DIR": str(tmp_path)})
+    port = free_port()
+    env = child_env(
+        {
+            "DATABASE_URL": None,
+            "REDIS_URL": None,
+            "EDGEFLAGS_VAR_DIR": str(tmp_path),
+            "EDGEFLAGS_PORT": str(port),
+            "EDGEFLAGS_WEB_WORKERS": "1",
+            "EDGEFLAGS_WORKER_CONCURRENCY": "1",
+            "PATH": f"{BIN}:{os.environ['PATH']}",
+        }
+    )
+    manage(env, "migrate", "--no-input")
 
-    body = _serve_and_consume_a_task(env, tmp_path)
+    # When web + worker + beat start exactly as `make run` starts them
+    honcho = [str(BIN / "honcho"), "start", "-f", "Procfile"]
+    with running("honcho", honcho, env, tmp_path) as stack:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", stack)
+        # Then beat sends housekeeping at its first start and the worker runs it
+        wait_until(
+            lambda: _readyz(port).json()["status"] == "ok",
+            timeout=60,
+            what="beat -> filesystem broker -> worker to run housekeeping",
+            on_fail=stack.log,
+        )
+        body = _readyz(port).json()
 
-    assert body["status"] == "ok"
     checks = body["checks"]
     assert checks["database"]["reason"] == "sqlite reachable"
     assert checks["cache"]["reason"] == "local memory reachable"
     assert checks["broker"]["reason"].startswith("filesystem broker writable")
+    assert "ops.tasks.housekeeping" in stack.log()
     assert (tmp_path / "edgeflags.sqlite3").is_file()
-    assert (tmp_path / "broker" / "queue").is_dir()
 
 
 @pytest.fixture

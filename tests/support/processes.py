@@ -75,9 +75,7 @@ class Running:
 
 
 @contextmanager
-def running(
-    name: str, argv: list[str], env: Mapping[str, str], log_dir: Path
-) -> Iterator[Running]:
+def running(name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> Iterator[Running]:
     """Run `argv` for the duration of the block; its output goes to log_dir/name.log."""
     log_path = log_dir / f"{name}.log"
     with log_path.open("w") as log:

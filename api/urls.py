@@ -1,5 +1,14 @@
-"""Routes of the client API (evaluate, OFREP, probes, events) and the management API."""
+"""Routes of the client API (evaluate, OFREP, snapshot) and the management API."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from api import client
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("api/v1/evaluate", client.evaluate_view, name="evaluate"),
+    path("api/v1/snapshot", client.snapshot_view, name="snapshot"),
+    path("ofrep/v1/configuration", client.ofrep_configuration_view, name="ofrep-configuration"),
+    path("ofrep/v1/evaluate/flags", client.ofrep_bulk_view, name="ofrep-bulk"),
+    # <path:> so that flag keys containing "/" route to the single-flag endpoint.
+    path("ofrep/v1/evaluate/flags/<path:key>", client.ofrep_flag_view, name="ofrep-flag"),
+]

@@ -175,6 +175,13 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("EDGEFLAGS_CELERY_EAGER", default=False)
 # is failing (beat is reported but not required: web keeps serving without it).
 EDGEFLAGS_HOUSEKEEPING_INTERVAL_S = env.int("EDGEFLAGS_HOUSEKEEPING_INTERVAL_S", default=300)
 EDGEFLAGS_BEAT_STALE_AFTER_S = env.int("EDGEFLAGS_BEAT_STALE_AFTER_S", default=900)
+# How often each API process checks for a newer snapshot (a change is served within this).
+EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S = env.float("EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S", default=0.5)
+# Snapshot versions kept per environment (older ones are deleted by housekeeping).
+EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT = env.int("EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT", default=200)
+# Client API limits: request body size, and requests per second per API key per process.
+EDGEFLAGS_MAX_BODY_BYTES = env.int("EDGEFLAGS_MAX_BODY_BYTES", default=64 * 1024)
+EDGEFLAGS_RATE_LIMIT_PER_KEY = env.float("EDGEFLAGS_RATE_LIMIT_PER_KEY", default=2000.0)
 # Admin password used when `make run` creates the first admin user (generated when unset).
 EDGEFLAGS_ADMIN_PASSWORD = env.str("EDGEFLAGS_ADMIN_PASSWORD", default="")
 

@@ -1,0 +1,231 @@
+"""The client API's hot path: evaluate, OFREP, and the snapshot download.
+
+Each request: one in-memory key lookup, the held snapshot, the pure engine, orjson. No
+database query (the snapshot store pays for at most one version check per interval).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from api.http import (
+    ApiError,
+    RateLimiter,
+    cached_json_response,
+    etag_of,
+    json_response,
+    read_json_body,
+)
+from rollout.engine.evaluate import evaluate, evaluate_all
+from rollout.engine.types import Decision
+from rollout.snapshot_store import HeldSnapshot, KeyInfo, store
+
+MAX_CONTEXT_ATTRIBUTES = 200
+MAX_ATTRIBUTE_NAME = 200
+MAX_FLAGS_PER_REQUEST = 500
+
+rate_limiter = RateLimiter(settings.EDGEFLAGS_RATE_LIMIT_PER_KEY)
+
+
+def _presented_key(request: HttpRequest) -> str:
+    authorization = str(request.META.get("HTTP_AUTHORIZATION", ""))
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return str(request.META.get("HTTP_X_API_KEY", "")).strip()
+
+
+def authenticate(request: HttpRequest, *, server_only: bool = False) -> KeyInfo:
+    """The caller's key: 401 when missing, unknown or revoked; 403 out of scope; 429 over rate."""
+    raw_key = _presented_key(request)
+    if not raw_key:
+        raise ApiError(
+            401,
+            "UNAUTHORIZED",
+            "Authorization: missing API key (send 'Authorization: Bearer <key>' or 'X-API-Key')",
+        )
+    info = store.key(raw_key)
+    if info is None:
+        raise ApiError(401, "UNAUTHORIZED", "Authorization: unknown API key")
+    if info.revoked:
+        raise ApiError(401, "UNAUTHORIZED", "Authorization: this API key has been revoked")
+    if server_only and info.scope != "server":
+        raise ApiError(403, "FORBIDDEN", "Authorization: this endpoint needs a server key")
+    wait = rate_limiter.retry_after(info.key_id)
+    if wait:
+        raise ApiError(
+            429,
+            "RATE_LIMITED",
+            f"Authorization: more than {settings.EDGEFLAGS_RATE_LIMIT_PER_KEY:g} requests/s "
+            "for this key",
+            headers={"Retry-After": str(wait)},
+        )
+    return info
+
+
+def _held(info: KeyInfo) -> HeldSnapshot:
+    held = store.snapshot(info.environment)
+    if held is None:
+        raise ApiError(503, "GENERAL", "snapshot: no ruleset published for this environment yet")
+    return held
+
+
+def parse_context(value: Any) -> dict[str, Any]:
+    """The OFREP evaluation context: a flat JSON object; `targetingKey` must be a string."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(400, "INVALID_CONTEXT", "context: must be a JSON object")
+    if len(value) > MAX_CONTEXT_ATTRIBUTES:
+        raise ApiError(
+            400, "INVALID_CONTEXT", f"context: more than {MAX_CONTEXT_ATTRIBUTES} attributes"
+        )
+    for name in value:
+        if len(name) > MAX_ATTRIBUTE_NAME:
+            raise ApiError(
+                400, "INVALID_CONTEXT", f"context.{name[:40]}…: name over {MAX_ATTRIBUTE_NAME}"
+            )
+    targeting_key = value.get("targetingKey")
+    if targeting_key is not None and not isinstance(targeting_key, str):
+        raise ApiError(400, "INVALID_CONTEXT", "context.targetingKey: must be a string")
+    return value
+
+
+def _reject_unknown_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(400, "INVALID_CONTEXT", f"{unknown[0]}: unknown field")
+
+
+def _flag_keys(value: Any, held: HeldSnapshot) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ApiError(400, "INVALID_CONTEXT", "flags: must be a list of flag keys")
+    if len(value) > MAX_FLAGS_PER_REQUEST:
+        raise ApiError(400, "INVALID_CONTEXT", f"flags: more than {MAX_FLAGS_PER_REQUEST} keys")
+    for index, key in enumerate(value):
+        if not isinstance(key, str):
+            raise ApiError(400, "INVALID_CONTEXT", f"flags[{index}]: must be a string")
+    unknown = [key for key in value if key not in held.snapshot.flags]
+    if unknown:
+        raise ApiError(400, "FLAG_NOT_FOUND", f"flags: unknown flag key(s): {', '.join(unknown)}")
+    return value
+
+
+def _metadata(decision: Decision, held: HeldSnapshot) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"enabled": decision.enabled, "snapshotVersion": held.version}
+    metadata.update(decision.metadata)
+    return metadata
+
+
+def decision_body(decision: Decision, held: HeldSnapshot) -> dict[str, Any]:
+    """One decision in OFREP's evaluationSuccess / evaluationFailure shape."""
+    body: dict[str, Any] = {
+        "key": decision.flag_key,
+        "value": decision.value,
+        "variant": decision.variant,
+        "reason": decision.reason,
+        "metadata": _metadata(decision, held),
+    }
+    if decision.error_code:
+        body["errorCode"] = decision.error_code
+        body["errorDetails"] = decision.error_message or decision.error_code
+    return body
+
+
+def _json_api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Answer ApiError as its JSON response; client endpoints take no CSRF token (API keys)."""
+
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ApiError as error:
+            return error.response()
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return csrf_exempt(wrapped)
+
+
+@_json_api
+@require_POST
+def evaluate_view(request: HttpRequest) -> HttpResponse:
+    """POST /api/v1/evaluate: every (or the listed) flag's decision for one context."""
+    info = authenticate(request)
+    held = _held(info)
+    body = read_json_body(request)
+    _reject_unknown_fields(body, {"context", "flags"})
+    context = parse_context(body.get("context"))
+    keys = _flag_keys(body.get("flags"), held)
+    decisions = evaluate_all(held.snapshot, context, keys)
+    payload = {
+        "environment": held.environment,
+        "snapshotVersion": held.version,
+        "flags": {d.flag_key: decision_body(d, held) for d in decisions},
+    }
+    body_bytes = orjson.dumps(payload)
+    return cached_json_response(request, body_bytes, etag_of(body_bytes))
+
+
+@_json_api
+@require_POST
+def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
+    """POST /ofrep/v1/evaluate/flags/{key}: one flag, OFREP single-evaluation contract."""
+    info = authenticate(request)
+    held = _held(info)
+    body = read_json_body(request)
+    context = parse_context(body.get("context"))
+    if key not in held.snapshot.flags:
+        raise ApiError(404, "FLAG_NOT_FOUND", f"flag {key!r} does not exist", key=key)
+    decision = evaluate(held.snapshot, key, context)
+    return json_response(decision_body(decision, held))
+
+
+@_json_api
+@require_POST
+def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
+    """POST /ofrep/v1/evaluate/flags: every flag, with ETag / If-None-Match."""
+    info = authenticate(request)
+    held = _held(info)
+    body = read_json_body(request)
+    context = parse_context(body.get("context"))
+    decisions = evaluate_all(held.snapshot, context, None)
+    body_bytes = orjson.dumps({"flags": [decision_body(d, held) for d in decisions]})
+    return cached_json_response(request, body_bytes, etag_of(body_bytes))
+
+
+@_json_api
+@require_GET
+def ofrep_configuration_view(request: HttpRequest) -> HttpResponse:
+    """GET /ofrep/v1/configuration: what providers may assume about this service."""
+    authenticate(request)
+    interval_ms = int(settings.EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S * 1000)
+    return json_response(
+        {
+            "name": "edgeflags",
+            "capabilities": {
+                "cacheInvalidation": {
+                    "polling": {"enabled": True, "minPollingIntervalMs": max(1000, interval_ms)}
+                },
+                "flagEvaluation": {
+                    "supportedTypes": ["boolean", "string", "int", "float", "object"]
+                },
+            },
+        }
+    )
+
+
+@_json_api
+@require_GET
+def snapshot_view(request: HttpRequest) -> HttpResponse:
+    """GET /api/v1/snapshot (server keys): the compiled ruleset for local evaluation."""
+    info = authenticate(request, server_only=True)
+    held = _held(info)
+    return cached_json_response(request, held.document_bytes, f'"{held.etag}"')

@@ -1,0 +1,116 @@
+"""Lean HTTP helpers for the client API's hot path: JSON in and out, errors, ETags, limits.
+
+The client endpoints are plain Django views (not DRF) because they are the hot path: DRF's
+request wrapping and content negotiation cost about 40 % of the throughput budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+
+class ApiError(Exception):
+    """A client error answered as JSON: OFREP's {errorCode, errorDetails} shape."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        details: str,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(details)
+        self.status = status
+        self.code = code
+        self.details = details
+        self.key = key
+        self.headers = headers or {}
+
+    def response(self) -> HttpResponse:
+        body: dict[str, Any] = {"errorCode": self.code, "errorDetails": self.details}
+        if self.key is not None:
+            body = {"key": self.key, **body}
+        response = json_response(body, status=self.status)
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+
+def json_response(body: Any, status: int = 200) -> HttpResponse:
+    """An application/json response serialised with orjson (floats stay floats)."""
+    return HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
+
+
+def read_json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request body as a JSON object; 413 when too large, 400 naming the problem."""
+    limit = settings.EDGEFLAGS_MAX_BODY_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"body: larger than {limit} bytes")
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"body: larger than {limit} bytes")
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "PARSE_ERROR", f"body: malformed JSON ({exc})") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "PARSE_ERROR", "body: must be a JSON object")
+    return body
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag over a response body."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def not_modified(request: HttpRequest, etag: str) -> bool:
+    """True when the client's If-None-Match already names `etag`."""
+    header = request.META.get("HTTP_IF_NONE_MATCH")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return etag in candidates
+
+
+def cached_json_response(request: HttpRequest, body_bytes: bytes, etag: str) -> HttpResponse:
+    """200 with the body and its ETag, or 304 when the client has it already."""
+    if not_modified(request, etag):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body_bytes, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+class RateLimiter:
+    """A token bucket per API key, per process: cheap enough for the hot path."""
+
+    def __init__(self, rate_per_s: float, burst: float | None = None):
+        self.rate = rate_per_s
+        self.burst = burst if burst is not None else max(rate_per_s, 1.0)
+        self._buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
+
+    def retry_after(self, key_id: int) -> int:
+        """0 when the request may go on; otherwise whole seconds to wait."""
+        now = time.monotonic()
+        tokens, at = self._buckets.get(key_id, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[key_id] = (tokens - 1.0, now)
+            return 0
+        self._buckets[key_id] = (tokens, now)
+        return max(1, int((1.0 - tokens) / self.rate + 0.999))

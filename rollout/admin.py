@@ -1,0 +1,132 @@
+"""Django admin for flags, environments, keys, rules and rule segments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from rollout.models import (
+    ApiKey,
+    Environment,
+    Flag,
+    FlagState,
+    Segment,
+    SnapshotVersion,
+    TargetingRule,
+)
+from rollout.services import api_key_create, api_key_revoke
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin[Environment]):
+    list_display = ["key", "name", "created_at"]
+    search_fields = ["key", "name"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
+    list_display = [
+        "prefix",
+        "name",
+        "environment",
+        "scope",
+        "created_at",
+        "last_used_at",
+        "active",
+    ]
+    list_filter = ["environment", "scope", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    fields = ["environment", "name", "scope", *readonly_fields]
+    actions = ["revoke"]
+
+    @admin.display(boolean=True)
+    def active(self, obj: ApiKey) -> bool:
+        return obj.is_active
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
+        if obj is not None:  # a key's environment and scope are fixed once issued
+            return ["environment", "scope", *self.readonly_fields]
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created, raw_key = api_key_create(
+            environment=obj.environment, scope=obj.scope, name=obj.name, created_by=request.user
+        )
+        obj.pk = created.pk
+        messages.warning(
+            request, f"New {obj.scope} key (copy it now, it is not shown again): {raw_key}"
+        )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+class FlagStateInline(admin.StackedInline[FlagState, Flag]):
+    model = FlagState
+    extra = 0
+    fields = ["environment", "enabled", "off_value", "variants", "dependencies"]
+    show_change_link = True
+
+
+@admin.register(Flag)
+class FlagAdmin(admin.ModelAdmin[Flag]):
+    list_display = ["key", "kind", "description", "archived", "updated_at"]
+    list_filter = ["kind", "archived", "states__environment", "states__enabled"]
+    search_fields = ["key", "description"]
+    inlines = [FlagStateInline]
+
+
+class TargetingRuleInline(admin.StackedInline[TargetingRule, FlagState]):
+    model = TargetingRule
+    extra = 0
+    fields = [
+        "order",
+        "description",
+        "strategy",
+        "rollout_percentage",
+        "stickiness",
+        "group_id",
+        "constraints",
+        "segments",
+        "variants",
+        "parameters",
+    ]
+    filter_horizontal = ["segments"]
+
+
+@admin.register(FlagState)
+class FlagStateAdmin(admin.ModelAdmin[FlagState]):
+    list_display = ["flag", "environment", "enabled", "updated_at"]
+    list_filter = ["environment", "enabled", "flag__kind"]
+    search_fields = ["flag__key"]
+    list_select_related = ["flag", "environment"]
+    inlines = [TargetingRuleInline]
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin[Segment]):
+    list_display = ["key", "description", "updated_at"]
+    search_fields = ["key", "description"]
+
+
+@admin.register(SnapshotVersion)
+class SnapshotVersionAdmin(admin.ModelAdmin[SnapshotVersion]):
+    list_display = ["environment", "version", "reason", "created_at"]
+    list_filter = ["environment"]
+    readonly_fields = ["environment", "version", "etag", "reason", "created_at", "document"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

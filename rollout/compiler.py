@@ -1,0 +1,74 @@
+"""The snapshot compiler: an environment's rows -> the engine's snapshot document.
+
+This is the only module that knows both the ORM models and the engine's document format
+(rollout/engine/document.py reads it back into engine types).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from rollout.models import Environment, FlagState, Segment, TargetingRule
+
+SCHEMA_VERSION = 1
+
+
+def _rule_document(rule: TargetingRule, flag_key: str) -> dict[str, Any]:
+    parameters = {str(k): str(v) for k, v in (rule.parameters or {}).items()}
+    if rule.strategy == TargetingRule.Strategy.FLEXIBLE_ROLLOUT:
+        # Always emit groupId: an absent one makes Unleash engines bucket dependencies by
+        # the child's name (bucketing.md §8), and a snapshot must evaluate the same anywhere.
+        parameters = {
+            "rollout": str(rule.rollout_percentage),
+            "stickiness": rule.stickiness or "default",
+            "groupId": rule.group_id or flag_key,
+        }
+    return {
+        "strategy": rule.strategy,
+        "parameters": parameters,
+        "constraints": rule.constraints or [],
+        "segments": sorted(segment.pk for segment in rule.segments.all()),
+        "variants": rule.variants or [],
+    }
+
+
+def compile_environment(environment: Environment) -> dict[str, Any]:
+    """Build the snapshot document of `environment` from its current rows (version unset)."""
+    states = (
+        FlagState.objects.filter(environment=environment, flag__archived=False)
+        .select_related("flag")
+        .prefetch_related(
+            Prefetch(
+                "rules",
+                queryset=TargetingRule.objects.order_by("order", "pk").prefetch_related("segments"),
+            )
+        )
+        .order_by("flag__key")
+    )
+    flags = [
+        {
+            "key": state.flag.key,
+            "kind": state.flag.kind,
+            "enabled": state.enabled,
+            "offValue": state.off_value,
+            "variants": state.variants or [],
+            "dependencies": state.dependencies or [],
+            "rules": [_rule_document(rule, state.flag.key) for rule in state.rules.all()],
+        }
+        for state in states
+    ]
+    segments = [
+        {"id": segment.pk, "key": segment.key, "constraints": segment.constraints or []}
+        for segment in Segment.objects.order_by("pk")
+    ]
+    return {
+        "schema": SCHEMA_VERSION,
+        "environment": environment.key,
+        "version": 0,
+        "publishedAt": timezone.now().isoformat(),
+        "flags": flags,
+        "segments": segments,
+    }

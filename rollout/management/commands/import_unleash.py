@@ -1,0 +1,42 @@
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from rollout.services import environment_get_or_create
+from rollout.unleash_import import unleash_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import an Unleash client-features export (GET /api/client/features, or a delta "
+        "{events}) into one environment, keeping every client's bucket."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("file", type=Path, help="the export, a JSON file ('-' for stdin)")
+        parser.add_argument("--environment", required=True, help="created when missing")
+
+    def handle(self, *args: Any, file: Path, environment: str, **options: Any) -> None:
+        try:
+            text = sys.stdin.read() if str(file) == "-" else file.read_text()
+            document = json.loads(text)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CommandError(f"{file}: {exc}") from exc
+        if not isinstance(document, dict) or not ("features" in document or "events" in document):
+            raise CommandError(f"{file}: not an Unleash client-features export (no 'features')")
+        env, created = environment_get_or_create(key=environment)
+        report = unleash_import(document=document, environment=env)
+        if created:
+            self.stdout.write(f"Created environment {env.key}.")
+        self.stdout.write(
+            f"Imported {len(report.flags_created) + len(report.flags_updated)} flag(s) "
+            f"({len(report.flags_created)} new) and {len(report.segments)} segment(s) "
+            f"into {env.key}."
+        )
+        if report.unmapped:
+            self.stdout.write(f"Could not map {len(report.unmapped)} item(s):")
+            for line in report.unmapped:
+                self.stdout.write(f"  - {line}")

@@ -1,0 +1,274 @@
+"""Flags, environments, API keys, targeting rules, rule segments and snapshot versions.
+
+Definitions that the engine evaluates (constraints, variants, strategy parameters) are kept
+in the engine's own JSON shapes and validated on save by the engine's validators, so what is
+stored is always something the engine can compile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, RegexValidator
+from django.db import models
+
+from rollout.engine.document import validate_constraints, validate_rule, validate_variants
+
+KIND_TYPES: dict[str, tuple[type, ...]] = {
+    "boolean": (bool,),
+    "string": (str,),
+    "number": (int, float),
+    "object": (dict,),
+}
+
+
+def _raise_field_errors(errors: Iterable[str]) -> None:
+    """Raise the engine's "field: message" problems as a Django ValidationError by field."""
+    by_field: dict[str, list[str]] = {}
+    for error in errors:
+        name = error.partition(": ")[0]
+        by_field.setdefault(name.split(".")[0].split("[")[0], []).append(error)
+    if by_field:
+        raise ValidationError(by_field)
+
+
+FLAG_KEY_VALIDATOR = RegexValidator(
+    r"^[^\s]{1,200}$", "A flag key is 1 to 200 characters without spaces."
+)
+SLUG_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,62}$",
+    "Use 1 to 63 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
+)
+
+
+class Environment(models.Model):
+    """A deployment stage (production, staging): flags are defined once, their state per stage."""
+
+    key = models.CharField(max_length=63, unique=True, validators=[SLUG_VALIDATOR])
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ApiKey(models.Model):
+    """A credential of one environment. Only a SHA-256 hash is stored; the key is shown once."""
+
+    class Scope(models.TextChoices):
+        CLIENT = "client", "client (evaluate, probes, events)"
+        SERVER = "server", "server (also downloads the ruleset)"
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, help_text="Who or what uses this key.")
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    prefix = models.CharField(max_length=16, help_text="The visible start of the key.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["environment__key", "name"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.scope}, {self.environment.key})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Flag(models.Model):
+    """A feature flag: its key and kind are global; its state lives per environment."""
+
+    class Kind(models.TextChoices):
+        BOOLEAN = "boolean"
+        STRING = "string"
+        NUMBER = "number"
+        OBJECT = "object"
+
+    key = models.CharField(max_length=200, unique=True, validators=[FLAG_KEY_VALIDATOR])
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.BOOLEAN)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True, help_text='A list of strings, e.g. ["ai"].')
+    archived = models.BooleanField(
+        default=False, help_text="Archived flags are left out of snapshots (FLAG_NOT_FOUND)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Segment(models.Model):
+    """A rule segment: constraints on context attributes, reusable by many rules."""
+
+    key = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    constraints = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Constraints, all of which must hold: "
+        '[{"contextName": "region", "operator": "IN", "values": ["eu"]}]',
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def clean(self) -> None:
+        _raise_field_errors(validate_constraints(self.constraints, "constraints"))
+
+
+class FlagState(models.Model):
+    """A flag in one environment: on/off, value when off, variants, rules, dependencies."""
+
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="states")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="flag_states"
+    )
+    enabled = models.BooleanField(default=False)
+    off_value = models.JSONField(
+        null=True, blank=True, help_text="Value served when the flag is off or no rule matches."
+    )
+    variants = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Flag-level weighted variants, used when the matching rule has none: "
+        '[{"name": "blue", "weight": 500, "value": "#00f"}]',
+    )
+    dependencies = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Parent flags that must hold: [{"feature": "parent", "enabled": true}]',
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["flag__key", "environment__key"]
+        constraints = [
+            models.UniqueConstraint(fields=["flag", "environment"], name="one_state_per_env")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flag.key} in {self.environment.key}"
+
+    def clean(self) -> None:
+        errors = validate_variants(self.variants, "variants")
+        kind = self.flag.kind if self.flag_id else None
+        if kind and self.off_value is not None:
+            allowed = KIND_TYPES[kind]
+            if not isinstance(self.off_value, allowed) or (
+                kind == "number" and isinstance(self.off_value, bool)
+            ):
+                errors.append(f"off_value: must be a {kind} value for a {kind} flag")
+        if not isinstance(self.dependencies, list):
+            errors.append("dependencies: must be a list")
+        else:
+            for i, dependency in enumerate(self.dependencies):
+                if not isinstance(dependency, dict) or not isinstance(
+                    dependency.get("feature"), str
+                ):
+                    errors.append(f"dependencies[{i}].feature: required, a flag key")
+                elif self.flag_id and dependency["feature"] == self.flag.key:
+                    errors.append(f"dependencies[{i}].feature: a flag cannot depend on itself")
+        _raise_field_errors(errors)
+
+
+class TargetingRule(models.Model):
+    """One rule of a flag state. Rules are OR-ed in order; the first that matches decides."""
+
+    class Strategy(models.TextChoices):
+        FLEXIBLE_ROLLOUT = "flexibleRollout", "percentage rollout (sticky)"
+        DEFAULT = "default", "everyone (constraints only)"
+        USER_WITH_ID = "userWithId", "listed user ids"
+        GRADUAL_ROLLOUT_USER_ID = "gradualRolloutUserId", "gradual rollout by user id (legacy)"
+        GRADUAL_ROLLOUT_SESSION_ID = "gradualRolloutSessionId", "gradual rollout by session"
+        GRADUAL_ROLLOUT_RANDOM = "gradualRolloutRandom", "random percentage (not sticky)"
+        REMOTE_ADDRESS = "remoteAddress", "remote address in IP list"
+        APPLICATION_HOSTNAME = "applicationHostname", "server host name"
+
+    state = models.ForeignKey(FlagState, on_delete=models.CASCADE, related_name="rules")
+    order = models.PositiveIntegerField(default=0)
+    description = models.CharField(max_length=200, blank=True)
+    strategy = models.CharField(
+        max_length=40, choices=Strategy.choices, default=Strategy.FLEXIBLE_ROLLOUT
+    )
+    rollout_percentage = models.PositiveSmallIntegerField(
+        default=100,
+        validators=[MaxValueValidator(100)],
+        help_text="Share of matching clients, 0..100 (percentage rollout only).",
+    )
+    stickiness = models.CharField(
+        max_length=100,
+        default="default",
+        help_text="Attribute that buckets clients: default (targetingKey, then sessionId), "
+        "random, or any attribute name.",
+    )
+    group_id = models.CharField(
+        max_length=200, blank=True, help_text="Bucketing group; empty means the flag key."
+    )
+    parameters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Strategy parameters for the other strategies, e.g. {"userIds": "a,b"}.',
+    )
+    constraints = models.JSONField(default=list, blank=True)
+    segments = models.ManyToManyField(Segment, blank=True, related_name="rules")
+    variants = models.JSONField(
+        default=list, blank=True, help_text="Weighted variants served when this rule matches."
+    )
+
+    class Meta:
+        ordering = ["state", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"rule {self.order} of {self.state}"
+
+    def clean(self) -> None:
+        errors = validate_rule(self.strategy, self.parameters or {}, "strategy")
+        errors = [e.replace("strategy.parameters", "parameters") for e in errors]
+        errors += validate_constraints(self.constraints, "constraints")
+        errors += validate_variants(self.variants, "variants")
+        if not isinstance(self.parameters, dict):
+            errors.append("parameters: must be an object of strings")
+        _raise_field_errors(errors)
+
+
+class SnapshotVersion(models.Model):
+    """A compiled, immutable ruleset of one environment. Every change publishes a new one."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="snapshots")
+    version = models.PositiveBigIntegerField()
+    document = models.JSONField()
+    etag = models.CharField(max_length=64)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["environment", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "version"], name="one_version_per_env")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment.key} v{self.version}"

@@ -1,0 +1,59 @@
+"""Any change to what the engine evaluates publishes new snapshot versions on commit.
+
+Signals rather than calls in each service, because flags are also edited in the admin, in
+the shell and by importers, and a change that is not published is a change clients never see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from rollout.models import ApiKey, Environment, Flag, FlagState, Segment, TargetingRule
+from rollout.publishing import snapshot_publish_on_commit
+
+
+def _environment_of(instance: Any) -> set[int] | None:
+    if isinstance(instance, Environment):
+        return {instance.pk}
+    if isinstance(instance, (FlagState, ApiKey)):
+        return {instance.environment_id}
+    if isinstance(instance, TargetingRule):
+        environment_id = (
+            FlagState.objects.filter(pk=instance.state_id)
+            .values_list("environment_id", flat=True)
+            .first()
+        )
+        return {environment_id} if environment_id is not None else set()
+    return None  # flags and segments are shared by every environment
+
+
+def _changed(sender: type[models.Model], instance: Any, **kwargs: Any) -> None:
+    if kwargs.get("raw"):
+        return  # loaddata: fixtures publish nothing until the data is complete
+    if isinstance(instance, Environment) and kwargs.get("signal") is post_delete:
+        return  # its snapshots went with it
+    environments = _environment_of(instance)
+    if environments == set():
+        return
+    label = f"{sender._meta.verbose_name} {instance}"
+    snapshot_publish_on_commit(environment_ids=environments, reason=f"changed {label}")
+
+
+def _segments_changed(
+    sender: type[models.Model], instance: Any, action: str, **kwargs: Any
+) -> None:
+    if action in ("post_add", "post_remove", "post_clear"):
+        _changed(TargetingRule, instance)
+
+
+def connect() -> None:
+    """Connect the publishing signals (called once from the app config)."""
+    for model in (Environment, ApiKey, Flag, FlagState, Segment, TargetingRule):
+        post_save.connect(_changed, sender=model, dispatch_uid=f"publish-save-{model.__name__}")
+        post_delete.connect(_changed, sender=model, dispatch_uid=f"publish-delete-{model.__name__}")
+    m2m_changed.connect(
+        _segments_changed, sender=TargetingRule.segments.through, dispatch_uid="publish-m2m"
+    )

@@ -1,0 +1,219 @@
+"""The in-memory snapshot of every environment, held by each API process.
+
+The evaluation hot path reads only what is held here. At most once per check interval a
+request pays for one cheap version check (a Redis HGETALL when Redis is configured, else one
+indexed query); only when a newer version exists are the new documents and the API keys
+loaded. When Redis or the database is away the process keeps serving what it holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import Max
+from django.utils import timezone
+
+from rollout.engine.document import snapshot_from_document
+from rollout.engine.types import Snapshot
+from rollout.models import ApiKey, SnapshotVersion
+
+logger = logging.getLogger(__name__)
+
+VERSIONS_KEY = "edgeflags:snapshot-versions"  # Redis hash: environment key -> latest version
+VERSIONS_CHANNEL = "edgeflags:snapshot-published"
+DB_CHECK_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSnapshot:
+    """One environment's compiled snapshot plus what the snapshot endpoint serves."""
+
+    environment: str
+    version: int
+    snapshot: Snapshot
+    document_bytes: bytes
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What the hot path needs to know about a presented API key."""
+
+    key_id: int
+    environment: str
+    scope: str
+    revoked: bool
+
+
+def hash_api_key(raw_key: str) -> str:
+    """SHA-256 of a key: keys are long random tokens, so a fast unsalted hash is enough."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass
+class _State:
+    snapshots: dict[str, HeldSnapshot] = field(default_factory=dict)
+    keys: dict[str, KeyInfo] = field(default_factory=dict)
+
+
+class SnapshotStore:
+    """Per-process holder of snapshots and API keys, refreshed by version checks."""
+
+    def __init__(self, check_interval_s: float, clock: Callable[[], float] = time.monotonic):
+        self._check_interval_s = check_interval_s
+        self._clock = clock
+        self._state = _State()
+        self._loaded = False
+        self._next_check = 0.0
+        self._lock = threading.Lock()
+        self._key_uses: dict[int, float] = {}
+        self._next_key_flush = 0.0
+        self._next_db_check = 0.0
+
+    # --- hot path ----------------------------------------------------------------------
+    def snapshot(self, environment: str) -> HeldSnapshot | None:
+        """The held snapshot of `environment`, checking for a newer one when due."""
+        self._refresh_if_due()
+        return self._state.snapshots.get(environment)
+
+    def key(self, raw_key: str) -> KeyInfo | None:
+        """The key's record when `raw_key` is a known key (revoked keys included)."""
+        self._refresh_if_due()
+        info = self._state.keys.get(hash_api_key(raw_key))
+        if info is not None and not info.revoked:
+            self._key_uses[info.key_id] = time.time()
+        return info
+
+    # --- refresh -----------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget everything held; the next request loads afresh (tests, admin actions)."""
+        with self._lock:
+            self._state = _State()
+            self._loaded = False
+            self._next_check = 0.0
+
+    def _refresh_if_due(self) -> None:
+        now = self._clock()
+        if now < self._next_check:
+            return
+        # One request refreshes; the others keep serving what is held meanwhile.
+        if not self._lock.acquire(blocking=not self._loaded):
+            return
+        try:
+            if self._clock() < self._next_check:
+                return
+            self._next_check = self._clock() + self._check_interval_s
+            self._refresh()
+            self._flush_key_uses()
+        finally:
+            self._lock.release()
+
+    def _refresh(self) -> None:
+        try:
+            latest = self._latest_versions()
+            held = {env: s.version for env, s in self._state.snapshots.items()}
+            if self._loaded and all(held.get(env, 0) >= v for env, v in latest.items()):
+                return
+            self._load(latest)
+        except (DatabaseError, redis.RedisError, OSError) as exc:
+            # Serve what is held: a dependency outage must not stop evaluation.
+            logger.warning("snapshot refresh failed, serving held versions: %s", exc)
+
+    def _latest_versions(self) -> dict[str, int]:
+        # Redis answers most checks; the database is asked every few seconds anyway, because
+        # Redis keeps nothing on disk and an announcement made while it was away is lost.
+        db_check_due = self._clock() >= self._next_db_check
+        if settings.REDIS_URL and self._loaded and not db_check_due:
+            try:
+                raw = _redis().hgetall(VERSIONS_KEY)
+                return {_text(k): int(v) for k, v in raw.items()}
+            except redis.RedisError as exc:
+                logger.warning("snapshot version check via Redis failed, using the DB: %s", exc)
+        self._next_db_check = self._clock() + DB_CHECK_INTERVAL_S
+        rows = SnapshotVersion.objects.values("environment__key").annotate(latest=Max("version"))
+        return {row["environment__key"]: row["latest"] for row in rows}
+
+    def _load(self, latest: dict[str, int]) -> None:
+        snapshots = dict(self._state.snapshots)
+        for env, version in latest.items():
+            if env in snapshots and snapshots[env].version >= version:
+                continue
+            row = (
+                SnapshotVersion.objects.filter(environment__key=env)
+                .order_by("-version")
+                .values("version", "document", "etag")
+                .first()
+            )
+            if row is None:
+                continue
+            snapshots[env] = _hold(env, row["version"], row["document"], row["etag"])
+        keys = {
+            k.key_hash: KeyInfo(k.pk, k.environment.key, k.scope, k.revoked_at is not None)
+            for k in ApiKey.objects.select_related("environment")
+        }
+        self._state = _State(snapshots=snapshots, keys=keys)
+        self._loaded = True
+
+    def _flush_key_uses(self) -> None:
+        # last_used_at is informative: written at most once a minute per process, off the
+        # per-request path (only the request that performs the version check pays for it).
+        if self._clock() < self._next_key_flush or not self._key_uses:
+            return
+        self._next_key_flush = self._clock() + 60
+        uses, self._key_uses = self._key_uses, {}
+        try:
+            ApiKey.objects.filter(pk__in=list(uses)).update(last_used_at=timezone.now())
+        except DatabaseError as exc:
+            logger.warning("could not record API key use: %s", exc)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _hold(environment: str, version: int, document: dict[str, Any], etag: str) -> HeldSnapshot:
+    return HeldSnapshot(
+        environment=environment,
+        version=version,
+        snapshot=snapshot_from_document(document),
+        document_bytes=orjson.dumps(document),
+        etag=etag,
+    )
+
+
+_redis_client: redis.Redis | None = None
+
+
+def _redis() -> redis.Redis:
+    global _redis_client  # one connection pool per process
+    if _redis_client is None:
+        _redis_client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5
+        )
+    return _redis_client
+
+
+def announce_version(environment: str, version: int) -> None:
+    """Tell every process (and anything subscribed) that `environment` has a new version."""
+    if not settings.REDIS_URL:
+        return  # embedded mode: processes poll the database instead
+    try:
+        client = _redis()
+        client.hset(VERSIONS_KEY, environment, version)
+        client.publish(VERSIONS_CHANNEL, f"{environment}:{version}")
+    except redis.RedisError as exc:
+        # Processes fall back to the database check when Redis is away, so this is not fatal.
+        logger.warning("could not announce snapshot %s v%s: %s", environment, version, exc)
+
+
+store = SnapshotStore(check_interval_s=settings.EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S)

@@ -1,8 +1,8 @@
 """Routes of the client API (evaluate, OFREP, snapshot) and the management API."""
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, re_path
 
-from api import client
+from api import client, management
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/evaluate", client.evaluate_view, name="evaluate"),
@@ -11,4 +11,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ofrep/v1/evaluate/flags", client.ofrep_bulk_view, name="ofrep-bulk"),
     # <path:> so that flag keys containing "/" route to the single-flag endpoint.
     path("ofrep/v1/evaluate/flags/<path:key>", client.ofrep_flag_view, name="ofrep-flag"),
+    path("api/v1/flags", management.FlagListApi.as_view(), name="flag-list"),
+    re_path(
+        r"^api/v1/flags/(?P<key>.+)/environments/(?P<environment>[^/]+)$",
+        management.FlagStateUpdateApi.as_view(),
+        name="flag-state",
+    ),
 ]

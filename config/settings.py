@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_beat",
     "ops",
@@ -117,6 +118,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, snapshot announcements, event buffer, Celery broker -----------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+EDGEFLAGS_CACHE_PREFIX = env.str("EDGEFLAGS_CACHE_PREFIX", default="edgeflags")
 EMBEDDED_MODE = not REDIS_URL
 
 if REDIS_URL:
@@ -124,7 +126,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("EDGEFLAGS_CACHE_PREFIX", default="edgeflags"),
+            "KEY_PREFIX": EDGEFLAGS_CACHE_PREFIX,
             # Fail fast when Redis is away so health checks and requests do not hang.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
@@ -219,8 +221,10 @@ if env.bool("EDGEFLAGS_HTTPS", default=False):
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }

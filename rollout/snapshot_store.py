@@ -29,8 +29,10 @@ from rollout.models import ApiKey, SnapshotVersion
 
 logger = logging.getLogger(__name__)
 
-VERSIONS_KEY = "edgeflags:snapshot-versions"  # Redis hash: environment key -> latest version
-VERSIONS_CHANNEL = "edgeflags:snapshot-published"
+# Redis hash (environment key -> latest version) and channel, under the installation's prefix
+# so that several installations can share one Redis.
+VERSIONS_KEY = f"{settings.EDGEFLAGS_CACHE_PREFIX}:snapshot-versions"
+VERSIONS_CHANNEL = f"{settings.EDGEFLAGS_CACHE_PREFIX}:snapshot-published"
 DB_CHECK_INTERVAL_S = 5.0
 
 

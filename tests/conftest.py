@@ -71,3 +71,6 @@ def api(client: Client) -> Callable[..., Any]:
         return client.post(path, data=data, content_type="application/json", **extra)
 
     return call
+
+
+pytest_plugins = ["tests.support.databases"]

@@ -123,7 +123,8 @@ def compile_flag(
     try:
         rules = tuple(_rule(r, key, segments, rng) for r in raw.get("rules") or [])
     except InvalidDefinition as exc:
-        return Flag(key, kind, False, off_value, (), None, dependencies, invalid=str(exc))
+        enabled = bool(raw.get("enabled", False))
+        return Flag(key, kind, enabled, off_value, (), None, dependencies, invalid=str(exc))
     stickiness = (raw_variants[0].get("stickiness") if raw_variants else None) or "default"
     return Flag(
         key=key,

@@ -6,10 +6,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import requests
 from django.conf import settings
@@ -99,23 +97,6 @@ def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker(tmp_path
     assert checks["broker"]["reason"].startswith("filesystem broker writable")
     assert "ops.tasks.housekeeping" in stack.log()
     assert (tmp_path / "edgeflags.sqlite3").is_file()
-
-
-@pytest.fixture
-def fresh_postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database on the test server, dropped afterwards."""
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.fail("this test needs PostgreSQL (set DATABASE_URL or run one on 127.0.0.1:5432)")
-    name = f"edgeflags_stack_{uuid.uuid4().hex[:10]}"
-    dsn = f"host={db['HOST']} port={db['PORT'] or 5432} user={db['USER']} dbname=postgres"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_production_mode__postgres_and_redis__ready_and_task_consumed(

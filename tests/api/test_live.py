@@ -1,0 +1,185 @@
+"""Against live servers: the OpenFeature SDK over OFREP, and a change seen by a second process.
+
+Data goes in as a user would put it: `import_unleash` and `create_api_key` on the command
+line, a staff token for the management API.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from openfeature import api as openfeature_api
+from openfeature.contrib.provider.ofrep import OFREPProvider
+from openfeature.evaluation_context import EvaluationContext
+
+from tests.support.processes import (
+    child_env,
+    free_port,
+    manage,
+    running,
+    wait_for_http,
+    web_server_argv,
+)
+
+pytestmark = pytest.mark.services
+
+EXPORT = {
+    "version": 2,
+    "segments": [
+        {
+            "id": 1,
+            "name": "pro-users",
+            "constraints": [{"contextName": "plan", "operator": "IN", "values": ["pro"]}],
+        }
+    ],
+    "features": [
+        {
+            "name": "smart-reply",
+            "enabled": True,
+            "strategies": [
+                {
+                    "name": "flexibleRollout",
+                    "parameters": {
+                        "rollout": "100",
+                        "stickiness": "default",
+                        "groupId": "smart-reply",
+                    },
+                    "constraints": [],
+                    "segments": [1],
+                }
+            ],
+        },
+        {
+            "name": "greeting",
+            "enabled": True,
+            "strategies": [],
+            "variants": [
+                {"name": "formal", "weight": 1000, "payload": {"type": "string", "value": "Dear"}}
+            ],
+        },
+        {
+            "name": "temperature",
+            "enabled": True,
+            "strategies": [],
+            "variants": [
+                {"name": "warm", "weight": 1000, "payload": {"type": "number", "value": "0.7"}}
+            ],
+        },
+        {
+            "name": "compose/config",
+            "enabled": True,
+            "strategies": [],
+            "variants": [
+                {
+                    "name": "v2",
+                    "weight": 1000,
+                    "payload": {"type": "json", "value": '{"model": "tiny", "maxTokens": 64}'},
+                }
+            ],
+        },
+    ],
+}
+
+
+@dataclass
+class Stack:
+    urls: list[str]
+    client_key: str
+    staff_token: str
+
+
+@pytest.fixture
+def live_stack(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Stack]:
+    """Two web servers on one PostgreSQL database and one Redis, loaded with EXPORT."""
+    if not settings.REDIS_URL:
+        pytest.fail("this test needs Redis (set REDIS_URL or run one on 127.0.0.1:6379)")
+    env = child_env(
+        {
+            "DATABASE_URL": fresh_postgres_database,
+            "REDIS_URL": settings.REDIS_URL,
+            "EDGEFLAGS_VAR_DIR": str(tmp_path),
+            "EDGEFLAGS_CACHE_PREFIX": f"edgeflags-test-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    manage(env, "migrate", "--no-input")
+    export = tmp_path / "unleash.json"
+    export.write_text(json.dumps(EXPORT))
+    report = manage(env, "import_unleash", str(export), "--environment", "production")
+    assert "Imported 4 flag(s) (4 new) and 1 segment(s) into production." in report
+    client_key = manage(env, "create_api_key", "--environment", "production", "--scope", "client")
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.create_superuser('ops', 'ops@example.com', 'pw-for-tests-only')",
+    )
+    token = manage(env, "drf_create_token", "ops").split()[2]
+    with ExitStack() as stack:
+        urls = []
+        for name in ("web-a", "web-b"):
+            port = free_port()
+            server = stack.enter_context(running(name, web_server_argv(port), env, tmp_path))
+            wait_for_http(f"http://127.0.0.1:{port}/healthz", server)
+            urls.append(f"http://127.0.0.1:{port}")
+        yield Stack(urls=urls, client_key=client_key.strip(), staff_token=token)
+
+
+def test_openfeature_sdk__ofrep_provider__every_kind(live_stack: Stack) -> None:
+    key = live_stack.client_key
+    openfeature_api.set_provider(
+        OFREPProvider(
+            live_stack.urls[0], headers_factory=lambda: {"Authorization": f"Bearer {key}"}
+        )
+    )
+    client = openfeature_api.get_client()
+    pro = EvaluationContext(targeting_key="user-1", attributes={"plan": "pro"})
+    free = EvaluationContext(targeting_key="user-2", attributes={"plan": "free"})
+
+    assert client.get_boolean_value("smart-reply", False, pro) is True
+    assert client.get_boolean_value("smart-reply", True, free) is False
+    assert client.get_string_value("greeting", "Hi", pro) == "Dear"
+    assert client.get_float_value("temperature", 0.0, pro) == 0.7
+    assert client.get_object_value("compose/config", {}, pro) == {"model": "tiny", "maxTokens": 64}
+    details = client.get_boolean_details("smart-reply", False, pro)
+    assert details.reason == "TARGETING_MATCH"
+    assert details.variant == "disabled"  # Unleash: a flag without variants
+    assert details.flag_metadata["enabled"] is True
+    missing = client.get_boolean_details("does-not-exist", False, pro)
+    assert missing.value is False
+    assert missing.error_code == "FLAG_NOT_FOUND"
+
+
+def test_flag_change_through_one_process__served_by_the_other_within_1s(
+    live_stack: Stack,
+) -> None:
+    web_a, web_b = live_stack.urls
+    evaluate = {"context": {"targetingKey": "u", "plan": "pro"}, "flags": ["smart-reply"]}
+    headers = {"Authorization": f"Bearer {live_stack.client_key}"}
+
+    def served_on_b() -> bool:
+        body = requests.post(f"{web_b}/api/v1/evaluate", json=evaluate, headers=headers, timeout=5)
+        return bool(body.json()["flags"]["smart-reply"]["value"])
+
+    assert served_on_b() is True
+    changed = requests.patch(
+        f"{web_a}/api/v1/flags/smart-reply/environments/production",
+        json={"enabled": False},
+        headers={"Authorization": f"Token {live_stack.staff_token}"},
+        timeout=5,
+    )
+    changed_at = time.monotonic()
+    assert changed.status_code == 200, changed.text
+    while served_on_b():
+        assert time.monotonic() - changed_at < 1.0, "web-b still serves the old flag after 1 s"
+        time.sleep(0.02)
+    assert time.monotonic() - changed_at < 1.0

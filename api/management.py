@@ -38,7 +38,7 @@ class FlagListApi(APIView):
     @extend_schema(responses=FlagOutput(many=True))
     def get(self, request: Request) -> Response:
         """Every flag with its state in each environment."""
-        return Response(FlagOutput(flag_list(), many=True).data)
+        return Response(FlagOutput(flag_list(), many=True).data)  # type: ignore[arg-type]
 
 
 class FlagStateUpdateApi(APIView):

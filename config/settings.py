@@ -233,6 +233,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Adaptive feature flags and progressive rollouts for edge AI features.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.openapi.add_client_paths",
+    ],
 }
 
 # --- Logging: to stderr, one line per record; secrets are never passed to loggers. ---------

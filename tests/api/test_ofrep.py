@@ -116,4 +116,5 @@ def test_openapi_schema__served(client) -> None:
     response = client.get("/api/schema/")
 
     assert response.status_code == 200
-    assert b"/api/v1/flags" in response.content
+    for path in (b"/api/v1/flags", b"/api/v1/evaluate", b"/ofrep/v1/evaluate/flags/{key}"):
+        assert path in response.content

@@ -1,0 +1,103 @@
+"""The command-line features: import_unleash, create_api_key, load_demo."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from rollout.compiler import compile_environment
+from rollout.engine.document import snapshot_from_document
+from rollout.engine.evaluate import evaluate
+from rollout.models import ApiKey, Environment, Flag, SnapshotVersion
+from rollout.snapshot_store import hash_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_import_unleash__export_with_custom_strategy__imported_and_reported(tmp_path: Path) -> None:
+    export = {
+        "features": [
+            {
+                "name": "checkout",
+                "enabled": True,
+                "strategies": [
+                    {
+                        "name": "flexibleRollout",
+                        "parameters": {
+                            "rollout": "30",
+                            "stickiness": "default",
+                            "groupId": "checkout",
+                        },
+                    },
+                ],
+            },
+            {
+                "name": "legacy",
+                "enabled": True,
+                "strategies": [
+                    {"name": "myCustomStrategy", "parameters": {}},
+                ],
+            },
+        ]
+    }
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export))
+
+    out = _run("import_unleash", str(path), "--environment", "staging")
+
+    assert "Created environment staging." in out
+    assert "Imported 2 flag(s) (2 new) and 0 segment(s) into staging." in out
+    assert "legacy.strategies[0]: custom strategy 'myCustomStrategy' is not supported" in out
+    snapshot = snapshot_from_document(compile_environment(Environment.objects.get(key="staging")))
+    in_rollout = sum(
+        evaluate(snapshot, "checkout", {"targetingKey": f"u{i}"}).enabled for i in range(2000)
+    )
+    assert 500 < in_rollout < 700  # 30 % of 2000, bucketed as Unleash does
+    assert evaluate(snapshot, "legacy", {"targetingKey": "u"}).enabled is False
+
+
+def test_import_unleash__not_an_export__clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text("[]")
+
+    with pytest.raises(CommandError, match="not an Unleash client-features export"):
+        _run("import_unleash", str(path), "--environment", "staging")
+
+
+def test_create_api_key__known_environment__key_printed_once_hash_stored() -> None:
+    call_command("load_demo", stdout=StringIO())
+
+    raw = _run("create_api_key", "--environment", "production", "--scope", "server").strip()
+
+    stored = ApiKey.objects.get(key_hash=hash_api_key(raw))
+    assert raw.startswith("efs_")
+    assert stored.scope == "server"
+    assert stored.prefix == raw[:12]
+    assert not ApiKey.objects.filter(key_hash=raw).exists()
+
+
+def test_create_api_key__unknown_environment__error_names_option() -> None:
+    with pytest.raises(CommandError, match="--environment: no environment 'nope'"):
+        _run("create_api_key", "--environment", "nope", "--scope", "client")
+
+
+def test_load_demo__run_twice__idempotent_and_published(django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _run("load_demo")
+    with django_capture_on_commit_callbacks(execute=True):
+        second = _run("load_demo")
+
+    assert "flag smart-compose" in first
+    assert "Demo data ready (0 new item(s))." in second
+    assert Flag.objects.count() == 4
+    assert SnapshotVersion.objects.filter(environment__key="production").exists()

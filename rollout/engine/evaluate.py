@@ -13,6 +13,8 @@ from rollout.engine.types import (
     DISABLED,
     DISABLED_VARIANT,
     ERROR,
+    SPLIT,
+    STATIC,
     Decision,
     Flag,
     Rule,
@@ -131,9 +133,10 @@ def decide(snapshot: Snapshot, flag: Flag, ctx: Context) -> Decision:
     if not enabled:
         return Decision(flag.key, flag.off_value, DISABLED_VARIANT, DEFAULT, False, flag.kind)
     variant = _pick_variant(flag, rule, ctx)
-    reason = rule.reason if rule is not None else "STATIC"
-    if rule is None and flag.variants is not None and len(flag.variants.variants) > 1:
-        reason = "SPLIT"
+    reason = rule.reason if rule is not None else STATIC
+    flag_variants_split = flag.variants is not None and len(flag.variants.variants) > 1
+    if flag_variants_split and (rule is None or rule.variants is None):
+        reason = SPLIT  # the flag's own weighted variants decided
     return Decision(
         flag.key,
         _enabled_value(flag, variant),

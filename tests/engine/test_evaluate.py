@@ -97,3 +97,15 @@ def test_evaluate_all__listed_keys__in_order_with_unknown_as_error() -> None:
 
     assert [d.flag_key for d in decisions] == ["nope", "f"]
     assert decisions[0].error_code == "FLAG_NOT_FOUND"
+
+
+def test_evaluate__rule_matched_flag_variants_split__reason_split() -> None:
+    variants = [{"name": "a", "weight": 1, "value": "A"}, {"name": "b", "weight": 1, "value": "B"}]
+    snapshot = _snapshot(
+        kind="string",
+        enabled=True,
+        variants=variants,
+        rules=[{"strategy": "flexibleRollout", "parameters": {"rollout": "100"}}],
+    )
+
+    assert evaluate(snapshot, "f", {"targetingKey": "u"}).reason == "SPLIT"

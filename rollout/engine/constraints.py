@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,6 +93,36 @@ def validate_constraint(raw: Any, path: str) -> list[str]:
     return errors
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """CIDRs or bare addresses as networks; invalid entries are skipped, not fatal."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue
+    return tuple(networks)
+
+
+def address_in(name: str, networks: tuple[Network, ...]) -> Predicate:
+    """True when the attribute `name` is an IP address inside one of `networks`."""
+
+    def in_networks(ctx: Context) -> bool:
+        value = ctx.get(name)
+        if value is None:
+            return False
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return any(address in network for network in networks)
+
+    return in_networks
+
+
 def _never(ctx: Context) -> bool:
     return False
 
@@ -113,24 +143,7 @@ def _list_predicate(
         members = frozenset(values)
         return lambda ctx: (v := ctx.get(name)) is None or v not in members
     if operator == "IN_CIDR":
-        networks = []
-        for entry in values:
-            try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                continue  # invalid entries are skipped, not fatal
-
-        def in_cidr(ctx: Context) -> bool:
-            v = ctx.get(name)
-            if v is None:
-                return False
-            try:
-                address = ipaddress.ip_address(v)
-            except ValueError:
-                return False
-            return any(address in network for network in networks)
-
-        return in_cidr
+        return address_in(name, parse_networks(values))  # entries are not trimmed
     needles = tuple(v.lower() for v in values) if case_insensitive else tuple(values)
     test: Callable[[str, str], bool] = {
         "STR_STARTS_WITH": str.startswith,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import socket
 from collections.abc import Callable, Mapping
 
-from rollout.engine.constraints import InvalidDefinition, Predicate
+from rollout.engine.constraints import InvalidDefinition, Predicate, address_in, parse_networks
 from rollout.engine.context import Context
 from rollout.engine.hashing import normalized
 
@@ -118,24 +117,7 @@ def compile_strategy(
 
 
 def _remote_address(ip_list: str) -> Predicate:
-    networks = []
-    for item in ip_list.split(","):
-        try:
-            networks.append(ipaddress.ip_network(item.strip(), strict=False))
-        except ValueError:
-            continue
-
-    def remote_address(ctx: Context) -> bool:
-        value = ctx.get("remoteAddress")
-        if value is None:
-            return False
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            return False
-        return any(address in network for network in networks)
-
-    return remote_address
+    return address_in("remoteAddress", parse_networks(item.strip() for item in ip_list.split(",")))
 
 
 def all_of(predicates: list[Predicate]) -> Callable[[Context], bool]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,9 +21,9 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 
 from tests.support.processes import (
-    child_env,
     free_port,
     manage,
+    production_env,
     running,
     wait_for_http,
     web_server_argv,
@@ -102,14 +101,7 @@ def live_stack(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Stack]:
     """Two web servers on one PostgreSQL database and one Redis, loaded with EXPORT."""
     if not settings.REDIS_URL:
         pytest.fail("this test needs Redis (set REDIS_URL or run one on 127.0.0.1:6379)")
-    env = child_env(
-        {
-            "DATABASE_URL": fresh_postgres_database,
-            "REDIS_URL": settings.REDIS_URL,
-            "EDGEFLAGS_VAR_DIR": str(tmp_path),
-            "EDGEFLAGS_CACHE_PREFIX": f"edgeflags-test-{uuid.uuid4().hex[:8]}",
-        }
-    )
+    env = production_env(tmp_path, fresh_postgres_database, settings.REDIS_URL)
     manage(env, "migrate", "--no-input")
     export = tmp_path / "unleash.json"
     export.write_text(json.dumps(EXPORT))

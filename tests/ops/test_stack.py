@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from tests.support.processes import (
     child_env,
     free_port,
     manage,
+    production_env,
     running,
     wait_for_http,
     wait_until,
@@ -104,16 +104,7 @@ def test_production_mode__postgres_and_redis__ready_and_task_consumed(
 ) -> None:
     if not settings.REDIS_URL:
         pytest.fail("this test needs Redis (set REDIS_URL or run one on 127.0.0.1:6379)")
-    env = child_env(
-        {
-            "DATABASE_URL": fresh_postgres_database,
-            "REDIS_URL": settings.REDIS_URL,
-            "EDGEFLAGS_VAR_DIR": str(tmp_path),
-            # A queue of its own so no other worker on this Redis takes the task.
-            "EDGEFLAGS_CELERY_QUEUE": f"edgeflags-test-{uuid.uuid4().hex[:8]}",
-            "EDGEFLAGS_CACHE_PREFIX": f"edgeflags-test-{uuid.uuid4().hex[:8]}",
-        }
-    )
+    env = production_env(tmp_path, fresh_postgres_database, settings.REDIS_URL)
 
     body = _serve_and_consume_a_task(env, tmp_path)
 

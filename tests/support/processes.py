@@ -46,6 +46,21 @@ def child_env(overrides: Mapping[str, str | None]) -> dict[str, str]:
     return env
 
 
+def production_env(tmp_path: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    """A child environment on PostgreSQL and Redis, isolated from other users of that Redis."""
+    suffix = os.urandom(4).hex()
+    return child_env(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "EDGEFLAGS_VAR_DIR": str(tmp_path),
+            # A queue and key prefix of its own so no other worker or test sees its traffic.
+            "EDGEFLAGS_CELERY_QUEUE": f"edgeflags-test-{suffix}",
+            "EDGEFLAGS_CACHE_PREFIX": f"edgeflags-test-{suffix}",
+        }
+    )
+
+
 def manage(env: Mapping[str, str], *args: str, timeout: float = 180) -> str:
     """Run `manage.py args` in a child; return its output, raise on failure."""
     completed = subprocess.run(

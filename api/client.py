@@ -23,6 +23,7 @@ from api.http import (
     json_response,
     read_json_body,
 )
+from capability_probe.services import profile_attributes
 from rollout.engine.evaluate import evaluate, evaluate_all
 from rollout.engine.types import Decision
 from rollout.snapshot_store import HeldSnapshot, KeyInfo, store
@@ -97,6 +98,27 @@ def parse_context(value: Any) -> dict[str, Any]:
     return value
 
 
+# A context carrying any of these brings its capability inline; otherwise the client's
+# stored profile (from its last probe) is used.
+CAPABILITY_ATTRIBUTES = frozenset(
+    {"memoryGb", "cores", "webgpu", "benchmarkMs", "rttMs", "downlinkMbps", "effectiveType"}
+)
+
+
+def with_stored_profile(context: dict[str, Any], held: HeldSnapshot) -> dict[str, Any]:
+    """The context, completed with the client's stored profile when it brings none inline.
+
+    The profile is read from the cache (Redis), and from the database only on a miss.
+    """
+    if held.snapshot.capability is None or not CAPABILITY_ATTRIBUTES.isdisjoint(context):
+        return context
+    client_id = context.get("clientId") or context.get("targetingKey")
+    if not isinstance(client_id, str) or not client_id:
+        return context
+    stored = profile_attributes(client_id=client_id)
+    return {**stored, **context} if stored else context
+
+
 def _reject_unknown_fields(body: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
@@ -162,7 +184,7 @@ def evaluate_view(request: HttpRequest) -> HttpResponse:
     held = _held(info)
     body = read_json_body(request)
     _reject_unknown_fields(body, {"context", "flags"})
-    context = parse_context(body.get("context"))
+    context = with_stored_profile(parse_context(body.get("context")), held)
     keys = _flag_keys(body.get("flags"), held)
     decisions = evaluate_all(held.snapshot, context, keys)
     payload = {
@@ -181,7 +203,7 @@ def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
     info = authenticate(request)
     held = _held(info)
     body = read_json_body(request)
-    context = parse_context(body.get("context"))
+    context = with_stored_profile(parse_context(body.get("context")), held)
     if key not in held.snapshot.flags:
         raise ApiError(404, "FLAG_NOT_FOUND", f"flag {key!r} does not exist", key=key)
     decision = evaluate(held.snapshot, key, context)
@@ -195,7 +217,7 @@ def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
     info = authenticate(request)
     held = _held(info)
     body = read_json_body(request)
-    context = parse_context(body.get("context"))
+    context = with_stored_profile(parse_context(body.get("context")), held)
     decisions = evaluate_all(held.snapshot, context, None)
     body_bytes = orjson.dumps({"flags": [decision_body(d, held) for d in decisions]})
     return cached_json_response(request, body_bytes, etag_of(body_bytes))

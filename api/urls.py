@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from api import client, management
+from api import client, management, probes
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/evaluate", client.evaluate_view, name="evaluate"),
@@ -11,6 +11,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ofrep/v1/evaluate/flags", client.ofrep_bulk_view, name="ofrep-bulk"),
     # <path:> so that flag keys containing "/" route to the single-flag endpoint.
     path("ofrep/v1/evaluate/flags/<path:key>", client.ofrep_flag_view, name="ofrep-flag"),
+    path("api/v1/probes", probes.probe_create_view, name="probe-create"),
+    path("api/v1/probes/<path:client_id>", probes.probe_erase_view, name="probe-erase"),
     path("api/v1/flags", management.FlagListApi.as_view(), name="flag-list"),
     re_path(
         r"^api/v1/flags/(?P<key>.+)/environments/(?P<environment>[^/]+)$",

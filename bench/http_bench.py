@@ -1,7 +1,9 @@
 """Requests/s and latency of POST /api/v1/evaluate over HTTP, served as in production.
 
 Run: .venv/bin/python bench/http_bench.py [--duration 15] [--connections 32] [--workers 2]
-     [--threads 2] [--warmup 3] [--json]
+     [--threads 2] [--warmup 3] [--granian-args '--blocking-threads 1'] [--json]
+Needs wrk (apt-get install -y wrk), PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and
+Redis on 127.0.0.1:6379. Exits 1 when any measured answer was not 2xx, 2 when a step failed.
 
 What it does, all in one run:
 1. creates a fresh PostgreSQL database (dropped at the end) and runs `manage.py migrate`;
@@ -28,6 +30,7 @@ import os
 import re
 import resource
 import secrets
+import shlex
 import signal
 import socket
 import statistics
@@ -37,7 +40,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -53,6 +56,8 @@ REDIS_URL = "redis://127.0.0.1:6379/13"
 
 BUDGET_RPS = 4800.0
 BUDGET_P99_MS = 25.0
+# CPU used by neither the server nor wrk above which a run is reported as disturbed.
+OTHER_LOAD_WARNING_CORES = 0.25
 
 EVALUATE_PATH = "/api/v1/evaluate"
 BARE_PATH = "/bench/fixed"
@@ -275,9 +280,14 @@ class Server:
 
 @contextmanager
 def granian(
-    name: str, target: str, workers: int, env: Mapping[str, str], log_dir: Path
+    name: str,
+    target: str,
+    workers: int,
+    env: Mapping[str, str],
+    log_dir: Path,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[Server]:
-    """`target` served as the Procfile serves the app, for the duration of the block."""
+    """`target` served as the Procfile serves the app (plus `extra_args`) during the block."""
     port = free_port()
     argv = [
         str(BIN / "granian"),
@@ -290,6 +300,7 @@ def granian(
         str(port),
         "--workers",
         str(workers),
+        *extra_args,
         target,
     ]
     log_path = log_dir / f"{name}.log"
@@ -388,23 +399,37 @@ class WrkResult:
     requests_per_s: float
     p50_ms: float
     p99_ms: float
+    mean_ms: float
     non_2xx: int
     socket_errors: int
     wrk_cpu_cores: float  # CPU wrk itself used, in cores (of the same machine)
     server_cpu_cores: float  # CPU the server's processes used, in cores
+    machine_cpu_cores: float  # CPU busy on the whole machine, in cores
+
+    @property
+    def busy_connections(self) -> float:
+        """Requests in flight on average (Little's law): roughly --connections when every
+        connection is served. Far fewer means some connections sat unanswered (granian's
+        --backpressure does that), and wrk leaves requests that never complete out of its
+        latencies."""
+        return self.requests_per_s * self.mean_ms / 1000
 
 
 _TIME_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+_TIME = r"([\d.]+)(us|ms|s|m|h)"
 
 
 def parse_wrk(endpoint: str, output: str) -> WrkResult:
     """The figures of `wrk --latency` output; raises when a required line is missing."""
 
-    def percentile(label: str) -> float:
-        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)
+    def milliseconds(label: str, pattern: str) -> float:
+        match = re.search(pattern, output, re.MULTILINE)
         if match is None:
-            raise BenchError(f"wrk output has no {label}% latency line:\n{output}")
+            raise BenchError(f"wrk output has no {label} line:\n{output}")
         return float(match.group(1)) * _TIME_UNITS_MS[match.group(2)]
+
+    def percentile(label: str) -> float:
+        return milliseconds(f"{label}%", rf"^\s*{label}%\s+{_TIME}\s*$")
 
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
     total = re.search(r"^\s*(\d+) requests in ", output, re.MULTILINE)
@@ -420,11 +445,20 @@ def parse_wrk(endpoint: str, output: str) -> WrkResult:
         requests_per_s=float(rate.group(1)),
         p50_ms=percentile("50"),
         p99_ms=percentile("99"),
+        mean_ms=milliseconds("mean latency", rf"^\s*Latency\s+{_TIME}\s"),
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(int(n) for n in errors.groups()) if errors else 0,
         wrk_cpu_cores=0.0,
         server_cpu_cores=0.0,
+        machine_cpu_cores=0.0,
     )
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: everything but idle, iowait)."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def group_cpu_seconds(pgid: int) -> float:
@@ -472,6 +506,7 @@ def run_wrk(
     ]
     server_cpu_before = group_cpu_seconds(server.process.pid)
     wrk_cpu_before = _children_cpu_seconds()
+    machine_before = machine_busy_seconds()
     started = time.monotonic()
     output = run_child(argv, os.environ, f"wrk against {endpoint}", timeout=seconds + 60)
     elapsed = time.monotonic() - started
@@ -479,6 +514,7 @@ def run_wrk(
         parse_wrk(endpoint, output),
         wrk_cpu_cores=(_children_cpu_seconds() - wrk_cpu_before) / elapsed,
         server_cpu_cores=(group_cpu_seconds(server.process.pid) - server_cpu_before) / elapsed,
+        machine_cpu_cores=(machine_busy_seconds() - machine_before) / elapsed,
     )
 
 
@@ -531,6 +567,7 @@ class Options:
     connections: int
     threads: int
     workers: int
+    granian_args: tuple[str, ...]
     as_json: bool
 
 
@@ -547,7 +584,8 @@ def benchmark(options: Options) -> int:
                 "SECRET_KEY": secrets.token_urlsafe(50),
                 "EDGEFLAGS_VAR_DIR": str(work_dir / "var"),
                 "EDGEFLAGS_CACHE_PREFIX": prefix,
-                "EDGEFLAGS_RATE_LIMIT_PER_KEY": "1e9",
+                # Digits only: django-environ's float() drops letters, so "1e9" would mean 19.
+                "EDGEFLAGS_RATE_LIMIT_PER_KEY": "1000000000",
                 "EDGEFLAGS_LOG_LEVEL": "WARNING",
             }
         )
@@ -559,7 +597,14 @@ def benchmark(options: Options) -> int:
         say(f"seeded {FLAG_COUNT} flags in environment production and a client key")
 
         app = stack.enter_context(
-            granian("evaluate", "config.wsgi:application", options.workers, env, work_dir)
+            granian(
+                "evaluate",
+                "config.wsgi:application",
+                options.workers,
+                env,
+                work_dir,
+                options.granian_args,
+            )
         )
         wait_until_serving(app, "/healthz")
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
@@ -567,7 +612,14 @@ def benchmark(options: Options) -> int:
         say(f"typical evaluate response: {size} bytes; bare view answers the same size")
         bare_env = {**env, "BENCH_BODY_BYTES": str(size)}
         bare = stack.enter_context(
-            granian("bare", "bench.bench_app:application", options.workers, bare_env, work_dir)
+            granian(
+                "bare",
+                "bench.bench_app:application",
+                options.workers,
+                bare_env,
+                work_dir,
+                options.granian_args,
+            )
         )
         wait_until_serving(bare, BARE_PATH)
         bare_size = len(post(bare.url(BARE_PATH), b"{}", headers)[1])
@@ -589,19 +641,20 @@ def benchmark(options: Options) -> int:
                 script_dir=work_dir,
             )
 
+        warmups = []
         if options.warmup > 0:
             say(f"warm-up {options.warmup} s each")
-            for name, server, path in targets:
-                drive(name, server, path, options.warmup, start=0)
+            warmups = [drive(*target, options.warmup, start=0) for target in targets]
         results = []
         for name, server, path in targets:
             say(
                 f"measuring {name}: {options.duration} s, {options.connections} connections, "
                 f"{options.threads} wrk threads, {options.workers} granian workers"
+                + (f" + {' '.join(options.granian_args)}" if options.granian_args else "")
             )
             # Targeting keys of the measured run start above the warm-up's: all new.
             results.append(drive(name, server, path, options.duration, start=1_000_000_000))
-    return report(results, size, options)
+    return report(results, warmups, size, options)
 
 
 def _seeded_key(output: str) -> str:
@@ -618,22 +671,25 @@ def _say(quiet: bool) -> Callable[[str], None]:
     return say
 
 
-def report(results: list[WrkResult], size: int, options: Options) -> int:
+def report(results: list[WrkResult], warmups: list[WrkResult], size: int, options: Options) -> int:
     """Print the table (and the JSON line); 1 when any answer was not 2xx or a socket failed."""
     evaluate, bare = results
     ratio = evaluate.requests_per_s / bare.requests_per_s if bare.requests_per_s else 0.0
     print()
     print(
         f"{'endpoint':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} "
-        f"{'non-2xx':>8} {'sock err':>8} {'srv cpu':>8} {'wrk cpu':>8}"
+        f"{'non-2xx':>8} {'sock err':>8} {'cpu srv':>8} {'cpu wrk':>8} {'cpu all':>8}"
     )
     for r in results:
         print(
             f"{r.endpoint:<10} {r.requests_per_s:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
             f"{r.requests:>9} {r.non_2xx:>8} {r.socket_errors:>8} "
-            f"{r.server_cpu_cores:>8.2f} {r.wrk_cpu_cores:>8.2f}"
+            f"{r.server_cpu_cores:>8.2f} {r.wrk_cpu_cores:>8.2f} {r.machine_cpu_cores:>8.2f}"
         )
-    print(f"evaluate/bare: {ratio:.2f} of the bare view's requests/s")
+    print(
+        f"evaluate/bare: {ratio:.2f} of the bare view's requests/s; response body {size} bytes; "
+        "cpu columns are cores busy (server processes, wrk, whole machine)"
+    )
     verdict = (
         "within"
         if evaluate.requests_per_s >= BUDGET_RPS and evaluate.p99_ms <= BUDGET_P99_MS
@@ -642,8 +698,29 @@ def report(results: list[WrkResult], size: int, options: Options) -> int:
     print(
         f"budget (DESIGN.md §6): >= {BUDGET_RPS:,.0f} req/s with p99 <= {BUDGET_P99_MS:g} ms "
         f"on {os.cpu_count()} cores -> evaluate is {verdict} it "
-        "(wrk shares the cores; cpu columns are cores used)"
+        "(wrk shares the cores)"
     )
+    for r in warmups:
+        if r.non_2xx or r.socket_errors:
+            print(
+                f"note: warm-up of {r.endpoint} had {r.non_2xx} non-2xx answers and "
+                f"{r.socket_errors} socket errors (not counted above)"
+            )
+    if options.granian_args:
+        print(f"granian ran with extra options {' '.join(options.granian_args)} (not the Procfile)")
+    for r in results:
+        others = r.machine_cpu_cores - r.server_cpu_cores - r.wrk_cpu_cores
+        if others > OTHER_LOAD_WARNING_CORES:
+            print(
+                f"WARNING: {r.endpoint}: other processes kept {others:.2f} cores busy during the "
+                "run; its figures are pessimistic (run again on a quiet machine)"
+            )
+        if r.busy_connections < 0.8 * options.connections:
+            print(
+                f"WARNING: {r.endpoint}: only {r.busy_connections:.1f} of {options.connections} "
+                "connections were busy on average; requests the server left waiting are "
+                "missing from the latencies"
+            )
     failed = [r for r in results if r.non_2xx or r.socket_errors]
     for r in failed:
         print(
@@ -653,8 +730,9 @@ def report(results: list[WrkResult], size: int, options: Options) -> int:
         print(
             json.dumps(
                 {
-                    "evaluate": asdict(evaluate),
-                    "bare": asdict(bare),
+                    "evaluate": {**asdict(evaluate), "busy_connections": evaluate.busy_connections},
+                    "bare": {**asdict(bare), "busy_connections": bare.busy_connections},
+                    "warmup_non_2xx": {r.endpoint: r.non_2xx for r in warmups},
                     "ratio": round(ratio, 4),
                     "response_bytes": size,
                     "budget": {"requests_per_s": BUDGET_RPS, "p99_ms": BUDGET_P99_MS},
@@ -663,6 +741,7 @@ def report(results: list[WrkResult], size: int, options: Options) -> int:
                     "connections": options.connections,
                     "wrk_threads": options.threads,
                     "granian_workers": options.workers,
+                    "granian_extra_args": list(options.granian_args),
                     "cpus": os.cpu_count(),
                 }
             )
@@ -683,6 +762,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="granian workers per server")
+    parser.add_argument(
+        "--granian-args",
+        default="",
+        help="extra granian options for both servers, e.g. '--blocking-threads 1' "
+        "(default: none, exactly as the Procfile)",
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -698,6 +783,7 @@ def main() -> int:
         connections=args.connections,
         threads=args.threads,
         workers=args.workers,
+        granian_args=tuple(shlex.split(args.granian_args)),
         as_json=args.json,
     )
     try:
@@ -705,6 +791,9 @@ def main() -> int:
     except BenchError as error:
         print(f"http_bench: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("http_bench: interrupted (servers stopped, database dropped)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -184,6 +184,18 @@ EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT = env.int("EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT", d
 # Client API limits: request body size, and requests per second per API key per process.
 EDGEFLAGS_MAX_BODY_BYTES = env.int("EDGEFLAGS_MAX_BODY_BYTES", default=64 * 1024)
 EDGEFLAGS_RATE_LIMIT_PER_KEY = env.float("EDGEFLAGS_RATE_LIMIT_PER_KEY", default=2000.0)
+# Secret for the keyed hash under which client ids are stored (derived from SECRET_KEY when
+# unset; changing it orphans every stored profile).
+EDGEFLAGS_PROFILE_SECRET = env.str("EDGEFLAGS_PROFILE_SECRET", default="") or (
+    "edgeflags-profiles:" + SECRET_KEY
+)
+# Days a capability profile is kept after its last probe (purged daily).
+EDGEFLAGS_PROBE_RETENTION_DAYS = env.int("EDGEFLAGS_PROBE_RETENTION_DAYS", default=90)
+# Segmentation: rows the model is fitted on (all rows are labelled), the fewest profiles
+# worth segmenting, and after how long without a heartbeat a running job counts as dead.
+EDGEFLAGS_SEGMENTATION_FIT_SAMPLE = env.int("EDGEFLAGS_SEGMENTATION_FIT_SAMPLE", default=1_000_000)
+EDGEFLAGS_SEGMENTATION_MIN_PROFILES = env.int("EDGEFLAGS_SEGMENTATION_MIN_PROFILES", default=200)
+EDGEFLAGS_SEGMENTATION_STALE_S = env.int("EDGEFLAGS_SEGMENTATION_STALE_S", default=1800)
 # Admin password used when `make run` creates the first admin user (generated when unset).
 EDGEFLAGS_ADMIN_PASSWORD = env.str("EDGEFLAGS_ADMIN_PASSWORD", default="")
 

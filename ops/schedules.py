@@ -30,4 +30,16 @@ DEFAULT_PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         every_seconds=settings.EDGEFLAGS_HOUSEKEEPING_INTERVAL_S,
         run_at_first_beat=True,
     ),
+    PeriodicTaskSpec(
+        name="purge expired probes",
+        task="capability_probe.tasks.purge_expired_probes",
+        description="Privacy: delete capability profiles older than the retention.",
+        crontab="30 3 * * *",
+    ),
+    PeriodicTaskSpec(
+        name="segmentation",
+        task="segments.tasks.run_segmentation",
+        description="Cluster capability profiles into segments and publish the new model.",
+        crontab="0 2 * * *",
+    ),
 )

@@ -12,6 +12,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from rollout.models import Environment, FlagState, Segment, TargetingRule
+from segments.selectors import model_current, segment_list
 
 SCHEMA_VERSION = 1
 
@@ -64,7 +65,7 @@ def compile_environment(environment: Environment) -> dict[str, Any]:
         {"id": segment.pk, "key": segment.key, "constraints": segment.constraints or []}
         for segment in Segment.objects.order_by("pk")
     ]
-    return {
+    document: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "environment": environment.key,
         "version": 0,
@@ -72,3 +73,16 @@ def compile_environment(environment: Environment) -> dict[str, Any]:
         "flags": flags,
         "segments": segments,
     }
+    model = model_current()
+    if model is not None:
+        # Keys and labels come from the segment rows: an operator may rename a segment, and
+        # rules and rollouts refer to it by its current key.
+        segments_by_identity = {s.identity: s for s in segment_list()}
+        artifact = dict(model.artifact)
+        artifact["keys"] = [
+            segments_by_identity[i].key if i in segments_by_identity else key
+            for i, key in zip(artifact["identities"], artifact["keys"], strict=True)
+        ]
+        document["capabilityModel"] = artifact
+        document["segmentLabels"] = {s.key: s.label for s in segments_by_identity.values()}
+    return document

@@ -13,6 +13,8 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from rollout.models import ApiKey, Environment, Flag, FlagState, Segment, TargetingRule
 from rollout.publishing import snapshot_publish_on_commit
+from segments.models import CapabilitySegment
+from segments.signals import segmentation_published
 
 
 def _environment_of(instance: Any) -> set[int] | None:
@@ -49,9 +51,14 @@ def _segments_changed(
         _changed(TargetingRule, instance)
 
 
+def _segmentation_published(sender: Any, version: int, **kwargs: Any) -> None:
+    snapshot_publish_on_commit(environment_ids=None, reason=f"segmentation model v{version}")
+
+
 def connect() -> None:
     """Connect the publishing signals (called once from the app config)."""
-    for model in (Environment, ApiKey, Flag, FlagState, Segment, TargetingRule):
+    segmentation_published.connect(_segmentation_published, dispatch_uid="publish-segmentation")
+    for model in (Environment, ApiKey, Flag, FlagState, Segment, TargetingRule, CapabilitySegment):
         post_save.connect(_changed, sender=model, dispatch_uid=f"publish-save-{model.__name__}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"publish-delete-{model.__name__}")
     m2m_changed.connect(

@@ -67,6 +67,8 @@ def api(client: Client) -> Callable[..., Any]:
             extra["HTTP_AUTHORIZATION"] = f"Bearer {key}"
         if method == "GET":
             return client.get(path, **extra)
+        if method == "DELETE":
+            return client.delete(path, **extra)
         data = body if isinstance(body, (bytes, str)) else __import__("json").dumps(body or {})
         return client.post(path, data=data, content_type="application/json", **extra)
 

@@ -10,6 +10,8 @@ Document, schema 1:
     constraint = {"contextName", "operator", "values"? | "value"?, "inverted"?, "caseInsensitive"?}
     variant = {"name", "weight", "value"?, "payloadType"?, "stickiness"?,
                "overrides"?: [{"contextName", "values"}]}
+    optional: "capabilityModel": the segmentation model artifact (segments/ml), and
+              "segmentLabels": {segment key: readable label}
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+from rollout.engine.capability import CapabilityModel
 from rollout.engine.constraints import (
     InvalidDefinition,
     Predicate,
@@ -158,10 +161,15 @@ def snapshot_from_document(
     flags = {
         str(raw["key"]): compile_flag(raw, segments, rng) for raw in document.get("flags") or []
     }
+    model = document.get("capabilityModel")
     return Snapshot(
         environment=str(document.get("environment", "")),
         version=int(document.get("version", 0)),
         flags=flags,
+        capability=CapabilityModel(model) if model else None,
+        segment_labels={
+            str(key): str(label) for key, label in (document.get("segmentLabels") or {}).items()
+        },
     )
 
 

@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rollout.engine.capability import assign_segment
 from rollout.engine.context import Context
 from rollout.engine.hashing import VARIANT_SEED, normalized
 from rollout.engine.types import (
@@ -23,6 +24,7 @@ from rollout.engine.types import (
     VariantSet,
 )
 
+SAVE_DATA_SEGMENT = "save-data"
 _rng = random.Random()  # noqa: S311 - variant draws for clients without a stickiness value
 
 
@@ -147,6 +149,28 @@ def decide(snapshot: Snapshot, flag: Flag, ctx: Context) -> Decision:
     )
 
 
+def resolve_segment(snapshot: Snapshot, attributes: Mapping[str, Any]) -> str | None:
+    """The client's capability segment: the hard rules, else the nearest centroid."""
+    if attributes.get("saveData") is True:
+        return SAVE_DATA_SEGMENT  # an explicit user wish, outside the model
+    if snapshot.capability is None:
+        return None
+    return assign_segment(snapshot.capability, attributes)
+
+
+def with_segment(snapshot: Snapshot, attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The context with `segment` set by the server (a client cannot choose its own)."""
+    segment = resolve_segment(snapshot, attributes)
+    if segment is None and "segment" not in attributes:
+        return attributes
+    context = dict(attributes)
+    if segment is None:
+        del context["segment"]
+    else:
+        context["segment"] = segment
+    return context
+
+
 def evaluate(snapshot: Snapshot, flag_key: str, attributes: Mapping[str, Any]) -> Decision:
     """The decision for one flag; an unknown flag is an ERROR decision FLAG_NOT_FOUND."""
     flag = snapshot.flags.get(flag_key)
@@ -161,13 +185,14 @@ def evaluate(snapshot: Snapshot, flag_key: str, attributes: Mapping[str, Any]) -
             "FLAG_NOT_FOUND",
             f"flag {flag_key!r} does not exist",
         )
-    return decide(snapshot, flag, Context(attributes))
+    return decide(snapshot, flag, Context(with_segment(snapshot, attributes)))
 
 
 def evaluate_all(
     snapshot: Snapshot, attributes: Mapping[str, Any], keys: Iterable[str] | None = None
 ) -> list[Decision]:
     """Decisions for the given flags (default: every flag), sharing one context."""
+    attributes = with_segment(snapshot, attributes)
     ctx = Context(attributes)
     flags = snapshot.flags
     if keys is None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from rollout.engine.capability import CapabilityModel
 from rollout.engine.context import Context
 
 # OFREP / OpenFeature reason names.
@@ -92,4 +93,6 @@ class Snapshot:
     environment: str
     version: int
     flags: Mapping[str, Flag]
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # the capability segmentation model (None until a first segmentation run published one)
+    capability: CapabilityModel | None = None
+    segment_labels: Mapping[str, str] = field(default_factory=dict)

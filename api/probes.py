@@ -1,0 +1,57 @@
+"""Capability probes: take one in, answer with the client's segment and every decision.
+
+One round trip gets a client started: the probe is validated and stored (under a keyed
+hash of the client id), and the answer carries the segment and all flag decisions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_http_methods
+
+from api.client import _held, _json_api, authenticate, decision_body
+from api.http import ApiError, json_response, read_json_body
+from capability_probe.models import columns_to_attributes
+from capability_probe.schema import ProbeInvalid, parse_probe
+from capability_probe.services import client_erase, probe_record
+from rollout.engine.evaluate import evaluate_all, resolve_segment
+
+
+@_json_api
+@require_http_methods(["POST"])
+def probe_create_view(request: HttpRequest) -> HttpResponse:
+    """POST /api/v1/probes (client key): store a probe; answer segment and decisions."""
+    info = authenticate(request)
+    held = _held(info)
+    try:
+        probe = parse_probe(read_json_body(request))
+    except ProbeInvalid as exc:
+        raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
+    attributes = {"targetingKey": probe.client_id, **columns_to_attributes(probe.profile)}
+    context: dict[str, Any] = {**attributes, **probe.runtime}
+    segment = resolve_segment(held.snapshot, context)
+    outcome = probe_record(probe=probe, segment_key=segment or "")
+    decisions = evaluate_all(held.snapshot, context)
+    body = {
+        "segment": {"key": segment, "label": held.snapshot.segment_labels.get(segment or "")},
+        "stored": outcome.stored,
+        "duplicate": outcome.duplicate,
+        "profile": outcome.attributes,
+        "decisions": {
+            "environment": held.environment,
+            "snapshotVersion": held.version,
+            "flags": {d.flag_key: decision_body(d, held) for d in decisions},
+        },
+    }
+    return HttpResponse(orjson.dumps(body), content_type="application/json")
+
+
+@_json_api
+@require_http_methods(["DELETE"])
+def probe_erase_view(request: HttpRequest, client_id: str) -> HttpResponse:
+    """DELETE /api/v1/probes/{clientId} (server key): erase everything about one client."""
+    authenticate(request, server_only=True)
+    return json_response({"erased": client_erase(client_id=client_id)})

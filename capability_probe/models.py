@@ -1,0 +1,105 @@
+"""Capability profiles: the latest normalised probe of each client, under a keyed hash.
+
+The raw client id is never stored: rows are keyed by HMAC-SHA256(clientId, server secret).
+Missing signals stay NULL (Safari reports no device memory); nothing is invented.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+# Profile column -> the attribute name clients, the engine and the segmentation model use.
+ATTRIBUTE_NAMES: dict[str, str] = {
+    "memory_gb": "memoryGb",
+    "cores": "cores",
+    "webgpu": "webgpu",
+    "shader_f16": "shaderF16",
+    "webnn": "webnn",
+    "wasm_simd": "wasmSimd",
+    "wasm_threads": "wasmThreads",
+    "storage_gb": "storageGb",
+    "media_performance_class": "mediaPerformanceClass",
+    "npu": "npu",
+    "benchmark_ms": "benchmarkMs",
+    "rtt_ms": "rttMs",
+    "downlink_mbps": "downlinkMbps",
+    "effective_type": "effectiveType",
+    "save_data": "saveData",
+    "os": "os",
+    "os_version": "osVersion",
+    "browser": "browser",
+    "browser_version": "browserVersion",
+    "app_version": "appVersion",
+    "mobile": "mobile",
+}
+
+
+def columns_to_attributes(columns: dict[str, Any]) -> dict[str, Any]:
+    """Profile columns as evaluation-context attributes (missing signals left out)."""
+    return {
+        ATTRIBUTE_NAMES[column]: value
+        for column, value in columns.items()
+        if column in ATTRIBUTE_NAMES and value is not None and value != ""
+    }
+
+
+class ClientProfile(models.Model):
+    """What one client last reported about its device, network and platform."""
+
+    client_hash = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(db_index=True)
+    probe_count = models.PositiveIntegerField(default=1)
+    # device
+    memory_gb = models.FloatField(null=True, blank=True)
+    cores = models.PositiveSmallIntegerField(null=True, blank=True)
+    webgpu = models.BooleanField(null=True, blank=True)
+    shader_f16 = models.BooleanField(null=True, blank=True)
+    webnn = models.BooleanField(null=True, blank=True)
+    wasm_simd = models.BooleanField(null=True, blank=True)
+    wasm_threads = models.BooleanField(null=True, blank=True)
+    storage_gb = models.FloatField(null=True, blank=True)
+    media_performance_class = models.PositiveSmallIntegerField(null=True, blank=True)
+    npu = models.BooleanField(null=True, blank=True)
+    benchmark_ms = models.FloatField(null=True, blank=True)
+    benchmark_workload = models.CharField(max_length=64, blank=True)
+    # network
+    rtt_ms = models.PositiveIntegerField(null=True, blank=True)
+    downlink_mbps = models.FloatField(null=True, blank=True)
+    effective_type = models.CharField(max_length=8, blank=True)
+    save_data = models.BooleanField(null=True, blank=True)
+    # platform
+    os = models.CharField(max_length=64, blank=True)
+    os_version = models.CharField(max_length=64, blank=True)
+    browser = models.CharField(max_length=64, blank=True)
+    browser_version = models.CharField(max_length=64, blank=True)
+    app_version = models.CharField(max_length=64, blank=True)
+    mobile = models.BooleanField(null=True, blank=True)
+    # runtime state at the last probe (battery, pressure, online): shown, never clustered
+    runtime = models.JSONField(default=dict, blank=True)
+    # the capability segment key the current segmentation model gives this client
+    segment_key = models.CharField(max_length=100, blank=True, db_index=True)
+    # the last few normalised probes, newest first (no identifiers)
+    history = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"client {self.client_hash[:12]}…"
+
+    def attributes(self) -> dict[str, Any]:
+        """The profile as evaluation-context attributes (missing signals left out)."""
+        return columns_to_attributes({column: getattr(self, column) for column in ATTRIBUTE_NAMES})
+
+
+class ProbeReceipt(models.Model):
+    """A probe id already taken in: a client retrying the same probe changes nothing."""
+
+    probe_id = models.CharField(max_length=64, primary_key=True)
+    client_hash = models.CharField(max_length=64, db_index=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.probe_id

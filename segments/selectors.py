@@ -1,0 +1,86 @@
+"""Reads of the segments app: profiles as numpy columns, the current model and segments."""
+
+from __future__ import annotations
+
+import numpy as np
+from django.db import connection
+
+from capability_probe.models import ClientProfile
+from segments.models import CapabilitySegment, SegmentationModel
+
+# Profile column -> population column name (segments/ml's data contract).
+NUMERIC = {
+    "memory_gb": "memoryGb",
+    "cores": "cores",
+    "benchmark_ms": "benchmarkMs",
+    "rtt_ms": "rttMs",
+    "downlink_mbps": "downlinkMbps",
+    "storage_gb": "storageGb",
+}
+BOOLEAN = {
+    "webgpu": "webgpu",
+    "shader_f16": "shaderF16",
+    "webnn": "webnn",
+    "wasm_simd": "wasmSimd",
+    "save_data": "saveData",
+    "mobile": "mobile",
+}
+TEXT = {"effective_type": "effectiveType", "os": "os", "browser": "browser"}
+FETCH_BATCH = 50_000
+
+
+def profile_count() -> int:
+    """How many profiles there are."""
+    return ClientProfile.objects.count()
+
+
+def profile_columns(*, limit: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(profile ids, columns) of every profile (or the first `limit` by id), read in batches.
+
+    A raw cursor rather than model instances: a million ORM objects would cost minutes and
+    gigabytes; tuples straight into preallocated arrays cost seconds.
+    """
+    table = ClientProfile._meta.db_table
+    names = [*NUMERIC, *BOOLEAN, *TEXT]
+    total = profile_count() if limit is None else min(limit, profile_count())
+    ids = np.empty(total, dtype=np.int64)
+    numeric = {col: np.full(total, np.nan) for col in [*NUMERIC, *BOOLEAN]}
+    text = {col: np.empty(total, dtype=object) for col in TEXT}
+    sql = f"SELECT id, {', '.join(names)} FROM {table} ORDER BY id"  # noqa: S608 - fixed names
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    position = 0
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        while position < total:
+            rows = cursor.fetchmany(FETCH_BATCH)
+            if not rows:
+                break
+            block = np.array(rows, dtype=object)
+            end = position + len(rows)
+            ids[position:end] = block[:, 0].astype(np.int64)
+            for index, col in enumerate(names, start=1):
+                values = block[:, index]
+                if col in text:
+                    text[col][position:end] = [v if v else None for v in values]
+                else:
+                    numeric[col][position:end] = np.array(
+                        [np.nan if v is None else float(v) for v in values]
+                    )
+            position = end
+    columns: dict[str, np.ndarray] = {}
+    for col, name in {**NUMERIC, **BOOLEAN}.items():
+        columns[name] = numeric[col][:position]
+    for col, name in TEXT.items():
+        columns[name] = text[col][:position]
+    return ids[:position], columns
+
+
+def model_current() -> SegmentationModel | None:
+    """The published segmentation model, if any."""
+    return SegmentationModel.objects.filter(is_current=True).first()
+
+
+def segment_list() -> list[CapabilitySegment]:
+    """Every capability segment, by identity."""
+    return list(CapabilitySegment.objects.order_by("identity"))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
+from capability_probe.models import ClientProfile
 from ops.services import periodic_tasks_ensure
 from rollout.models import ApiKey, Environment, Flag, FlagState, Segment
 from rollout.services import (
@@ -16,6 +18,9 @@ from rollout.services import (
     rule_create,
     segment_create,
 )
+from segments.models import SegmentationModel
+from segments.population import population_write
+from segments.services import segmentation_run
 
 ENVIRONMENTS = ("production", "staging")
 
@@ -109,9 +114,21 @@ def _create_flag(spec: dict[str, Any], production: Environment) -> None:
         rule_create(state=state, segments=[_segment(s) for s in rule.get("segments", [])], **fields)
 
 
-@transaction.atomic
 def demo_load() -> list[str]:
     """Create whatever demo data is missing; return a line per thing created."""
+    created = _flags_and_keys()
+    if not ClientProfile.objects.exists():
+        clients = settings.EDGEFLAGS_DEMO_CLIENTS
+        population_write(clients=clients, seed=2026)
+        created.append(f"{clients} synthetic capability profiles")
+    if not SegmentationModel.objects.exists():
+        run = segmentation_run(trigger="demo", seed=0)
+        created.append(f"segmentation model v{run.model_version} ({run.k} segments)")
+    return created
+
+
+@transaction.atomic
+def _flags_and_keys() -> list[str]:
     created = [f"periodic task {name}" for name in periodic_tasks_ensure()]
     for key in ENVIRONMENTS:
         _, new = environment_get_or_create(key=key)

@@ -47,6 +47,9 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 
 from config.settings import *  # noqa: E402, F403
 
+# A smaller demo population keeps tests that load the demo quick.
+EDGEFLAGS_DEMO_CLIENTS = 3000
+
 # Fast password hashing: tests create many users; production keeps the default.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -34,7 +34,7 @@ def _client_key(publish, scope: str = "client") -> str:
     return publish(lambda: api_key_create(environment=environment, scope=scope, name="t"))[1]
 
 
-def test_probe__valid__profile_stored_under_hash_and_decisions_returned(api, demo, publish) -> None:
+def test_probe__valid__segment_profile_and_decisions_returned(api, demo, publish) -> None:
     key = _client_key(publish)
 
     response = api("POST", "/api/v1/probes", key, PROBE)
@@ -42,9 +42,11 @@ def test_probe__valid__profile_stored_under_hash_and_decisions_returned(api, dem
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["stored"] is True
+    assert body["segment"]["key"].startswith("edge-ready")  # 8 GB, WebGPU, 18 ms
+    assert body["segment"]["label"]
     assert "smart-compose" in body["decisions"]["flags"]
     assert body["profile"]["memoryGb"] == 8.0
-    profile = ClientProfile.objects.get()
+    profile = ClientProfile.objects.get(client_hash=client_hash("device-42"))
     assert profile.client_hash == client_hash("device-42")
     assert "device-42" not in str(profile.__dict__)
     assert profile.benchmark_ms == 18.5
@@ -59,7 +61,7 @@ def test_probe__same_probe_id_twice__stored_once(api, demo, publish) -> None:
 
     assert again.status_code == 200
     assert again.json()["duplicate"] is True
-    assert ClientProfile.objects.get().probe_count == 1
+    assert ClientProfile.objects.get(client_hash=client_hash("device-42")).probe_count == 1
     assert ProbeReceipt.objects.count() == 1
 
 
@@ -70,7 +72,7 @@ def test_probe__new_probe__replaces_profile_and_keeps_history(api, demo, publish
     slower = {**PROBE, "probeId": "probe-0002", "device": {"cores": 4}}
     api("POST", "/api/v1/probes", key, slower)
 
-    profile = ClientProfile.objects.get()
+    profile = ClientProfile.objects.get(client_hash=client_hash("device-42"))
     assert profile.cores == 4
     assert profile.memory_gb is None  # not reported now: missing, not stale
     assert len(profile.history) == 2
@@ -84,7 +86,7 @@ def test_probe__bad_probe__400_naming_field_and_nothing_stored(api, demo, publis
 
     assert response.status_code == 400
     assert response.json()["errorDetails"].startswith("network.rttMs:")
-    assert not ClientProfile.objects.exists()
+    assert not ClientProfile.objects.filter(client_hash=client_hash("device-42")).exists()
     assert not ProbeReceipt.objects.exists()
 
 
@@ -95,7 +97,7 @@ def test_probe__no_consent__answered_not_stored(api, demo, publish) -> None:
 
     assert response.status_code == 200
     assert response.json()["stored"] is False
-    assert not ClientProfile.objects.exists()
+    assert not ClientProfile.objects.filter(client_hash=client_hash("device-42")).exists()
 
 
 def test_probe__save_data__save_data_segment(api, demo, publish) -> None:
@@ -105,7 +107,9 @@ def test_probe__save_data__save_data_segment(api, demo, publish) -> None:
     body = api("POST", "/api/v1/probes", key, probe).json()
 
     assert body["segment"]["key"] == "save-data"
-    assert ClientProfile.objects.get().segment_key == "save-data"
+    assert (
+        ClientProfile.objects.get(client_hash=client_hash("device-42")).segment_key == "save-data"
+    )
 
 
 def test_erase__server_key__profile_gone(api, demo, publish) -> None:
@@ -118,7 +122,7 @@ def test_erase__server_key__profile_gone(api, demo, publish) -> None:
 
     assert client_key_attempt.status_code == 403
     assert response.json() == {"erased": True}
-    assert not ClientProfile.objects.exists()
+    assert not ClientProfile.objects.filter(client_hash=client_hash("device-42")).exists()
     assert not ProbeReceipt.objects.exists()
 
 

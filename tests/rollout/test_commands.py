@@ -98,6 +98,10 @@ def test_load_demo__run_twice__idempotent_and_published(django_capture_on_commit
         second = _run("load_demo")
 
     assert "flag smart-compose" in first
+    assert "3000 synthetic capability profiles" in first
+    assert "segmentation model v1" in first
     assert "Demo data ready (0 new item(s))." in second
     assert Flag.objects.count() == 4
-    assert SnapshotVersion.objects.filter(environment__key="production").exists()
+    snapshot = SnapshotVersion.objects.filter(environment__key="production").first()
+    assert snapshot is not None
+    assert "capabilityModel" in snapshot.document

@@ -18,6 +18,8 @@ from capability_probe.models import ClientProfile, ProbeReceipt, columns_to_attr
 from capability_probe.schema import Probe
 
 HISTORY_LENGTH = 5
+# How long "this client has no profile" is remembered (its first probe overwrites it).
+NO_PROFILE_TTL_S = 300
 
 
 def client_hash(client_id: str) -> str:
@@ -111,9 +113,11 @@ def profile_attributes(*, client_id: str) -> dict[str, Any] | None:
     except Exception:  # noqa: BLE001 - Redis away: fall through to the database
         cached = None
     if cached is not None:
-        return dict(cached)
+        return dict(cached) or None  # {} marks "no profile", cached so misses cost no query
     profile = ClientProfile.objects.filter(client_hash=hashed).first()
     if profile is None:
+        with contextlib.suppress(Exception):
+            cache.set(_cache_key(hashed), {}, timeout=NO_PROFILE_TTL_S)
         return None
     attributes = profile.attributes()
     _cache_set(hashed, attributes)

@@ -21,6 +21,16 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
+
+def env_float(name: str, default: float) -> float:
+    """A float setting; django-environ's env.float drops letters, so "1e9" would read as 19."""
+    raw = env.str(name, default="")
+    try:
+        return float(raw) if raw else default
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {raw!r} is not a number") from exc
+
+
 DEBUG = env.bool("DEBUG", default=False)
 
 # Runtime state of the embedded mode (SQLite file, broker folders, generated secret).
@@ -178,12 +188,12 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("EDGEFLAGS_CELERY_EAGER", default=False)
 EDGEFLAGS_HOUSEKEEPING_INTERVAL_S = env.int("EDGEFLAGS_HOUSEKEEPING_INTERVAL_S", default=300)
 EDGEFLAGS_BEAT_STALE_AFTER_S = env.int("EDGEFLAGS_BEAT_STALE_AFTER_S", default=900)
 # How often each API process checks for a newer snapshot (a change is served within this).
-EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S = env.float("EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S", default=0.5)
+EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S = env_float("EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S", 0.5)
 # Snapshot versions kept per environment (older ones are deleted by housekeeping).
 EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT = env.int("EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT", default=200)
 # Client API limits: request body size, and requests per second per API key per process.
 EDGEFLAGS_MAX_BODY_BYTES = env.int("EDGEFLAGS_MAX_BODY_BYTES", default=64 * 1024)
-EDGEFLAGS_RATE_LIMIT_PER_KEY = env.float("EDGEFLAGS_RATE_LIMIT_PER_KEY", default=2000.0)
+EDGEFLAGS_RATE_LIMIT_PER_KEY = env_float("EDGEFLAGS_RATE_LIMIT_PER_KEY", 2000.0)
 # Secret for the keyed hash under which client ids are stored (derived from SECRET_KEY when
 # unset; changing it orphans every stored profile).
 EDGEFLAGS_PROFILE_SECRET = env.str("EDGEFLAGS_PROFILE_SECRET", default="") or (

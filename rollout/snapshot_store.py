@@ -105,14 +105,15 @@ class SnapshotStore:
             self._next_check = 0.0
 
     def _refresh_if_due(self) -> None:
-        now = self._clock()
-        if now < self._next_check:
+        # Until the first load has finished every request waits for it (below); after that
+        # requests between checks take this fast path.
+        if self._loaded and self._clock() < self._next_check:
             return
         # One request refreshes; the others keep serving what is held meanwhile.
         if not self._lock.acquire(blocking=not self._loaded):
             return
         try:
-            if self._clock() < self._next_check:
+            if self._loaded and self._clock() < self._next_check:
                 return
             self._next_check = self._clock() + self._check_interval_s
             self._refresh()

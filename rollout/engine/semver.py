@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 _SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -39,6 +39,7 @@ class SemVer:
         return hash(self._key())
 
 
+@lru_cache(maxsize=4096)
 def parse_semver(text: str) -> SemVer | None:
     """The version, or None when `text` is not strict SemVer 2.0.0."""
     match = _SEMVER.match(text)

@@ -126,5 +126,12 @@ def all_of(predicates: list[Predicate]) -> Callable[[Context], bool]:
         return _always
     if len(predicates) == 1:
         return predicates[0]
+    # Short chains unrolled: a generator per call costs more than the checks themselves.
+    if len(predicates) == 2:
+        a, b = predicates
+        return lambda ctx: a(ctx) and b(ctx)
+    if len(predicates) == 3:
+        a, b, c = predicates
+        return lambda ctx: a(ctx) and b(ctx) and c(ctx)
     chain = tuple(predicates)
     return lambda ctx: all(p(ctx) for p in chain)

@@ -156,3 +156,34 @@ def test_purge__old_profiles__deleted() -> None:
     purged = probes_purge_expired()
 
     assert purged == {"profiles": 1, "receipts": 1}
+
+
+def test_evaluate__after_probe__stored_profile_gives_segment_to_rules(api, demo, publish) -> None:
+    from rollout.models import FlagState
+    from rollout.services import flag_create, flag_state_update, rule_create
+
+    key = _client_key(publish)
+    segment = api("POST", "/api/v1/probes", key, PROBE).json()["segment"]["key"]
+
+    def gate_on_segment() -> None:
+        flag_create(key="on-device-summary")
+        state = FlagState.objects.get(flag__key="on-device-summary", environment__key="production")
+        flag_state_update(state=state, enabled=True)
+        rule_create(
+            state=state,
+            constraints=[{"contextName": "segment", "operator": "IN", "values": [segment]}],
+        )
+
+    publish(gate_on_segment)
+    known = {"context": {"targetingKey": "device-42"}, "flags": ["on-device-summary"]}
+    spoofed = {
+        "context": {"targetingKey": "someone-else", "segment": segment},
+        "flags": ["on-device-summary"],
+    }
+
+    assert api("POST", "/api/v1/evaluate", key, known).json()["flags"]["on-device-summary"][
+        "value"
+    ] is True
+    assert api("POST", "/api/v1/evaluate", key, spoofed).json()["flags"]["on-device-summary"][
+        "value"
+    ] is False

@@ -129,6 +129,8 @@ def web_server_argv(port: int, workers: int = 1) -> list[str]:
         "--interface",
         "wsgi",
         "--no-ws",
+        "--blocking-threads",
+        "4",
         "--host",
         "127.0.0.1",
         "--port",

@@ -181,9 +181,11 @@ def test_evaluate__after_probe__stored_profile_gives_segment_to_rules(api, demo,
         "flags": ["on-device-summary"],
     }
 
-    assert api("POST", "/api/v1/evaluate", key, known).json()["flags"]["on-device-summary"][
-        "value"
-    ] is True
-    assert api("POST", "/api/v1/evaluate", key, spoofed).json()["flags"]["on-device-summary"][
-        "value"
-    ] is False
+    assert (
+        api("POST", "/api/v1/evaluate", key, known).json()["flags"]["on-device-summary"]["value"]
+        is True
+    )
+    assert (
+        api("POST", "/api/v1/evaluate", key, spoofed).json()["flags"]["on-device-summary"]["value"]
+        is False
+    )

@@ -147,8 +147,14 @@ def _metadata(decision: Decision, held: HeldSnapshot) -> dict[str, Any]:
     return metadata
 
 
-def decision_body(decision: Decision, held: HeldSnapshot) -> dict[str, Any]:
-    """One decision in OFREP's evaluationSuccess / evaluationFailure shape."""
+def decision_body(
+    decision: Decision, held: HeldSnapshot, *, extended: bool = False
+) -> dict[str, Any]:
+    """One decision in OFREP's evaluationSuccess / evaluationFailure shape.
+
+    `extended` (the Edgeflags API) adds an edge feature's UI state and unmet requirements,
+    which OFREP's primitive-only metadata cannot carry.
+    """
     body: dict[str, Any] = {
         "key": decision.flag_key,
         "value": decision.value,
@@ -159,6 +165,9 @@ def decision_body(decision: Decision, held: HeldSnapshot) -> dict[str, Any]:
     if decision.error_code:
         body["errorCode"] = decision.error_code
         body["errorDetails"] = decision.error_message or decision.error_code
+    if extended and decision.ui_state is not None:
+        body["uiState"] = decision.ui_state
+        body["unmet"] = {key: list(reasons) for key, reasons in (decision.unmet or {}).items()}
     return body
 
 
@@ -190,7 +199,7 @@ def evaluate_view(request: HttpRequest) -> HttpResponse:
     payload = {
         "environment": held.environment,
         "snapshotVersion": held.version,
-        "flags": {d.flag_key: decision_body(d, held) for d in decisions},
+        "flags": {d.flag_key: decision_body(d, held, extended=True) for d in decisions},
     }
     body_bytes = orjson.dumps(payload)
     return cached_json_response(request, body_bytes, etag_of(body_bytes))

@@ -43,7 +43,7 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
         "decisions": {
             "environment": held.environment,
             "snapshotVersion": held.version,
-            "flags": {d.flag_key: decision_body(d, held) for d in decisions},
+            "flags": {d.flag_key: decision_body(d, held, extended=True) for d in decisions},
         },
     }
     return HttpResponse(orjson.dumps(body), content_type="application/json")

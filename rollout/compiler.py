@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from rollout.models import Environment, FlagState, Segment, TargetingRule
+from rollout.models import Environment, FlagState, Rung, Segment, TargetingRule
 from segments.selectors import model_current, segment_list
 
 SCHEMA_VERSION = 1
@@ -36,21 +36,41 @@ def _rule_document(rule: TargetingRule, flag_key: str) -> dict[str, Any]:
     }
 
 
+def _ladder_document(state: FlagState, rungs: list[Rung]) -> dict[str, Any]:
+    return {
+        "rungs": [
+            {
+                "key": rung.key,
+                "value": rung.key if rung.value is None else rung.value,
+                "uiState": rung.ui_state,
+                "requirements": rung.requirements,
+                "runsOn": rung.runs_on,
+            }
+            for rung in rungs
+        ],
+        "baseline": state.flag.baseline_rung or rungs[-1].key,
+        "safe": state.flag.safe_rung or rungs[-1].key,
+        "availableSegments": state.available_segments or [],
+    }
+
+
 def compile_environment(environment: Environment) -> dict[str, Any]:
     """Build the snapshot document of `environment` from its current rows (version unset)."""
     states = (
         FlagState.objects.filter(environment=environment, flag__archived=False)
         .select_related("flag")
         .prefetch_related(
+            Prefetch("flag__rungs", queryset=Rung.objects.order_by("order", "pk")),
             Prefetch(
                 "rules",
                 queryset=TargetingRule.objects.order_by("order", "pk").prefetch_related("segments"),
-            )
+            ),
         )
         .order_by("flag__key")
     )
-    flags = [
-        {
+    flags = []
+    for state in states:
+        flag: dict[str, Any] = {
             "key": state.flag.key,
             "kind": state.flag.kind,
             "enabled": state.enabled,
@@ -59,8 +79,10 @@ def compile_environment(environment: Environment) -> dict[str, Any]:
             "dependencies": state.dependencies or [],
             "rules": [_rule_document(rule, state.flag.key) for rule in state.rules.all()],
         }
-        for state in states
-    ]
+        rungs = list(state.flag.rungs.all())
+        if rungs:
+            flag["ladder"] = _ladder_document(state, rungs)
+        flags.append(flag)
     segments = [
         {"id": segment.pk, "key": segment.key, "constraints": segment.constraints or []}
         for segment in Segment.objects.order_by("pk")

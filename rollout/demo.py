@@ -14,6 +14,7 @@ from rollout.services import (
     api_key_create,
     environment_get_or_create,
     flag_create,
+    flag_ladder_set,
     flag_state_update,
     rule_create,
     segment_create,
@@ -41,12 +42,63 @@ SEGMENTS: list[dict[str, Any]] = [
 ]
 
 # key, kind, description, tags, off value, production state
+TEMPLATES = [
+    "Thanks for reaching out — I'll get back to you today.",
+    "Happy to set up a call. Does Thursday at 10:00 work?",
+    "Here is the pricing overview you asked for.",
+]
+SMART_COMPOSE_LADDER: list[dict[str, Any]] = [
+    {
+        "key": "edge",
+        "runs_on": "device",
+        "ui_state": {
+            "component": "SmartCompose",
+            "copy": {"title": "Smart compose", "badge": "On-device"},
+            "options": {"model": "tiny-reply-v1", "maxTokens": 48},
+        },
+        "requirements": [
+            {"contextName": "memoryGb", "operator": "NUM_GTE", "value": "4"},
+            {"contextName": "benchmarkMs", "operator": "NUM_LTE", "value": "60"},
+            {"contextName": "webgpu", "operator": "IN", "values": ["true"]},
+        ],
+    },
+    {
+        "key": "cloud",
+        "runs_on": "cloud",
+        "ui_state": {
+            "component": "SmartCompose",
+            "copy": {"title": "Smart compose", "badge": "Cloud"},
+            "options": {"endpoint": "/demo/compose", "timeoutMs": 2000},
+        },
+        "requirements": [{"contextName": "rttMs", "operator": "NUM_LTE", "value": "300"}],
+    },
+    {
+        "key": "lite",
+        "ui_state": {
+            "component": "TemplateReplies",
+            "copy": {"title": "Quick replies"},
+            "options": {"templates": TEMPLATES},
+        },
+    },
+    {"key": "off", "ui_state": {"component": "None"}},
+]
+
 FLAGS: list[dict[str, Any]] = [
     {
         "key": "smart-compose",
-        "kind": "boolean",
-        "description": "AI reply suggestions in the lead inbox",
+        "kind": "string",
+        "description": "AI reply suggestions in the lead inbox: on-device, cloud, or templates",
         "tags": ["ai", "edge"],
+        "enabled": True,
+        "off_value": "off",
+        "ladder": SMART_COMPOSE_LADDER,
+        "available_segments": ["*"],
+    },
+    {
+        "key": "inbox-digest",
+        "kind": "boolean",
+        "description": "AI summary of the day's leads",
+        "tags": ["ai", "cloud"],
         "enabled": True,
         "rules": [
             {"description": "beta testers first", "segments": ["beta-testers"]},
@@ -108,7 +160,15 @@ def _create_flag(spec: dict[str, Any], production: Environment) -> None:
         off_value=spec.get("off_value"),
     )
     state = FlagState.objects.get(flag__key=spec["key"], environment=production)
-    flag_state_update(state=state, enabled=spec["enabled"], variants=spec.get("variants", []))
+    if "ladder" in spec:
+        flag = Flag.objects.get(key=spec["key"])
+        flag_ladder_set(flag=flag, rungs=spec["ladder"], baseline="lite", safe="lite")
+    flag_state_update(
+        state=state,
+        enabled=spec["enabled"],
+        variants=spec.get("variants", []),
+        available_segments=spec.get("available_segments", []),
+    )
     for rule in spec.get("rules", []):
         fields = {k: v for k, v in rule.items() if k != "segments"}
         rule_create(state=state, segments=[_segment(s) for s in rule.get("segments", [])], **fields)

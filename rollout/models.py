@@ -15,6 +15,7 @@ from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 
 from rollout.engine.document import validate_constraints, validate_rule, validate_variants
+from rollout.schemas import ui_state_problems
 
 KIND_TYPES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
@@ -105,6 +106,17 @@ class Flag(models.Model):
     archived = models.BooleanField(
         default=False, help_text="Archived flags are left out of snapshots (FLAG_NOT_FOUND)."
     )
+    baseline_rung = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Edge features: the best rung clients outside the rollout get (e.g. lite).",
+    )
+    safe_rung = models.CharField(
+        max_length=40,
+        default="lite",
+        help_text="Edge features: the rung served when a client cannot be profiled or "
+        "evaluation fails.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -113,6 +125,52 @@ class Flag(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class Rung(models.Model):
+    """One rung of an edge feature's degradation ladder (ordered best first)."""
+
+    class RunsOn(models.TextChoices):
+        DEVICE = "device", "the device (on-device model)"
+        CLOUD = "cloud", "the network (server-side inference)"
+        NONE = "none", "nothing (no AI)"
+
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="rungs")
+    order = models.PositiveSmallIntegerField(default=0)
+    key = models.SlugField(max_length=40, help_text="edge, cloud, lite, off, …")
+    value = models.JSONField(
+        null=True, blank=True, help_text="The flag value served on this rung (default: its key)."
+    )
+    ui_state = models.JSONField(
+        default=dict,
+        help_text='What the client renders: {"component": "SmartCompose", "copy": {…}, '
+        '"options": {…}} (rollout/schemas/ui_state.schema.json).',
+    )
+    requirements = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Constraints over capability fields, all required: "
+        '[{"contextName": "memoryGb", "operator": "NUM_GTE", "value": "4"}]',
+    )
+    runs_on = models.CharField(
+        max_length=10,
+        choices=RunsOn.choices,
+        default=RunsOn.NONE,
+        help_text="What the rung needs at run time; runtime hints (battery, offline) "
+        "take away device or cloud rungs.",
+    )
+
+    class Meta:
+        ordering = ["flag", "order", "pk"]
+        constraints = [models.UniqueConstraint(fields=["flag", "key"], name="one_rung_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.flag.key}: {self.key}"
+
+    def clean(self) -> None:
+        errors = validate_constraints(self.requirements, "requirements")
+        errors += [f"ui_state: {problem}" for problem in ui_state_problems(self.ui_state)]
+        _raise_field_errors(errors)
 
 
 class Segment(models.Model):
@@ -160,6 +218,12 @@ class FlagState(models.Model):
         default=list,
         blank=True,
         help_text='Parent flags that must hold: [{"feature": "parent", "enabled": true}]',
+    )
+    available_segments = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Edge features: capability segments the rungs above the baseline are on for "
+        '(["*"] = every segment; [] = none, everyone gets at most the baseline).',
     )
     updated_at = models.DateTimeField(auto_now=True)
 

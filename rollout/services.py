@@ -6,10 +6,11 @@ import secrets
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from rollout.models import ApiKey, Environment, Flag, FlagState, Segment, TargetingRule
+from rollout.models import ApiKey, Environment, Flag, FlagState, Rung, Segment, TargetingRule
 from rollout.snapshot_store import hash_api_key
 
 KEY_PREFIXES = {ApiKey.Scope.CLIENT: "efc_", ApiKey.Scope.SERVER: "efs_"}
@@ -101,7 +102,7 @@ def flag_create(
 @transaction.atomic
 def flag_state_update(*, state: FlagState, **fields: Any) -> FlagState:
     """Change a flag's state in one environment (enabled, off_value, variants, dependencies)."""
-    allowed = {"enabled", "off_value", "variants", "dependencies"}
+    allowed = {"enabled", "off_value", "variants", "dependencies", "available_segments"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: not a field of a flag state")
@@ -136,3 +137,39 @@ def segment_create(
     segment.full_clean()
     segment.save()
     return segment
+
+
+def ladder_problems(rungs: list[dict[str, Any]], *, baseline: str, safe: str) -> list[str]:
+    """Whole-ladder rules, each naming its field: at least two rungs, unique keys, a last
+    rung without requirements (every client can always be served), known baseline and safe."""
+    problems = []
+    keys = [str(r.get("key")) for r in rungs]
+    if len(rungs) < 2:
+        problems.append("rungs: a ladder needs at least two rungs")
+    if len(set(keys)) != len(keys):
+        problems.append("rungs: each rung key may appear once")
+    if rungs and rungs[-1].get("requirements"):
+        problems.append(f"rungs[{len(rungs) - 1}].requirements: the last rung has none")
+    for name, key in (("baseline_rung", baseline), ("safe_rung", safe)):
+        if key and key not in keys:
+            problems.append(f"{name}: {key!r} is not a rung of this ladder ({', '.join(keys)})")
+    return problems
+
+
+@transaction.atomic
+def flag_ladder_set(
+    *, flag: Flag, rungs: list[dict[str, Any]], baseline: str, safe: str = "lite"
+) -> Flag:
+    """Replace a flag's degradation ladder (rungs best first) and its baseline and safe rungs."""
+    problems = ladder_problems(rungs, baseline=baseline, safe=safe)
+    if problems:
+        raise ValidationError({p.split(":")[0].split("[")[0]: [p] for p in problems})
+    flag.rungs.all().delete()
+    for order, raw in enumerate(rungs):
+        rung = Rung(flag=flag, order=order, **raw)
+        rung.full_clean()
+        rung.save()
+    flag.baseline_rung, flag.safe_rung = baseline, safe
+    flag.full_clean()
+    flag.save()
+    return flag

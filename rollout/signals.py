@@ -11,7 +11,7 @@ from typing import Any
 from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from rollout.models import ApiKey, Environment, Flag, FlagState, Segment, TargetingRule
+from rollout.models import ApiKey, Environment, Flag, FlagState, Rung, Segment, TargetingRule
 from rollout.publishing import snapshot_publish_on_commit
 from segments.models import CapabilitySegment
 from segments.signals import segmentation_published
@@ -58,7 +58,16 @@ def _segmentation_published(sender: Any, version: int, **kwargs: Any) -> None:
 def connect() -> None:
     """Connect the publishing signals (called once from the app config)."""
     segmentation_published.connect(_segmentation_published, dispatch_uid="publish-segmentation")
-    for model in (Environment, ApiKey, Flag, FlagState, Segment, TargetingRule, CapabilitySegment):
+    for model in (
+        Environment,
+        ApiKey,
+        Flag,
+        FlagState,
+        Segment,
+        TargetingRule,
+        Rung,
+        CapabilitySegment,
+    ):
         post_save.connect(_changed, sender=model, dispatch_uid=f"publish-save-{model.__name__}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"publish-delete-{model.__name__}")
     m2m_changed.connect(

@@ -10,6 +10,9 @@ Document, schema 1:
     constraint = {"contextName", "operator", "values"? | "value"?, "inverted"?, "caseInsensitive"?}
     variant = {"name", "weight", "value"?, "payloadType"?, "stickiness"?,
                "overrides"?: [{"contextName", "values"}]}
+    flag, optional: "ladder": {"rungs": [{"key", "value", "uiState", "requirements": [constraint],
+              "runsOn": "device"|"cloud"|"none"}], "baseline": key, "safe": key,
+              "availableSegments": [segment key or "*"]}
     optional: "capabilityModel": the segmentation model artifact (segments/ml), and
               "segmentLabels": {segment key: readable label}
 """
@@ -27,6 +30,7 @@ from rollout.engine.constraints import (
     compile_constraint,
     validate_constraint,
 )
+from rollout.engine.ladder import compile_ladder
 from rollout.engine.strategies import STRATEGIES, all_of, compile_strategy, parse_percentage
 from rollout.engine.types import (
     SPLIT,
@@ -125,6 +129,7 @@ def compile_flag(
     )
     try:
         rules = tuple(_rule(r, key, segments, rng) for r in raw.get("rules") or [])
+        ladder = compile_ladder(raw["ladder"]) if raw.get("ladder") else None
     except InvalidDefinition as exc:
         enabled = bool(raw.get("enabled", False))
         return Flag(key, kind, enabled, off_value, (), None, dependencies, invalid=str(exc))
@@ -137,6 +142,7 @@ def compile_flag(
         rules=rules,
         variants=_variant_set(raw_variants, key, stickiness),
         dependencies=dependencies,
+        ladder=ladder,
     )
 
 

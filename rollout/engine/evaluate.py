@@ -9,6 +9,7 @@ from typing import Any
 from rollout.engine.capability import assign_segment
 from rollout.engine.context import Context
 from rollout.engine.hashing import VARIANT_SEED, normalized
+from rollout.engine.ladder import Climb, Ladder, Rung, climb, is_profiled
 from rollout.engine.types import (
     DEFAULT,
     DISABLED,
@@ -16,6 +17,7 @@ from rollout.engine.types import (
     ERROR,
     SPLIT,
     STATIC,
+    TARGETING_MATCH,
     Decision,
     Flag,
     Rule,
@@ -116,8 +118,51 @@ def _enabled_value(flag: Flag, variant: Variant | None) -> Any:
     return flag.off_value
 
 
+def _rung_decision(
+    flag: Flag, rung: Rung, reason: str, segment: str | None, climb: Climb | None = None
+) -> Decision:
+    metadata: dict[str, Any] = {"rung": rung.key}
+    if segment is not None:
+        metadata["segment"] = segment
+    unmet = climb.unmet if climb is not None else {}
+    if unmet:
+        metadata["unmetRequirements"] = "; ".join(
+            f"{key}: {', '.join(reasons)}" for key, reasons in unmet.items()
+        )
+    return Decision(
+        flag.key,
+        rung.value,
+        rung.key,
+        reason,
+        reason != DISABLED,
+        flag.kind,
+        metadata=metadata,
+        ui_state=rung.ui_state,
+        unmet=unmet,
+    )
+
+
+def _decide_ladder(snapshot: Snapshot, flag: Flag, ladder: Ladder, ctx: Context) -> Decision:
+    segment = ctx.get("segment")
+    if not flag.enabled:
+        return _rung_decision(flag, ladder.rungs[-1], DISABLED, segment)
+    try:
+        in_rollout, _rule = _is_enabled(flag, snapshot, ctx)
+        if not is_profiled(ctx):
+            # No capability known (no probe, nothing inline): the safe rung, never a guess.
+            return _rung_decision(flag, ladder.rungs[ladder.safe], DEFAULT, segment)
+        climbed = climb(ladder, ctx, segment, in_rollout)
+    except Exception as exc:  # noqa: BLE001 - a failing ladder must still answer safely
+        decision = _rung_decision(flag, ladder.rungs[ladder.safe], ERROR, segment)
+        return decision._replace(error_code="GENERAL", error_message=f"{type(exc).__name__}: {exc}")
+    reason = TARGETING_MATCH if climbed.in_rollout else DEFAULT
+    return _rung_decision(flag, climbed.rung, reason, segment, climbed)
+
+
 def decide(snapshot: Snapshot, flag: Flag, ctx: Context) -> Decision:
     """The decision for a known flag."""
+    if flag.ladder is not None:
+        return _decide_ladder(snapshot, flag, flag.ladder, ctx)
     if not flag.enabled:
         return Decision(flag.key, flag.off_value, DISABLED_VARIANT, DISABLED, False, flag.kind)
     if flag.invalid is not None:

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from rollout.engine.capability import CapabilityModel
 from rollout.engine.context import Context
+from rollout.engine.ladder import Ladder
 
 # OFREP / OpenFeature reason names.
 STATIC = "STATIC"
@@ -31,7 +32,9 @@ class Decision(NamedTuple):
     flag_kind: str = "boolean"
     error_code: str | None = None
     error_message: str | None = None
-    metadata: Mapping[str, Any] = {}
+    metadata: Mapping[str, Any] = {}  # primitives only (OFREP flag metadata)
+    ui_state: Mapping[str, Any] | None = None  # edge features: what the client renders
+    unmet: Mapping[str, tuple[str, ...]] | None = None  # rungs above, and what they lacked
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class Flag:
     variants: VariantSet | None
     dependencies: tuple[Dependency, ...]
     invalid: str | None = None  # why the definition cannot be evaluated (then always off)
+    ladder: Ladder | None = None  # edge features: the degradation ladder
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,7 @@ def test_load_demo__run_twice__idempotent_and_published(django_capture_on_commit
     assert "3000 synthetic capability profiles" in first
     assert "segmentation model v1" in first
     assert "Demo data ready (0 new item(s))." in second
-    assert Flag.objects.count() == 4
+    assert Flag.objects.count() == 5
     snapshot = SnapshotVersion.objects.filter(environment__key="production").first()
     assert snapshot is not None
     assert "capabilityModel" in snapshot.document

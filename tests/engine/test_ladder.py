@@ -1,0 +1,183 @@
+"""Degradation ladders in the engine: best rung met, availability, hints, safe answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rollout.engine.document import snapshot_from_document
+from rollout.engine.evaluate import evaluate
+
+RUNGS = [
+    {
+        "key": "edge",
+        "uiState": {"component": "SmartCompose", "mode": "local"},
+        "requirements": [
+            {"contextName": "memoryGb", "operator": "NUM_GTE", "value": "4"},
+            {"contextName": "benchmarkMs", "operator": "NUM_LTE", "value": "60"},
+            {"contextName": "webgpu", "operator": "IN", "values": ["true"]},
+        ],
+    },
+    {
+        "key": "cloud",
+        "uiState": {"component": "SmartCompose", "mode": "cloud"},
+        "requirements": [{"contextName": "rttMs", "operator": "NUM_LTE", "value": "300"}],
+    },
+    {"key": "lite", "uiState": {"component": "TemplateReplies"}},
+    {"key": "off", "uiState": {"component": "None"}},
+]
+
+
+def _snapshot(available: list[str] | None = None, enabled: bool = True, **ladder: Any) -> Any:
+    return snapshot_from_document(
+        {
+            "flags": [
+                {
+                    "key": "smart-compose",
+                    "kind": "string",
+                    "enabled": enabled,
+                    "ladder": {
+                        "rungs": RUNGS,
+                        "baseline": "lite",
+                        "safe": "lite",
+                        "availableSegments": ["*"] if available is None else available,
+                        **ladder,
+                    },
+                }
+            ]
+        }
+    )
+
+
+HIGH_END = {"memoryGb": 16, "benchmarkMs": 12, "webgpu": True, "rttMs": 50}
+
+
+def _rung(snapshot: Any, context: dict[str, Any]) -> str:
+    return evaluate(snapshot, "smart-compose", {"targetingKey": "u", **context}).variant
+
+
+def test_ladder__high_end__edge_with_ui_state() -> None:
+    decision = evaluate(_snapshot(), "smart-compose", {"targetingKey": "u", **HIGH_END})
+
+    assert (decision.variant, decision.value, decision.reason) == (
+        "edge",
+        "edge",
+        "TARGETING_MATCH",
+    )
+    assert decision.ui_state == {"component": "SmartCompose", "mode": "local"}
+
+
+def test_ladder__no_webgpu_good_network__cloud_and_says_why() -> None:
+    decision = evaluate(
+        _snapshot(), "smart-compose", {"targetingKey": "u", **HIGH_END, "webgpu": False}
+    )
+
+    assert decision.variant == "cloud"
+    assert decision.unmet == {"edge": ("webgpu in [true]",)}
+    assert decision.metadata["unmetRequirements"] == "edge: webgpu in [true]"
+
+
+def test_ladder__segment_not_available__baseline() -> None:
+    assert _rung(_snapshot(available=["other"]), HIGH_END) == "lite"
+
+
+def test_ladder__no_capability_known__safe_rung_default() -> None:
+    decision = evaluate(_snapshot(), "smart-compose", {"targetingKey": "u"})
+
+    assert (decision.variant, decision.reason) == ("lite", "DEFAULT")
+
+
+def test_ladder__disabled__last_rung() -> None:
+    decision = evaluate(
+        _snapshot(enabled=False), "smart-compose", {"targetingKey": "u", **HIGH_END}
+    )
+
+    assert (decision.variant, decision.reason) == ("off", "DISABLED")
+
+
+def test_ladder__hints__battery_pressure_offline_save_data_lower_the_rung() -> None:
+    snapshot = _snapshot()
+
+    assert _rung(snapshot, {**HIGH_END, "batteryLevel": 0.1, "charging": False}) == "cloud"
+    assert _rung(snapshot, {**HIGH_END, "batteryLevel": 0.1, "charging": True}) == "edge"
+    assert _rung(snapshot, {**HIGH_END, "computePressure": "critical"}) == "cloud"
+    assert _rung(snapshot, {**HIGH_END, "webgpu": False, "online": False}) == "lite"
+    assert _rung(snapshot, {**HIGH_END, "saveData": True}) == "lite"
+
+
+capabilities = st.fixed_dictionaries(
+    {
+        "memoryGb": st.sampled_from([0.5, 1, 2, 4, 8, 16]),
+        "benchmarkMs": st.floats(min_value=1, max_value=2000),
+        "webgpu": st.booleans(),
+        "rttMs": st.integers(min_value=0, max_value=3000),
+    }
+)
+hints = st.fixed_dictionaries(
+    {},
+    optional={
+        "batteryLevel": st.floats(min_value=0, max_value=1),
+        "charging": st.booleans(),
+        "computePressure": st.sampled_from(["nominal", "fair", "serious", "critical"]),
+        "online": st.booleans(),
+        "saveData": st.booleans(),
+    },
+)
+ORDER = ["edge", "cloud", "lite", "off"]
+
+
+def _meets(context: dict[str, Any]) -> list[bool]:
+    return [
+        context["memoryGb"] >= 4 and context["benchmarkMs"] <= 60 and context["webgpu"],
+        context["rttMs"] <= 300,
+        True,
+        True,
+    ]
+
+
+# (Availability by named segment needs a segmentation model: tests/api/test_ladders.py.)
+@given(context=capabilities, available=st.sampled_from([["*"], ["some-segment"], []]))
+@settings(max_examples=300)
+def test_ladder__property__best_rung_met_unless_unavailable(context, available) -> None:
+    rung = ORDER.index(_rung(_snapshot(available=available), context))
+    meets = _meets(context)
+    is_available = "*" in available
+    first_allowed = 0 if is_available else ORDER.index("lite")
+
+    assert rung == next(i for i in range(first_allowed, 4) if meets[i])
+
+
+@given(context=capabilities, extra=hints)
+@settings(max_examples=300)
+def test_ladder__property__hints_never_raise_a_rung(context, extra) -> None:
+    snapshot = _snapshot()
+
+    without = ORDER.index(_rung(snapshot, context))
+    with_hints = ORDER.index(_rung(snapshot, {**context, **extra}))
+
+    assert with_hints >= without
+
+
+@given(context=capabilities)
+@settings(max_examples=100)
+def test_ladder__property__meets_nothing__last_rungs(context) -> None:
+    snapshot = snapshot_from_document(
+        {
+            "flags": [
+                {
+                    "key": "smart-compose",
+                    "enabled": True,
+                    "ladder": {
+                        "rungs": [RUNGS[0], {"key": "off"}],
+                        "baseline": "off",
+                        "availableSegments": ["*"],
+                    },
+                }
+            ]
+        }
+    )
+    low = {**context, "memoryGb": 1}
+
+    assert _rung(snapshot, low) == "off"

@@ -6,12 +6,15 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from api import demo
 from ops import views as ops_views
 
 urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("favicon.ico", RedirectView.as_view(url=static("edgeflags/favicon.svg"), permanent=True)),
     path("readyz", ops_views.readyz, name="readyz"),
+    path("demo/", demo.demo_page, name="demo"),
+    path("demo/compose", demo.demo_compose, name="demo-compose"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("api.urls")),

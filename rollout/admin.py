@@ -5,19 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.utils.html import format_html_join
 
+from rollout.ladder_preview import ladder_reach
 from rollout.models import (
     ApiKey,
     Environment,
     Flag,
     FlagState,
+    Rung,
     Segment,
     SnapshotVersion,
     TargetingRule,
 )
-from rollout.services import api_key_create, api_key_revoke
+from rollout.services import api_key_create, api_key_revoke, ladder_problems
 
 
 @admin.register(Environment)
@@ -74,8 +79,44 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
 class FlagStateInline(admin.StackedInline[FlagState, Flag]):
     model = FlagState
     extra = 0
-    fields = ["environment", "enabled", "off_value", "variants", "dependencies"]
+    fields = [
+        "environment",
+        "enabled",
+        "off_value",
+        "variants",
+        "dependencies",
+        "available_segments",
+    ]
     show_change_link = True
+
+
+class RungFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
+    """Whole-ladder rules checked across the inline rows (last rung without requirements…)."""
+
+    def clean(self) -> None:
+        super().clean()
+        rows = [
+            form.cleaned_data
+            for form in sorted(self.forms, key=lambda f: f.cleaned_data.get("order", 0))
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        if not rows:
+            return
+        flag = self.instance
+        problems = ladder_problems(
+            [{"key": r["key"], "requirements": r.get("requirements")} for r in rows],
+            baseline=flag.baseline_rung,
+            safe=flag.safe_rung,
+        )
+        if problems:
+            raise ValidationError(problems)
+
+
+class RungInline(admin.StackedInline[Rung, Flag]):
+    model = Rung
+    formset = RungFormSet
+    extra = 0
+    fields = ["order", "key", "runs_on", "value", "ui_state", "requirements"]
 
 
 @admin.register(Flag)
@@ -83,7 +124,27 @@ class FlagAdmin(admin.ModelAdmin[Flag]):
     list_display = ["key", "kind", "description", "archived", "updated_at"]
     list_filter = ["kind", "archived", "states__environment", "states__enabled"]
     search_fields = ["key", "description"]
-    inlines = [FlagStateInline]
+    fields = [
+        "key",
+        "kind",
+        "description",
+        "tags",
+        "archived",
+        "baseline_rung",
+        "safe_rung",
+        "ladder_preview",
+    ]
+    readonly_fields = ["ladder_preview"]
+    inlines = [RungInline, FlagStateInline]
+
+    @admin.display(description="ladder reach (current population)")
+    def ladder_preview(self, obj: Flag) -> str:
+        reach = ladder_reach(obj) if obj.pk else {}
+        if not reach:
+            return "No ladder (or no profiles yet)."
+        return format_html_join(
+            "", "<div>{}: <strong>{}</strong></div>", ((k, f"{v:.1%}") for k, v in reach.items())
+        )
 
 
 class TargetingRuleInline(admin.StackedInline[TargetingRule, FlagState]):

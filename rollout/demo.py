@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from rollout.services import (
     rule_create,
     segment_create,
 )
+from rollout.snapshot_store import hash_api_key
 from segments.models import SegmentationModel
 from segments.population import population_write
 from segments.services import segmentation_run
@@ -207,3 +209,21 @@ def _flags_and_keys() -> list[str]:
         _, raw_key = api_key_create(environment=production, scope="client", name="demo web app")
         created.append(f"client API key for production (shown once): {raw_key}")
     return created
+
+
+def demo_client_key() -> str:
+    """The client key the demo page ships (client keys are public by design).
+
+    Kept in var/demo_client_key, like the generated secret; a missing or revoked one is
+    replaced by a new key of the production environment.
+    """
+    path = Path(settings.VAR_DIR) / "demo_client_key"
+    if path.is_file():
+        raw = path.read_text().strip()
+        if ApiKey.objects.filter(key_hash=hash_api_key(raw), revoked_at__isnull=True).exists():
+            return raw
+    environment, _ = environment_get_or_create(key="production")
+    _, raw = api_key_create(environment=environment, scope="client", name="demo page")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(raw)
+    return raw

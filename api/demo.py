@@ -1,0 +1,93 @@
+"""The demo client page (/demo/) and the simulated cloud inference it calls."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+
+import orjson
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from rollout.demo import TEMPLATES, demo_client_key
+
+# Device classes the page can emulate, as overrides of what the probe reports.
+EMULATED_CLASSES: dict[str, dict[str, object]] = {
+    "high-end": {
+        "device": {"memoryGb": 16, "cores": 12, "webgpu": True, "shaderF16": True},
+        "network": {"rttMs": 50, "downlinkMbps": 10, "effectiveType": "4g", "saveData": False},
+        "benchmark": {"ms": 9},
+    },
+    "no-webgpu": {
+        "device": {"memoryGb": 8, "cores": 8, "webgpu": False, "shaderF16": False},
+        "network": {"rttMs": 80, "downlinkMbps": 10, "effectiveType": "4g", "saveData": False},
+        "benchmark": {"ms": 35},
+    },
+    "low-memory": {
+        "device": {"memoryGb": 1, "cores": 4, "webgpu": False, "shaderF16": False},
+        "network": {"rttMs": 100, "downlinkMbps": 5, "effectiveType": "4g", "saveData": False},
+        "benchmark": {"ms": 450},
+    },
+    "slow-network": {
+        "device": {"memoryGb": 2, "cores": 8, "webgpu": False, "shaderF16": False},
+        "network": {"rttMs": 2000, "downlinkMbps": 0.1, "effectiveType": "2g", "saveData": False},
+        "benchmark": {"ms": 300},
+    },
+    "save-data": {
+        "device": {"memoryGb": 16, "cores": 12, "webgpu": True, "shaderF16": True},
+        "network": {"rttMs": 50, "downlinkMbps": 10, "effectiveType": "4g", "saveData": True},
+        "benchmark": {"ms": 9},
+    },
+    "offline": {},
+}
+
+
+@require_GET
+def demo_page(request: HttpRequest) -> HttpResponse:
+    """A small CRM screen whose smart-compose panel renders the rung this client gets."""
+    emulate = request.GET.get("emulate", "")
+    if emulate and emulate not in EMULATED_CLASSES:
+        return HttpResponse(
+            f"emulate: unknown class {emulate!r}; one of {', '.join(EMULATED_CLASSES)}",
+            status=400,
+            content_type="text/plain",
+        )
+    return render(
+        request,
+        "demo/index.html",
+        {
+            "api_key": demo_client_key(),
+            "emulate": emulate,
+            "classes": list(EMULATED_CLASSES),
+            "overrides_json": orjson.dumps(EMULATED_CLASSES.get(emulate) or {}).decode(),
+            "templates_json": orjson.dumps(TEMPLATES).decode(),
+        },
+    )
+
+
+WORDS = re.compile(r"[A-Za-z']+")
+
+
+@csrf_exempt
+@require_POST
+def demo_compose(request: HttpRequest) -> JsonResponse:
+    """Simulated server-side inference: realistic latency, replies shaped by the message."""
+    try:
+        message = str(orjson.loads(request.body or b"{}").get("message", ""))[:2000]
+    except orjson.JSONDecodeError:
+        return JsonResponse({"errorDetails": "body: malformed JSON"}, status=400)
+    time.sleep(random.uniform(0.25, 0.6))  # noqa: S311 - a simulated model's latency
+    topic = next((w for w in WORDS.findall(message) if len(w) > 6), "your request").lower()
+    return JsonResponse(
+        {
+            "model": "cloud-reply-v2",
+            "suggestions": [
+                f"Thanks for your note about {topic} — here is what I suggest as next steps.",
+                f"Happy to help with {topic}. Could we schedule 20 minutes this week?",
+                "I've shared the details with our team and will follow up by tomorrow.",
+            ],
+        }
+    )

@@ -1,0 +1,155 @@
+/*
+ * Edgeflags browser client: probe once, then keep this client's decisions fresh.
+ *
+ *   Edgeflags.start({apiKey, clientId?, overrides?, intervalMs?, defaults?, offline?})
+ *     -> Promise<decisions>. Sends a capability probe (probe.js) and takes the decisions from
+ *     the answer; then re-evaluates every intervalMs (default 30 s) with If-None-Match.
+ *   Edgeflags.decision(flagKey) -> {value, variant, reason, uiState, metadata, ...} | null
+ *   Edgeflags.ui(flagKey)       -> the UI state to render (the safe rung's when nothing is known)
+ *   Edgeflags.on("change", fn)  -> fn({flagKey, decision, previous}); also the window event
+ *                                  "edgeflags:change" with the same detail.
+ *
+ * Decisions are kept in localStorage with their snapshot version. Offline, or when the
+ * server cannot be reached, the cached decisions are served; with nothing cached, the safe
+ * rung given in `defaults` ({flagKey: {variant, uiState}}) is.
+ */
+(function () {
+  "use strict";
+
+  var CACHE_KEY = "edgeflags.decisions";
+  var state = { flags: {}, snapshotVersion: null, etag: null, source: "none" };
+  var options = null;
+  var listeners = [];
+  var timer = null;
+
+  function storage() {
+    try { return window.localStorage; } catch (e) { return null; }
+  }
+
+  function loadCache() {
+    var store = storage();
+    try { return JSON.parse((store && store.getItem(CACHE_KEY)) || "null"); } catch (e) { return null; }
+  }
+
+  function saveCache() {
+    var store = storage();
+    if (!store) return;
+    store.setItem(CACHE_KEY, JSON.stringify({
+      flags: state.flags, snapshotVersion: state.snapshotVersion, etag: state.etag,
+      savedAt: new Date().toISOString(),
+    }));
+  }
+
+  function emit(flagKey, decision, previous) {
+    var detail = { flagKey: flagKey, decision: decision, previous: previous };
+    listeners.forEach(function (fn) { try { fn(detail); } catch (e) { /* a listener's bug is its own */ } });
+    window.dispatchEvent(new CustomEvent("edgeflags:change", { detail: detail }));
+  }
+
+  // Replace the decisions; announce every flag whose variant or UI state changed.
+  function apply(flags, snapshotVersion, source) {
+    var previous = state.flags;
+    state.flags = flags || {};
+    state.snapshotVersion = snapshotVersion;
+    state.source = source;
+    Object.keys(state.flags).forEach(function (key) {
+      var before = previous[key], after = state.flags[key];
+      if (!before || before.variant !== after.variant
+          || JSON.stringify(before.uiState) !== JSON.stringify(after.uiState)) {
+        emit(key, after, before || null);
+      }
+    });
+  }
+
+  function useDefaults() {
+    var flags = {};
+    Object.keys(options.defaults || {}).forEach(function (key) {
+      var d = options.defaults[key];
+      flags[key] = { key: key, value: d.value !== undefined ? d.value : d.variant, variant: d.variant,
+        reason: "DEFAULT", uiState: d.uiState || null, metadata: { rung: d.variant } };
+    });
+    apply(flags, null, "defaults");
+  }
+
+  function fallBack() {
+    var cached = loadCache();
+    if (cached && cached.flags) {
+      state.etag = cached.etag || null;
+      apply(cached.flags, cached.snapshotVersion, "cache");
+    } else {
+      useDefaults();
+    }
+    return state.flags;
+  }
+
+  function context() {
+    var ctx = { targetingKey: options.clientId };
+    // Runtime hints that may lower a rung right now (never raise it).
+    if (typeof navigator.onLine === "boolean") ctx.online = navigator.onLine;
+    return ctx;
+  }
+
+  function refresh() {
+    if (options.offline || navigator.onLine === false) return Promise.resolve(fallBack());
+    var headers = { "Content-Type": "application/json", Authorization: "Bearer " + options.apiKey };
+    if (state.etag) headers["If-None-Match"] = state.etag;
+    return fetch(options.evaluateEndpoint || "/api/v1/evaluate", {
+      method: "POST", headers: headers, body: JSON.stringify({ context: context() }),
+    }).then(function (response) {
+      if (response.status === 304) return state.flags;
+      if (!response.ok) throw new Error("evaluate answered " + response.status);
+      state.etag = response.headers.get("ETag");
+      return response.json().then(function (body) {
+        apply(body.flags, body.snapshotVersion, "server");
+        saveCache();
+        return state.flags;
+      });
+    }).catch(function () {
+      return state.source === "server" ? state.flags : fallBack();
+    });
+  }
+
+  function start(opts) {
+    options = Object.assign({ intervalMs: 30000, defaults: {} }, opts || {});
+    if (!options.clientId) options.clientId = clientIdFromStorage();
+    if (timer) clearInterval(timer);
+    var first;
+    if (options.offline || navigator.onLine === false || !window.EdgeflagsProbe) {
+      first = Promise.resolve(fallBack());
+    } else {
+      first = window.EdgeflagsProbe.run({
+        apiKey: options.apiKey, clientId: options.clientId, overrides: options.overrides,
+        appVersion: options.appVersion,
+      }).then(function (answer) {
+        if (answer && answer.decisions) {
+          apply(answer.decisions.flags, answer.decisions.snapshotVersion, "server");
+          saveCache();
+          return state.flags;
+        }
+        return fallBack(); // queued: offline or the server is away
+      }, function () { return fallBack(); });
+    }
+    timer = setInterval(refresh, options.intervalMs);
+    return first;
+  }
+
+  function clientIdFromStorage() {
+    var store = storage(), key = "edgeflags.clientId";
+    var id = store && store.getItem(key);
+    if (!id) {
+      id = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2);
+      if (store) store.setItem(key, id);
+    }
+    return id;
+  }
+
+  window.Edgeflags = {
+    start: start,
+    refresh: refresh,
+    decision: function (key) { return state.flags[key] || null; },
+    ui: function (key) { var d = state.flags[key]; return d ? d.uiState || null : null; },
+    source: function () { return state.source; },
+    snapshotVersion: function () { return state.snapshotVersion; },
+    on: function (event, fn) { if (event === "change") listeners.push(fn); },
+  };
+})();

@@ -1,0 +1,46 @@
+"""Which share of the current population each rung of a ladder would reach."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from capability_probe.models import ClientProfile
+from rollout.engine.context import Context
+from rollout.engine.ladder import climb, compile_ladder, is_profiled
+from rollout.models import Flag
+
+SAMPLE = 5000
+
+
+def ladder_reach(flag: Flag, sample: int = SAMPLE) -> dict[str, float]:
+    """Rung key -> share of the most recent `sample` profiles that would get it (best rung met,
+    every segment included); "unprofiled" for profiles without any capability signal."""
+    rungs = list(flag.rungs.order_by("order", "pk"))
+    if not rungs:
+        return {}
+    ladder = compile_ladder(
+        {
+            "rungs": [
+                {
+                    "key": r.key,
+                    "requirements": r.requirements,
+                    "runsOn": r.runs_on,
+                    "uiState": r.ui_state,
+                }
+                for r in rungs
+            ],
+            "baseline": flag.baseline_rung,
+            "safe": flag.safe_rung,
+            "availableSegments": ["*"],
+        }
+    )
+    counts: Counter[str] = Counter()
+    profiles = ClientProfile.objects.order_by("-received_at")[:sample]
+    for profile in profiles:
+        ctx = Context(profile.attributes())
+        if not is_profiled(ctx):
+            counts["unprofiled"] += 1
+            continue
+        counts[climb(ladder, ctx, None, in_rollout=True).rung.key] += 1
+    total = sum(counts.values()) or 1
+    return {key: counts[key] / total for key in [*(r.key for r in rungs), "unprofiled"]}

@@ -1,0 +1,65 @@
+"""The demo page in real headless Chromium: every emulated device class gets its rung."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.services
+
+
+def _rung_on(page: Page, url: str) -> str:
+    page.goto(url)
+    panel = page.locator("#smart-compose")
+    page.wait_for_function(
+        "document.querySelector('#smart-compose').dataset.ready === 'true'", timeout=15_000
+    )
+    return str(panel.get_attribute("data-rung"))
+
+
+@pytest.mark.parametrize(
+    ("emulate", "rung"),
+    [
+        ("high-end", "edge"),
+        ("no-webgpu", "cloud"),
+        ("low-memory", "cloud"),
+        ("slow-network", "lite"),
+        ("save-data", "lite"),
+        ("offline", "lite"),
+    ],
+)
+def test_demo__emulated_class__panel_renders_its_rung(page: Page, web, emulate, rung) -> None:
+    got = _rung_on(page, f"{web.url}/demo/?emulate={emulate}")
+
+    assert got == rung
+    suggestions = page.locator("#sc-suggestions button")
+    assert suggestions.count() >= 1
+    if rung == "edge":
+        assert page.locator("#sc-badge").inner_text() == "On-device"
+    if rung == "cloud":
+        assert page.locator("#sc-why").inner_text().startswith("Not available here: edge:")
+
+
+def test_demo__network_cut__cached_decision_served(page: Page, web) -> None:
+    # Given a client that got its decision (edge) while online
+    assert _rung_on(page, f"{web.url}/demo/?emulate=high-end") == "edge"
+
+    # When the network goes away and the client re-evaluates
+    page.context.set_offline(True)
+    source = page.evaluate("Edgeflags.refresh().then(() => Edgeflags.source())")
+
+    # Then the cached decision is still served, and the panel keeps its rung
+    assert source in ("server", "cache")
+    assert page.evaluate("Edgeflags.decision('smart-compose').variant") == "edge"
+    cached = page.evaluate("JSON.parse(localStorage.getItem('edgeflags.decisions'))")
+    assert cached["flags"]["smart-compose"]["variant"] == "edge"
+    assert cached["snapshotVersion"] >= 1
+    page.context.set_offline(False)
+
+
+def test_demo__unknown_class__400_naming_the_parameter(web) -> None:
+    response = requests.get(f"{web.url}/demo/?emulate=toaster", timeout=10)
+
+    assert response.status_code == 400
+    assert response.text.startswith("emulate: unknown class 'toaster'")

@@ -42,7 +42,7 @@ demo: migrate
 
 run: demo
 	@$(MANAGE) ensure_admin
-	@echo "Edgeflags: http://$(EDGEFLAGS_HOST):$(EDGEFLAGS_PORT)/admin/  (health: /readyz, API docs: /api/docs/)"
+	@echo "Edgeflags: http://$(EDGEFLAGS_HOST):$(EDGEFLAGS_PORT)/admin/  (demo: /demo/, health: /readyz, API docs: /api/docs/)"
 	@echo "Starting web + worker + beat; Ctrl-C stops all three."
 	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile 2>&1 || true
 

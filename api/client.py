@@ -70,7 +70,8 @@ def authenticate(request: HttpRequest, *, server_only: bool = False) -> KeyInfo:
     return info
 
 
-def _held(info: KeyInfo) -> HeldSnapshot:
+def held_snapshot(info: KeyInfo) -> HeldSnapshot:
+    """The key's environment's snapshot; 503 when none has been published yet."""
     held = store.snapshot(info.environment)
     if held is None:
         raise ApiError(503, "GENERAL", "snapshot: no ruleset published for this environment yet")
@@ -171,7 +172,7 @@ def decision_body(
     return body
 
 
-def _json_api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def json_api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Answer ApiError as its JSON response; client endpoints take no CSRF token (API keys)."""
 
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -185,12 +186,12 @@ def _json_api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return csrf_exempt(wrapped)
 
 
-@_json_api
+@json_api
 @require_POST
 def evaluate_view(request: HttpRequest) -> HttpResponse:
     """POST /api/v1/evaluate: every (or the listed) flag's decision for one context."""
     info = authenticate(request)
-    held = _held(info)
+    held = held_snapshot(info)
     body = read_json_body(request)
     _reject_unknown_fields(body, {"context", "flags"})
     context = with_stored_profile(parse_context(body.get("context")), held)
@@ -205,12 +206,12 @@ def evaluate_view(request: HttpRequest) -> HttpResponse:
     return cached_json_response(request, body_bytes, etag_of(body_bytes))
 
 
-@_json_api
+@json_api
 @require_POST
 def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
     """POST /ofrep/v1/evaluate/flags/{key}: one flag, OFREP single-evaluation contract."""
     info = authenticate(request)
-    held = _held(info)
+    held = held_snapshot(info)
     body = read_json_body(request)
     context = with_stored_profile(parse_context(body.get("context")), held)
     if key not in held.snapshot.flags:
@@ -219,12 +220,12 @@ def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
     return json_response(decision_body(decision, held))
 
 
-@_json_api
+@json_api
 @require_POST
 def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
     """POST /ofrep/v1/evaluate/flags: every flag, with ETag / If-None-Match."""
     info = authenticate(request)
-    held = _held(info)
+    held = held_snapshot(info)
     body = read_json_body(request)
     context = with_stored_profile(parse_context(body.get("context")), held)
     decisions = evaluate_all(held.snapshot, context, None)
@@ -232,7 +233,7 @@ def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
     return cached_json_response(request, body_bytes, etag_of(body_bytes))
 
 
-@_json_api
+@json_api
 @require_GET
 def ofrep_configuration_view(request: HttpRequest) -> HttpResponse:
     """GET /ofrep/v1/configuration: what providers may assume about this service."""
@@ -253,10 +254,10 @@ def ofrep_configuration_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@_json_api
+@json_api
 @require_GET
 def snapshot_view(request: HttpRequest) -> HttpResponse:
     """GET /api/v1/snapshot (server keys): the compiled ruleset for local evaluation."""
     info = authenticate(request, server_only=True)
-    held = _held(info)
+    held = held_snapshot(info)
     return cached_json_response(request, held.document_bytes, f'"{held.etag}"')

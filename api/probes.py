@@ -12,7 +12,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
-from api.client import _held, _json_api, authenticate, decision_body
+from api.client import authenticate, decision_body, held_snapshot, json_api
 from api.http import ApiError, json_response, read_json_body
 from capability_probe.models import columns_to_attributes
 from capability_probe.schema import ProbeInvalid, parse_probe
@@ -20,12 +20,12 @@ from capability_probe.services import client_erase, probe_record
 from rollout.engine.evaluate import evaluate_all, resolve_segment
 
 
-@_json_api
+@json_api
 @require_http_methods(["POST"])
 def probe_create_view(request: HttpRequest) -> HttpResponse:
     """POST /api/v1/probes (client key): store a probe; answer segment and decisions."""
     info = authenticate(request)
-    held = _held(info)
+    held = held_snapshot(info)
     try:
         probe = parse_probe(read_json_body(request))
     except ProbeInvalid as exc:
@@ -49,7 +49,7 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(orjson.dumps(body), content_type="application/json")
 
 
-@_json_api
+@json_api
 @require_http_methods(["DELETE"])
 def probe_erase_view(request: HttpRequest, client_id: str) -> HttpResponse:
     """DELETE /api/v1/probes/{clientId} (server key): erase everything about one client."""

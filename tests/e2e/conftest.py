@@ -1,17 +1,25 @@
-"""Browser tests: real headless Chromium (Debian's) driving pages of a live server."""
+"""Browser tests: Debian's headless Chromium driving pages of a live server.
+
+One browser and one server for the package (fresh PostgreSQL database, migrate, load_demo, a
+client key, granian as in production): starting them is the slow part, and no test here depends
+on another's data, since every test uses client ids of its own. Package scope, not session: both
+stop once the browser tests are done instead of idling through the rest of the suite.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
+import json
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
 
+from tests.support.databases import fresh_database
 from tests.support.processes import (
     REPO,
     free_port,
@@ -22,15 +30,11 @@ from tests.support.processes import (
     web_server_argv,
 )
 
-# Playwright's sync API keeps an event loop running in the test thread, which Django takes
-# for an async context; this process only drives a browser and reads the test database,
-# so the guard is lifted here (as Django's docs advise for Playwright), never in a server.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
-# The flags a machine with no display and a closed network needs (see the env notes).
+# What a machine with no display, no GPU and a closed network needs; nothing is downloaded.
 CHROMIUM_ARGS = [
+    "--headless=new",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -48,29 +52,68 @@ class WebServer:
     env: dict[str, str]
     database_url: str
 
+    def profile(self, client_id: str) -> dict[str, Any] | None:
+        """The stored ClientProfile row of `client_id`, read by the server's own code.
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """Headless Chromium; a machine without it fails the test (CI installs it)."""
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        Run through `manage.py shell` in the server's environment so the client hash is
+        computed with the server's secret, exactly as the endpoint stored it.
+        """
+        code = (
+            "import json\n"
+            "from capability_probe.models import ClientProfile\n"
+            "from capability_probe.services import client_hash\n"
+            f"row = ClientProfile.objects.filter(client_hash=client_hash({client_id!r}))"
+            ".values().first()\n"
+            "print(json.dumps(row, default=str))\n"
         )
+        return json.loads(manage(self.env, "shell", "-c", code).strip().splitlines()[-1])
+
+
+@dataclass
+class ConsoleLog:
+    """What the page said on its console, and the uncaught errors it threw."""
+
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def allow(self, pattern: str) -> None:
+        """Expect console errors matching `pattern` (e.g. Chromium's line for a failed 503)."""
+        self.allowed.append(re.compile(pattern))
+
+    def errors(self) -> list[str]:
+        return [
+            text
+            for kind, text in self.messages
+            if kind == "error" and not any(p.search(text) for p in self.allowed)
+        ] + self.page_errors
+
+    def ours(self, kind: str) -> list[str]:
+        """Messages of `kind` the probe script logged itself (they start with "edgeflags:")."""
+        return [text for k, text in self.messages if k == kind and text.startswith("edgeflags:")]
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium; when missing the tests fail: a skipped suite proves nothing."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; "
+            ".ci/run does it). Playwright's own browser download is not used."
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     """The web server as in production, on a fresh PostgreSQL database with the demo data."""
-    from tests.support.databases import fresh_database
-
     tmp = tmp_path_factory.mktemp("live")
     with fresh_database() as database_url:
         env = production_env(tmp, database_url, settings.REDIS_URL)
-        env["EDGEFLAGS_DEMO_CLIENTS"] = "3000"
+        env["EDGEFLAGS_DEMO_CLIENTS"] = "3000"  # enough for a first segmentation, quickly
         manage(env, "migrate", "--no-input")
         manage(env, "load_demo")
         key = manage(env, "create_api_key", "--environment", "production", "--scope", "client")
@@ -81,15 +124,28 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
 
 
 @pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh browser context and page; console errors fail the test; a screenshot is kept."""
+def console_log() -> ConsoleLog:
+    return ConsoleLog()
+
+
+@pytest.fixture
+def page(
+    browser: Browser, console_log: ConsoleLog, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A fresh context and page; a screenshot is kept; unexpected console errors fail the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def on_console(message: ConsoleMessage) -> None:
+        console_log.messages.append((message.type, message.text))
+
+    def on_page_error(error: Error) -> None:
+        console_log.page_errors.append(str(error))
+
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
     yield page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
-    assert errors == [], f"console errors: {errors}"
+    assert console_log.errors() == [], f"console errors: {console_log.errors()}"

@@ -1,18 +1,56 @@
 /*
- * Edgeflags capability probe: what this browser can run, measured honestly.
+ * Edgeflags capability probe: what this browser can run, measured rather than guessed.
+ * Dependency-free ES2017, no build step; load it with a plain <script> tag.
  *
- * window.EdgeflagsProbe.run({apiKey, endpoint?, clientId?, overrides?}) -> Promise<answer>
- *   collect() + send(). The answer is the server's JSON: {segment, decisions, profile, ...}.
- * window.EdgeflagsProbe.collect({overrides?}) -> Promise<probe body>
- * window.EdgeflagsProbe.send(probe, {apiKey, endpoint?}) -> Promise<answer>
- * window.EdgeflagsProbe.flush({apiKey, endpoint?}) -> Promise<number sent>
+ * window.EdgeflagsProbe
+ *   .collect(options?)        -> Promise<probe>   the probe body (below), nothing sent
+ *   .send(probe, options)     -> Promise<answer>  POST it; queued when it cannot go now
+ *   .run(options)             -> Promise<answer>  collect() then send()
+ *   .flush(options)           -> Promise<boolean> send queued probes now; true when none is left
+ *   .queued()                 -> probe[]          what is waiting in localStorage
  *
- * Missing APIs stay missing: a field is omitted when the browser does not expose it (Safari
- * and Firefox have no deviceMemory, no connection info, no battery). `overrides` is merged
- * over what was collected ({device: {...}, network: {...}, platform: {...}}), so a demo page
- * can emulate device classes. Offline, or when the server is unreachable or busy (5xx, 429),
- * the probe is queued in localStorage and retried with backoff and on the `online` event.
- * No dependencies, no build step.
+ * options (all optional except apiKey for sending):
+ *   apiKey      a client key, sent as "Authorization: Bearer <apiKey>"
+ *   endpoint    default "/api/v1/probes"
+ *   clientId    default: a random id kept in localStorage "edgeflags.clientId"
+ *   appVersion  your app's version, reported as platform.appVersion
+ *   consent     default true; false asks the server to answer without storing anything
+ *   overrides   {device: {...}, network: {...}, platform: {...}, benchmark: {...}} merged over
+ *               what was collected, field by field; a null value removes a field (as if the
+ *               browser had no such API). Meant for demo pages emulating device classes:
+ *               {device: {memoryGb: 1, webgpu: false}, benchmark: {ms: 450}}.
+ *
+ * The probe body (exactly what the server accepts; it rejects unknown fields):
+ *   {probeId: <uuid v4>, clientId, consent,
+ *    device:   {memoryGb, cores, webgpu, shaderF16, webnn, wasmSimd, wasmThreads,
+ *               batteryLevel (0..1), charging, storageGb, computePressure},
+ *    network:  {effectiveType, rttMs, downlinkMbps, saveData, online},
+ *    platform: {os, osVersion, browser, browserVersion, mobile, appVersion},
+ *    benchmark: {ms, workload: "matmul-f32-64x64-v1"}}
+ *
+ * Missing stays missing. A field is present only when the browser answered:
+ *   - an API the browser does not have (Safari/Firefox: deviceMemory, connection, battery;
+ *     no navigator.gpu, no navigator.ml) leaves its fields out: unknown, not "false";
+ *   - an API that answers "no" is a real false: requestAdapter() resolving null gives
+ *     webgpu: false (and shaderF16: false); createContext() rejecting gives webnn: false;
+ *   - an API that throws unexpectedly or does not answer within its timeout is left out;
+ *   - wasmSimd / wasmThreads are feature tests, so always a boolean: wasmThreads is false
+ *     in a page that is not cross-origin isolated (no SharedArrayBuffer: threads unusable).
+ * storageGb is the origin's storage quota in GiB (navigator.storage.estimate().quota), not
+ * free disk. osVersion comes from User-Agent Client Hints, or from the UA string only where
+ * it is not frozen (Android, iOS): "Windows NT 10.0" and "Mac OS X 10_15_7" are left out.
+ *
+ * Sending. Resolves with the server's JSON ({segment, decisions, profile, ...}). When offline
+ * (navigator.onLine === false), on a network error or timeout, or on a 5xx or 429, the probe
+ * is queued in localStorage "edgeflags.probeQueue" (newest 5 kept), the promise resolves with
+ * {queued: true, probeId}, and the queue is retried with exponential backoff (2 s doubling to
+ * 5 min, Retry-After honoured) and at once on the window "online" event. Queued probes go
+ * before any newer one, so the server's latest profile is the client's latest probe. Any
+ * other 4xx is the caller's mistake, never retried: the promise rejects with an Error
+ * carrying .status, and one console.warn per status is logged.
+ *
+ * Timing: every async API has its own timeout (at most 400 ms, compute pressure 50 ms) and
+ * they run in parallel with the benchmark (at most ~200 ms), so collect() stays under 1 s.
  */
 (function () {
   "use strict";
@@ -20,64 +58,238 @@
   var QUEUE_KEY = "edgeflags.probeQueue";
   var CLIENT_KEY = "edgeflags.clientId";
   var QUEUE_LIMIT = 5;
+  var DEFAULT_ENDPOINT = "/api/v1/probes";
   var WORKLOAD = "matmul-f32-64x64-v1";
-  var retryTimer = null;
-  var retryDelayMs = 2000;
-  var lastOptions = null;
+  var TIMEOUT_MS = { gpu: 400, webnn: 400, battery: 300, storage: 300, pressure: 50, hints: 200, post: 10000 };
+  var RETRY_FIRST_MS = 2000;
+  var RETRY_MAX_MS = 5 * 60 * 1000;
+  var EFFECTIVE_TYPES = ["slow-2g", "2g", "3g", "4g"];
+  var PRESSURE_STATES = ["nominal", "fair", "serious", "critical"];
+  var TEXT_LIMIT = 64; // the server's limit for platform strings
+  var SECTIONS = ["device", "network", "platform", "benchmark"];
 
-  function withTimeout(promise, ms) {
-    return Promise.race([
-      promise,
-      new Promise(function (resolve) { setTimeout(function () { resolve(undefined); }, ms); }),
-    ]);
+  // ---------------------------------------------------------------- small helpers
+
+  // Run `start` (sync or async) with a deadline. Never rejects: the caller must tell "no
+  // answer" ({timedOut} or {error}) from an answer ({value}) — they mean different things.
+  function settle(ms, start) {
+    return new Promise(function (resolve) {
+      var timer = setTimeout(function () { resolve({ timedOut: true }); }, ms);
+      Promise.resolve().then(start).then(
+        function (value) { clearTimeout(timer); resolve({ value: value }); },
+        function (error) { clearTimeout(timer); resolve({ error: error }); }
+      );
+    });
   }
 
-  function attempt(fn) {
-    try { return Promise.resolve(fn()).catch(function () { return undefined; }); }
-    catch (e) { return Promise.resolve(undefined); }
-  }
-
-  function uuid() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  function uuid4() {
+    var c = window.crypto;
+    // randomUUID exists only in secure contexts; a LAN http:// page still needs an id.
+    if (c && typeof c.randomUUID === "function") return c.randomUUID();
     var b = new Uint8Array(16);
-    crypto.getRandomValues(b);
-    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    if (c && c.getRandomValues) c.getRandomValues(b);
+    else for (var i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
     var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
     return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
 
-  function storage() {
-    try { return window.localStorage; } catch (e) { return null; }
+  // localStorage can be missing or throw (blocked storage, private modes): fall back to
+  // memory for this page rather than failing the probe.
+  var memory = {};
+  function load(key) {
+    try { return window.localStorage.getItem(key); } catch (e) { return memory[key] || null; }
+  }
+  function save(key, value) {
+    try { window.localStorage.setItem(key, value); } catch (e) { memory[key] = value; }
   }
 
-  function clientId() {
-    var store = storage();
-    var id = store && store.getItem(CLIENT_KEY);
-    if (!id) {
-      id = uuid();
-      if (store) store.setItem(CLIENT_KEY, id);
-    }
+  function persistedClientId() {
+    var id = load(CLIENT_KEY);
+    if (!id) { id = uuid4(); save(CLIENT_KEY, id); }
     return id;
   }
 
-  // WASM feature tests: tiny modules that only validate when the feature exists.
+  function text(value) { return String(value).slice(0, TEXT_LIMIT); }
+  function isNumber(value) { return typeof value === "number" && isFinite(value); }
+
+  var warned = {};
+  function warnOnce(key, message) {
+    if (warned[key]) return;
+    warned[key] = true;
+    if (window.console && console.warn) console.warn("edgeflags: " + message);
+  }
+
+  // ---------------------------------------------------------------- signals
+
+  // Tiny modules that validate only when the engine has the feature (as wasm-feature-detect).
+  // SIMD: a function returning i8x16.popcnt(i8x16.splat(0)).
   var SIMD_MODULE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3,
     2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+  // Threads: a shared memory and an i32.atomic.load from it.
   var THREADS_MODULE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2,
     1, 0, 5, 4, 1, 3, 1, 1, 10, 11, 1, 9, 0, 65, 0, 254, 16, 2, 0, 26, 11]);
 
-  function wasm(module) {
-    try { return typeof WebAssembly === "object" && WebAssembly.validate(module); }
+  function wasmValidates(module) {
+    try { return typeof WebAssembly === "object" && WebAssembly.validate(module) === true; }
     catch (e) { return false; }
   }
 
-  // A fixed reference workload: 64x64 float32 matrix multiply, median of 5 runs.
-  // Total well under 200 ms even on slow phones; the figure is what the ladder reads.
+  function syncSignals(device, network) {
+    var nav = navigator;
+    if (isNumber(nav.deviceMemory) && nav.deviceMemory > 0) device.memoryGb = nav.deviceMemory;
+    if (isNumber(nav.hardwareConcurrency) && nav.hardwareConcurrency >= 1) device.cores = nav.hardwareConcurrency;
+    device.wasmSimd = wasmValidates(SIMD_MODULE);
+    // Threads need SharedArrayBuffer, which only cross-origin-isolated pages get.
+    device.wasmThreads = typeof SharedArrayBuffer === "function" && wasmValidates(THREADS_MODULE);
+    var c = nav.connection;
+    if (c) {
+      if (EFFECTIVE_TYPES.indexOf(c.effectiveType) >= 0) network.effectiveType = c.effectiveType;
+      if (isNumber(c.rtt) && c.rtt >= 0) network.rttMs = c.rtt;
+      if (isNumber(c.downlink) && c.downlink >= 0) network.downlinkMbps = c.downlink;
+      if (typeof c.saveData === "boolean") network.saveData = c.saveData;
+    }
+    if (typeof nav.onLine === "boolean") network.online = nav.onLine;
+  }
+
+  async function webgpu(device) {
+    var gpu = navigator.gpu;
+    if (!gpu || typeof gpu.requestAdapter !== "function") return; // no API: unknown
+    var r = await settle(TIMEOUT_MS.gpu, function () { return gpu.requestAdapter(); });
+    if (r.timedOut || r.error) return; // no answer is not a "no"
+    var adapter = r.value;
+    device.webgpu = !!adapter; // null: the browser has WebGPU but no usable adapter
+    device.shaderF16 = !!(adapter && adapter.features && adapter.features.has("shader-f16"));
+  }
+
+  async function webnn(device) {
+    var ml = navigator.ml;
+    if (!ml || typeof ml.createContext !== "function") return;
+    var creating = Promise.resolve().then(function () { return ml.createContext(); });
+    // Only the answer matters: release the context, even one that arrives after the timeout.
+    creating.then(function (ctx) {
+      try { if (ctx && typeof ctx.destroy === "function") ctx.destroy(); } catch (e) { /* gone */ }
+    }, function () {});
+    var r = await settle(TIMEOUT_MS.webnn, function () { return creating; });
+    if (r.timedOut) return;
+    device.webnn = !r.error && !!r.value; // a rejection is the API's way of saying no
+  }
+
+  async function battery(device) {
+    if (typeof navigator.getBattery !== "function") return;
+    var r = await settle(TIMEOUT_MS.battery, function () { return navigator.getBattery(); });
+    var b = r.value;
+    if (!b) return;
+    if (isNumber(b.level)) device.batteryLevel = Math.round(Math.min(1, Math.max(0, b.level)) * 100) / 100;
+    if (typeof b.charging === "boolean") device.charging = b.charging;
+  }
+
+  async function storage(device) {
+    var s = navigator.storage;
+    if (!s || typeof s.estimate !== "function") return;
+    var r = await settle(TIMEOUT_MS.storage, function () { return s.estimate(); });
+    if (r.value && isNumber(r.value.quota)) device.storageGb = Math.round((r.value.quota / 1073741824) * 10) / 10;
+  }
+
+  // Compute pressure arrives as an observation, maybe never: wait at most 50 ms for the first.
+  function pressure(device) {
+    if (typeof PressureObserver !== "function") return Promise.resolve();
+    return new Promise(function (resolve) {
+      var observer = null, finished = false;
+      function finish() {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        try { if (observer) observer.disconnect(); } catch (e) { /* already gone */ }
+        resolve();
+      }
+      var timer = setTimeout(finish, TIMEOUT_MS.pressure);
+      try {
+        observer = new PressureObserver(function (records) {
+          var last = records && records[records.length - 1];
+          if (!finished && last && PRESSURE_STATES.indexOf(last.state) >= 0) device.computePressure = last.state;
+          finish();
+        });
+        Promise.resolve(observer.observe("cpu")).catch(finish); // not allowed / no source
+      } catch (e) {
+        finish();
+      }
+    });
+  }
+
+  // Chromium sends a GREASE brand ("Not:A-Brand", "Not/A)Brand", ...) and "Chromium" next
+  // to the real product; prefer the product, then Chromium, never the GREASE one.
+  function pickBrand(brands) {
+    var real = (brands || []).filter(function (b) { return b && b.brand && !/not.a.brand/i.test(b.brand); });
+    return real.filter(function (b) { return b.brand !== "Chromium"; })[0] || real[0] || null;
+  }
+
+  function brandName(brand) {
+    return brand.replace(/^Google /, "").replace(/^Microsoft /, "");
+  }
+
+  function parseUserAgent(ua, out) {
+    var m;
+    if ((m = ua.match(/Android ([\d.]+)/))) { out.os = "Android"; out.osVersion = m[1]; }
+    else if ((m = ua.match(/(?:iPhone|iPad|iPod).*? OS ([\d_]+)/))) { out.os = "iOS"; out.osVersion = m[1].replace(/_/g, "."); }
+    else if (/CrOS/.test(ua)) out.os = "Chrome OS";
+    // iPadOS asks for desktop sites by default: a "Macintosh" with a touch screen is an iPad.
+    else if (/Macintosh|Mac OS X/.test(ua)) out.os = navigator.maxTouchPoints > 1 ? "iOS" : "macOS";
+    else if (/Windows/.test(ua)) out.os = "Windows";
+    else if (/Linux/.test(ua)) out.os = "Linux";
+    // Order matters: Edge and Opera also say "Chrome/", Chrome also says "Safari/".
+    var browsers = [
+      [/Edg(?:e|A|iOS)?\/([\d.]+)/, "Edge"],
+      [/OPR\/([\d.]+)/, "Opera"],
+      [/SamsungBrowser\/([\d.]+)/, "Samsung Internet"],
+      [/(?:Firefox|FxiOS)\/([\d.]+)/, "Firefox"],
+      [/(?:CriOS|Chrome)\/([\d.]+)/, "Chrome"],
+      [/Version\/([\d.]+).*Safari\//, "Safari"],
+    ];
+    for (var i = 0; i < browsers.length; i++) {
+      if ((m = ua.match(browsers[i][0]))) { out.browser = browsers[i][1]; out.browserVersion = m[1]; break; }
+    }
+    out.mobile = /Mobi|iPhone|iPod/.test(ua);
+  }
+
+  async function platform() {
+    var out = {}, data = navigator.userAgentData;
+    if (data && Array.isArray(data.brands)) {
+      if (data.platform) out.os = data.platform;
+      if (typeof data.mobile === "boolean") out.mobile = data.mobile;
+      var brand = pickBrand(data.brands);
+      if (brand) { out.browser = brandName(brand.brand); out.browserVersion = String(brand.version); }
+      if (typeof data.getHighEntropyValues === "function") {
+        var r = await settle(TIMEOUT_MS.hints, function () {
+          return data.getHighEntropyValues(["platformVersion", "fullVersionList"]);
+        });
+        var hints = r.value || {};
+        if (hints.platformVersion) out.osVersion = hints.platformVersion;
+        var full = pickBrand(hints.fullVersionList);
+        if (brand && full && full.brand === brand.brand && full.version) out.browserVersion = full.version;
+      }
+    } else {
+      parseUserAgent(navigator.userAgent || "", out);
+    }
+    ["os", "osVersion", "browser", "browserVersion"].forEach(function (key) {
+      if (out[key] !== undefined) out[key] = text(out[key]);
+    });
+    return out;
+  }
+
+  // ---------------------------------------------------------------- benchmark
+
+  // The reference workload, fixed forever under its name: one run = 4 multiplications of two
+  // 64x64 float32 matrices (~1 M multiply-adds); report the median of 5 runs. A slow device
+  // stops early at 180 ms and reports the median of the runs it finished.
+  var sink = 0; // keeps the result observable so the engine cannot drop the work
   function benchmark() {
-    var n = 64, a = new Float32Array(n * n), b = new Float32Array(n * n), c = new Float32Array(n * n);
-    for (var i = 0; i < n * n; i++) { a[i] = (i % 7) * 0.5; b[i] = (i % 5) * 0.25; }
+    var n = 64, size = n * n;
+    var a = new Float32Array(size), b = new Float32Array(size), c = new Float32Array(size);
+    for (var i = 0; i < size; i++) { a[i] = (i % 7) * 0.5; b[i] = (i % 5) * 0.25; }
     var runs = [], deadline = performance.now() + 180;
-    for (var r = 0; r < 5 && performance.now() < deadline; r++) {
+    for (var run = 0; run < 5 && (run === 0 || performance.now() < deadline); run++) {
       var start = performance.now();
       for (var rep = 0; rep < 4; rep++) {
         for (var row = 0; row < n; row++) {
@@ -90,208 +302,217 @@
       }
       runs.push(performance.now() - start);
     }
+    sink += c[n + 1];
     runs.sort(function (x, y) { return x - y; });
     var ms = runs[Math.floor(runs.length / 2)];
-    return { ms: Math.max(0.01, Math.round(ms * 100) / 100), workload: WORKLOAD, check: c[n + 1] };
+    // Timers are coarsened (100 µs outside isolated pages); 0 would read as "free".
+    return { ms: Math.max(0.01, Math.round(ms * 100) / 100), workload: WORKLOAD };
   }
 
-  function platform() {
-    var out = {}, ua = navigator.userAgent || "", data = navigator.userAgentData;
-    if (data) {
-      if (data.platform) out.os = data.platform;
-      out.mobile = !!data.mobile;
-      var brand = (data.brands || []).filter(function (x) { return !/Not.?A.?Brand|Chromium/i.test(x.brand); })[0]
-        || (data.brands || [])[0];
-      if (brand) { out.browser = brand.brand.replace("Google ", ""); out.browserVersion = String(brand.version); }
-    } else {
-      var os = /Android/.test(ua) ? "Android" : /iPhone|iPad|iPod/.test(ua) ? "iOS"
-        : /Mac OS X/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : null;
-      if (os) out.os = os;
-      var m = ua.match(/(Firefox|Edg|Chrome|Version)\/([\d.]+)/);
-      if (m) {
-        out.browser = m[1] === "Edg" ? "Edge" : m[1] === "Version" ? "Safari" : m[1];
-        out.browserVersion = m[2];
-      }
-      out.mobile = /Mobi|Android|iPhone/.test(ua);
-    }
-    return out;
-  }
+  // ---------------------------------------------------------------- collect
 
-  function merge(probe, overrides) {
+  function applyOverrides(probe, overrides) {
     if (!overrides) return probe;
-    ["device", "network", "platform", "benchmark"].forEach(function (section) {
-      if (!overrides[section]) return;
-      probe[section] = probe[section] || {};
-      Object.keys(overrides[section]).forEach(function (key) {
-        var value = overrides[section][key];
-        if (value === null) delete probe[section][key];
-        else probe[section][key] = value;
+    SECTIONS.forEach(function (section) {
+      var patch = overrides[section];
+      if (!patch) return;
+      var target = probe[section] || (probe[section] = {});
+      Object.keys(patch).forEach(function (key) {
+        if (patch[key] === null || patch[key] === undefined) delete target[key];
+        else target[key] = patch[key];
       });
     });
     return probe;
   }
 
-  function collect(options) {
+  function quietly(promise) { return promise.catch(function () {}); }
+
+  async function collect(options) {
     options = options || {};
     var device = {}, network = {};
-    if (typeof navigator.deviceMemory === "number") device.memoryGb = navigator.deviceMemory;
-    if (typeof navigator.hardwareConcurrency === "number") device.cores = navigator.hardwareConcurrency;
-    device.wasmSimd = wasm(SIMD_MODULE);
-    if (typeof SharedArrayBuffer === "function") device.wasmThreads = wasm(THREADS_MODULE);
-    var c = navigator.connection;
-    if (c) {
-      if (c.effectiveType) network.effectiveType = c.effectiveType;
-      if (typeof c.rtt === "number") network.rttMs = c.rtt;
-      if (typeof c.downlink === "number") network.downlinkMbps = c.downlink;
-      if (typeof c.saveData === "boolean") network.saveData = c.saveData;
+    syncSignals(device, network);
+    // Start every async probe, then measure while the browser answers them: the waits
+    // overlap the benchmark instead of adding to it.
+    var pending = Promise.all([
+      quietly(webgpu(device)), quietly(webnn(device)), quietly(battery(device)),
+      quietly(storage(device)), quietly(pressure(device)),
+      platform().catch(function () { return {}; }),
+    ]);
+    var measured = benchmark();
+    var platformInfo = (await pending)[5];
+    if (options.appVersion !== undefined && options.appVersion !== null) platformInfo.appVersion = text(options.appVersion);
+    var probe = {
+      probeId: uuid4(),
+      clientId: options.clientId ? String(options.clientId) : persistedClientId(),
+      consent: options.consent !== false,
+      device: device,
+      network: network,
+      platform: platformInfo,
+      benchmark: measured,
+    };
+    return applyOverrides(probe, options.overrides);
+  }
+
+  // ---------------------------------------------------------------- send, queue, retry
+
+  function queued() {
+    try {
+      var queue = JSON.parse(load(QUEUE_KEY) || "[]");
+      return Array.isArray(queue) ? queue : [];
+    } catch (e) {
+      return [];
     }
-    if (typeof navigator.onLine === "boolean") network.online = navigator.onLine;
-
-    var gpu = navigator.gpu
-      ? withTimeout(attempt(function () { return navigator.gpu.requestAdapter(); }), 1000).then(function (adapter) {
-          // An API that answers "no adapter" is a real false; a missing API stays unknown.
-          device.webgpu = !!adapter;
-          device.shaderF16 = !!(adapter && adapter.features && adapter.features.has("shader-f16"));
-        })
-      : Promise.resolve();
-    var nn = navigator.ml && navigator.ml.createContext
-      ? withTimeout(attempt(function () { return navigator.ml.createContext(); }), 1000).then(function (ctx) {
-          device.webnn = !!ctx;
-        })
-      : Promise.resolve();
-    var battery = navigator.getBattery
-      ? withTimeout(attempt(function () { return navigator.getBattery(); }), 500).then(function (b) {
-          if (!b) return;
-          if (typeof b.level === "number") device.batteryLevel = Math.round(b.level * 100) / 100;
-          if (typeof b.charging === "boolean") device.charging = b.charging;
-        })
-      : Promise.resolve();
-    var disk = navigator.storage && navigator.storage.estimate
-      ? withTimeout(attempt(function () { return navigator.storage.estimate(); }), 500).then(function (e) {
-          if (e && typeof e.quota === "number") device.storageGb = Math.round(e.quota / 1e8) / 10;
-        })
-      : Promise.resolve();
-    var pressure = typeof PressureObserver === "function"
-      ? withTimeout(new Promise(function (resolve) {
-          try {
-            var observer = new PressureObserver(function (records) {
-              var last = records[records.length - 1];
-              if (last) device.computePressure = last.state;
-              observer.disconnect();
-              resolve();
-            });
-            observer.observe("cpu").catch(function () { resolve(); });
-          } catch (e) { resolve(); }
-        }), 50)
-      : Promise.resolve();
-
-    return Promise.all([gpu, nn, battery, disk, pressure]).then(function () {
-      var bench = benchmark();
-      var probe = {
-        probeId: uuid(),
-        clientId: options.clientId || clientId(),
-        consent: options.consent !== false,
-        device: device,
-        network: network,
-        platform: platform(),
-        benchmark: { ms: bench.ms, workload: bench.workload },
-      };
-      if (options.appVersion) probe.platform.appVersion = String(options.appVersion);
-      return merge(probe, options.overrides);
-    });
   }
 
-  function readQueue() {
-    var store = storage();
-    try { return JSON.parse((store && store.getItem(QUEUE_KEY)) || "[]"); } catch (e) { return []; }
-  }
-
-  function writeQueue(queue) {
-    var store = storage();
-    if (store) store.setItem(QUEUE_KEY, JSON.stringify(queue.slice(-QUEUE_LIMIT)));
-  }
+  function writeQueue(queue) { save(QUEUE_KEY, JSON.stringify(queue.slice(-QUEUE_LIMIT))); }
 
   function enqueue(probe) {
-    var queue = readQueue().filter(function (p) { return p.probeId !== probe.probeId; });
+    var queue = queued().filter(function (p) { return p && p.probeId !== probe.probeId; });
     queue.push(probe);
-    writeQueue(queue);
+    writeQueue(queue); // newest win
   }
 
-  function scheduleRetry(options) {
-    lastOptions = options;
-    if (retryTimer) return;
+  function dequeue(probeId) {
+    writeQueue(queued().filter(function (p) { return p && p.probeId !== probeId; }));
+  }
+
+  function failure(status, detail, retryable, retryAfterMs) {
+    var error = new Error("probe " + (status ? "rejected: " + status : "not sent") + (detail ? " " + detail : ""));
+    error.status = status;
+    error.retryable = retryable;
+    error.retryAfterMs = retryAfterMs || 0;
+    return error;
+  }
+
+  async function post(probe, options) {
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, TIMEOUT_MS.post) : null;
+    var response;
+    try {
+      response = await fetch(options.endpoint || DEFAULT_ENDPOINT, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: "Bearer " + options.apiKey },
+        body: JSON.stringify(probe),
+        keepalive: true, // a probe sent as the page unloads still lands
+        signal: controller ? controller.signal : undefined,
+      });
+    } catch (e) {
+      throw failure(0, "(network: " + (e && e.name) + ")", true);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.ok) return response.json();
+    var retryable = response.status >= 500 || response.status === 429;
+    var retryAfter = parseFloat(response.headers.get("Retry-After") || "");
+    var detail = "";
+    try {
+      var body = await response.json();
+      detail = body.errorDetails || body.errorCode || "";
+    } catch (e) { /* not JSON: the status says enough */ }
+    throw failure(response.status, detail, retryable, isFinite(retryAfter) ? retryAfter * 1000 : 0);
+  }
+
+  var retryTimer = null;
+  var retryDelayMs = RETRY_FIRST_MS;
+  var retryOptions = null; // the last send options, so timers and "online" can flush
+  var flushing = null;
+
+  function scheduleRetry(options, atLeastMs) {
+    retryOptions = options;
+    // Offline, the "online" event is the signal; timers would only burn the backoff.
+    if (retryTimer || navigator.onLine === false) return;
+    var delay = Math.max(retryDelayMs, atLeastMs || 0);
+    retryDelayMs = Math.min(retryDelayMs * 2, RETRY_MAX_MS);
+    // +-20 % jitter: a fleet that lost the server together must not come back in lockstep.
     retryTimer = setTimeout(function () {
       retryTimer = null;
-      flush(options).catch(function () {});
-    }, retryDelayMs);
-    retryDelayMs = Math.min(retryDelayMs * 2, 5 * 60 * 1000);
+      flush(options);
+    }, delay * (0.8 + Math.random() * 0.4));
   }
 
-  function post(probe, options) {
-    var endpoint = options.endpoint || "/api/v1/probes";
-    return fetch(endpoint, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: "Bearer " + options.apiKey },
-      body: JSON.stringify(probe),
-      keepalive: true,
-    }).then(function (response) {
-      if (response.ok) return response.json();
-      var retryable = response.status >= 500 || response.status === 429;
-      return response.text().then(function (text) {
-        var error = new Error("probe rejected: " + response.status + " " + text);
-        error.retryable = retryable;
-        throw error;
-      });
-    }, function (networkError) {
-      networkError.retryable = true;
-      throw networkError;
-    });
+  function succeeded() {
+    retryDelayMs = RETRY_FIRST_MS;
   }
 
-  function send(probe, options) {
-    if (navigator.onLine === false) {
-      enqueue(probe);
-      scheduleRetry(options);
-      return Promise.resolve({ queued: true });
-    }
-    return post(probe, options).then(function (answer) {
-      retryDelayMs = 2000;
-      return answer;
-    }, function (error) {
-      if (!error.retryable) {
-        if (window.console) console.warn("edgeflags: " + error.message);
-        throw error;
-      }
-      enqueue(probe);
-      scheduleRetry(options);
-      return { queued: true };
-    });
+  function reportRejection(error) {
+    warnOnce("status-" + error.status, error.message);
   }
 
-  // Send queued probes, oldest first; stop at the first that still cannot go.
+  // Send the queue oldest first; stop at the first probe that still cannot go. One flush at
+  // a time: the timer, the "online" event and send() may all ask for one together.
   function flush(options) {
-    var queue = readQueue(), sent = 0;
-    function next() {
-      if (!queue.length) { writeQueue(queue); return Promise.resolve(sent); }
-      return post(queue[0], options).then(function () {
-        queue.shift(); sent++; writeQueue(queue); return next();
-      }, function (error) {
-        if (!error.retryable) { queue.shift(); writeQueue(queue); return next(); }
-        writeQueue(queue);
-        scheduleRetry(options);
-        return sent;
-      });
-    }
-    return next();
+    if (flushing) return flushing;
+    flushing = (async function () {
+      try {
+        for (;;) {
+          var head = queued()[0];
+          if (!head) return true;
+          if (navigator.onLine === false) { scheduleRetry(options); return false; }
+          try {
+            await post(head, options);
+            succeeded();
+          } catch (error) {
+            if (error.retryable) { scheduleRetry(options, error.retryAfterMs); return false; }
+            reportRejection(error); // the server will never take it: drop it
+          }
+          dequeue(head.probeId);
+        }
+      } catch (e) {
+        return false; // storage trouble: keep what is queued for the next chance
+      } finally {
+        flushing = null;
+      }
+    })();
+    return flushing;
   }
 
-  function run(options) {
-    return collect(options).then(function (probe) { return send(probe, options); });
+  function queueForLater(probe, options, error) {
+    enqueue(probe);
+    scheduleRetry(options, error && error.retryAfterMs);
+    return { queued: true, probeId: probe.probeId };
+  }
+
+  async function send(probe, options) {
+    options = options || {};
+    probe = Object.assign({}, probe);
+    if (options.clientId) probe.clientId = String(options.clientId);
+    if (!probe.clientId) probe.clientId = persistedClientId();
+    if (!probe.probeId) probe.probeId = uuid4();
+    if (navigator.onLine === false) return queueForLater(probe, options);
+    // Older probes first, so that the server's latest profile is this one.
+    if (queued().length && !(await flush(options))) return queueForLater(probe, options);
+    try {
+      var answer = await post(probe, options);
+      succeeded();
+      return answer;
+    } catch (error) {
+      if (error.retryable) return queueForLater(probe, options, error);
+      reportRejection(error);
+      throw error;
+    }
+  }
+
+  async function run(options) {
+    options = options || {};
+    return send(await collect(options), options);
   }
 
   window.addEventListener("online", function () {
-    if (lastOptions) { retryDelayMs = 2000; flush(lastOptions).catch(function () {}); }
+    if (!retryOptions || !queued().length) return;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    retryDelayMs = RETRY_FIRST_MS;
+    flush(retryOptions);
   });
 
-  window.EdgeflagsProbe = { collect: collect, send: send, flush: flush, run: run, queueKey: QUEUE_KEY };
+  window.EdgeflagsProbe = {
+    collect: collect,
+    send: send,
+    run: run,
+    flush: function (options) { return flush(options || retryOptions || {}); },
+    queued: queued,
+    queueKey: QUEUE_KEY,
+    clientIdKey: CLIENT_KEY,
+    workload: WORKLOAD,
+  };
 })();

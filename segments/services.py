@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 SAVE_DATA_SEGMENT = "save-data"
 ARI_SAMPLE = 10_000
-UPDATE_CHUNK = 50_000
+SQLITE_CHUNK = 900  # SQLite caps the number of parameters per statement
 
 
 class SegmentationBusy(RuntimeError):
@@ -60,26 +60,34 @@ def _heartbeat(run: SegmentationRun, **fields: Any) -> None:
 
 
 def _write_assignments(ids: np.ndarray, keys: np.ndarray) -> None:
-    """Set every profile's segment key, one statement per key and chunk of ids."""
+    """Set every profile's segment key; rows whose key did not change are not rewritten."""
     table = ClientProfile._meta.db_table
-    postgres = connection.vendor == "postgresql"
-    chunk = UPDATE_CHUNK if postgres else 900  # SQLite caps the number of parameters
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY into a temporary table, then one joined UPDATE: a re-run with stable
+            # identities rewrites only the clients that moved.
+            cursor.execute(
+                "CREATE TEMPORARY TABLE segment_assignment (id bigint, key text) ON COMMIT DROP"
+            )
+            with cursor.cursor.copy("COPY segment_assignment (id, key) FROM STDIN") as copy:
+                for profile_id, key in zip(ids.tolist(), keys.tolist(), strict=True):
+                    copy.write_row((profile_id, key))
+            cursor.execute(
+                f"UPDATE {table} AS p SET segment_key = a.key FROM segment_assignment AS a "  # noqa: S608
+                "WHERE p.id = a.id AND p.segment_key IS DISTINCT FROM a.key"
+            )
+            cursor.execute("DROP TABLE segment_assignment")
+            return
         for key in np.unique(keys):
             members = ids[keys == key]
-            for start in range(0, len(members), chunk):
-                part = [int(i) for i in members[start : start + chunk]]
-                if postgres:
-                    cursor.execute(
-                        f"UPDATE {table} SET segment_key = %s WHERE id = ANY(%s)",  # noqa: S608
-                        [str(key), part],
-                    )
-                else:
-                    marks = ",".join(["%s"] * len(part))
-                    cursor.execute(
-                        f"UPDATE {table} SET segment_key = %s WHERE id IN ({marks})",  # noqa: S608
-                        [str(key), *part],
-                    )
+            for start in range(0, len(members), SQLITE_CHUNK):
+                part = [int(i) for i in members[start : start + SQLITE_CHUNK]]
+                marks = ",".join(["%s"] * len(part))
+                cursor.execute(
+                    f"UPDATE {table} SET segment_key = %s WHERE id IN ({marks}) "  # noqa: S608
+                    "AND segment_key <> %s",
+                    [str(key), *part, str(key)],
+                )
 
 
 def _previous() -> tuple[ModelArtifact | None, SegmentationRun | None]:

@@ -1,99 +1,63 @@
-"""Constraint operators (bucketing.md §6): validation and compilation into predicates.
+"""Constraint operators (bucketing.md §6), compiled once into predicates over a Context.
 
-A constraint is compiled once per snapshot into a predicate over a Context, so evaluation
-never parses the constraint's own values again.
+Everything a constraint holds (sets, numbers, instants, versions, patterns, networks) is
+parsed at compile time, so evaluation never parses the constraint's own values again.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
-import re
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+import operator
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import re2
 
 from rollout.engine.context import Context
-from rollout.engine.semver import SemVer, parse_semver
+from rollout.engine.literals import (
+    parse_date_literal,
+    parse_instant,
+    parse_number,
+    parse_number_literal,
+)
+from rollout.engine.model import (
+    DATE_OPERATORS,
+    NUM_OPERATORS,
+    SEMVER_OPERATORS,
+    ConstraintDef,
+)
+from rollout.engine.semver import parse_semver
 
 Predicate = Callable[[Context], bool]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-LIST_OPERATORS = frozenset(
-    {"IN", "NOT_IN", "STR_STARTS_WITH", "STR_ENDS_WITH", "STR_CONTAINS", "IN_CIDR"}
-)
-NUM_OPERATORS = frozenset({"NUM_EQ", "NUM_GT", "NUM_GTE", "NUM_LT", "NUM_LTE"})
-DATE_OPERATORS = frozenset({"DATE_AFTER", "DATE_BEFORE"})
-SEMVER_OPERATORS = frozenset({"SEMVER_EQ", "SEMVER_GT", "SEMVER_GTE", "SEMVER_LT", "SEMVER_LTE"})
-OPERATORS = LIST_OPERATORS | NUM_OPERATORS | DATE_OPERATORS | SEMVER_OPERATORS | {"REGEX"}
-
-# Strict numbers as yggdrasil parses them: no whitespace, no "_"; ".5", "5.", "1e3", inf, NaN.
-_CONTEXT_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-_CONTEXT_SPECIAL = re.compile(r"^[+-]?(?:inf|infinity|nan)$", re.IGNORECASE)
-# Constraint values are held to a stricter form when saved (§10).
-_VALUE_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$")
-_VALUE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?(?:Z|[+-]\d{2}:\d{2})$")
+_EPSILON = 2.220446049250313e-16  # f64::EPSILON: NUM_EQ is |a - b| < ε, as in yggdrasil
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "GT": operator.gt,
+    "GTE": operator.ge,
+    "LT": operator.lt,
+    "LTE": operator.le,
+}
 
 
 class InvalidDefinition(ValueError):
-    """A definition that cannot be evaluated (§10); the whole flag is then off."""
+    """A definition an Unleash engine refuses to compile (§10): the whole flag is then off."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
-def parse_context_number(text: str) -> float | None:
-    """A context value as a float under yggdrasil's strict rules, or None."""
-    if _CONTEXT_NUMBER.match(text) or _CONTEXT_SPECIAL.match(text):
-        return float(text)
-    return None
+def always(ctx: Context) -> bool:
+    """The predicate that always holds."""
+    return True
 
 
-def parse_instant(text: str) -> datetime | None:
-    """An RFC 3339 instant with an offset, or None."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
-def validate_constraint(raw: Any, path: str) -> list[str]:
-    """Human-readable problems with one constraint, each naming its field under `path`."""
-    if not isinstance(raw, Mapping):
-        return [f"{path}: must be an object"]
-    errors: list[str] = []
-    name = raw.get("contextName")
-    if not isinstance(name, str) or not name:
-        errors.append(f"{path}.contextName: required, a non-empty string")
-    operator = raw.get("operator")
-    if operator not in OPERATORS:
-        errors.append(f"{path}.operator: unknown operator {operator!r}")
-        return errors
-    for flag in ("inverted", "caseInsensitive"):
-        if flag in raw and not isinstance(raw[flag], bool):
-            errors.append(f"{path}.{flag}: must be true or false")
-    if operator in LIST_OPERATORS:
-        values = raw.get("values")
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            errors.append(f"{path}.values: must be a list of strings")
-        return errors
-    value = raw.get("value")
-    if not isinstance(value, str):
-        errors.append(f"{path}.value: required, a string")
-    elif operator in NUM_OPERATORS and not _VALUE_NUMBER.match(value):
-        errors.append(f"{path}.value: {value!r} is not a number")
-    elif operator in DATE_OPERATORS and not _VALUE_DATE.match(value):
-        errors.append(f"{path}.value: {value!r} is not a date like 2026-01-31T12:00:00Z")
-    elif operator in SEMVER_OPERATORS and parse_semver(value) is None:
-        errors.append(f"{path}.value: {value!r} is not a semantic version like 1.2.3")
-    elif operator == "REGEX":
-        try:
-            re2.compile(value, _re2_options())
-        except re2.error as exc:
-            errors.append(f"{path}.value: {value!r} is not a valid RE2 expression ({exc})")
-    return errors
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+def never(ctx: Context) -> bool:
+    """The predicate that never holds."""
+    return False
 
 
 def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
@@ -109,6 +73,8 @@ def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
 
 def address_in(name: str, networks: tuple[Network, ...]) -> Predicate:
     """True when the attribute `name` is an IP address inside one of `networks`."""
+    if not networks:
+        return never
 
     def in_networks(ctx: Context) -> bool:
         value = ctx.get(name)
@@ -123,150 +89,160 @@ def address_in(name: str, networks: tuple[Network, ...]) -> Predicate:
     return in_networks
 
 
-def _never(ctx: Context) -> bool:
-    return False
-
-
-def _with_inversion(predicate: Predicate, inverted: bool) -> Predicate:
-    if not inverted:
-        return predicate
-    return lambda ctx: not predicate(ctx)
-
-
-def _list_predicate(
-    operator: str, name: str, values: list[str], case_insensitive: bool
-) -> Predicate:
-    if operator == "IN":
-        members = frozenset(values)  # caseInsensitive is ignored for IN, as in yggdrasil
-        return lambda ctx: (v := ctx.get(name)) is not None and v in members
-    if operator == "NOT_IN":
-        members = frozenset(values)
-        return lambda ctx: (v := ctx.get(name)) is None or v not in members
-    if operator == "IN_CIDR":
-        return address_in(name, parse_networks(values))  # entries are not trimmed
-    needles = tuple(v.lower() for v in values) if case_insensitive else tuple(values)
-    test: Callable[[str, str], bool] = {
-        "STR_STARTS_WITH": str.startswith,
-        "STR_ENDS_WITH": str.endswith,
-        "STR_CONTAINS": str.__contains__,
-    }[operator]
-
-    def string_match(ctx: Context) -> bool:
-        v = ctx.get(name)
-        if v is None:
-            return False
-        if case_insensitive:
-            v = v.lower()
-        return any(test(v, needle) for needle in needles)
-
-    return string_match
-
-
-def _num_predicate(operator: str, name: str, target: float) -> Predicate:
-    compare: Callable[[float], bool] = {
-        "NUM_EQ": lambda x: abs(x - target) < 2.220446049250313e-16,
-        "NUM_GT": lambda x: x > target,
-        "NUM_GTE": lambda x: x >= target,
-        "NUM_LT": lambda x: x < target,
-        "NUM_LTE": lambda x: x <= target,
-    }[operator]
-
-    def num(ctx: Context) -> bool:
-        v = ctx.get(name)
-        if v is None:
-            return False
-        x = parse_context_number(v)
-        return x is not None and not math.isnan(x) and compare(x)
-
-    return num
-
-
-def _date_predicate(operator: str, name: str, target: datetime) -> Predicate:
-    after = operator == "DATE_AFTER"
-
-    def date(ctx: Context) -> bool:
-        v = ctx.get(name)
-        if v is None:
-            if name != "currentTime":
-                return False
-            moment: datetime | None = datetime.now(UTC)
-        else:
-            moment = parse_instant(v)
-        if moment is None:
-            return False
-        return moment > target if after else moment < target
-
-    return date
-
-
-def _semver_predicate(operator: str, name: str, target: SemVer) -> Predicate:
-    compare: Callable[[SemVer], bool] = {
-        "SEMVER_EQ": lambda x: x == target,
-        "SEMVER_GT": lambda x: x > target,
-        "SEMVER_GTE": lambda x: x >= target,
-        "SEMVER_LT": lambda x: x < target,
-        "SEMVER_LTE": lambda x: x <= target,
-    }[operator]
-
-    def semver(ctx: Context) -> bool:
-        v = ctx.get(name)
-        if v is None:
-            return False
-        version = parse_semver(v)
-        return version is not None and compare(version)
-
-    return semver
-
-
-def _re2_options(case_insensitive: bool = False) -> re2.Options:
+def compile_regex(pattern: str, case_insensitive: bool) -> re2._Regexp:
+    """The RE2 pattern; raises re2.error when RE2 rejects it (look-around, back-references)."""
     options = re2.Options()
     options.case_sensitive = not case_insensitive
     options.log_errors = False  # an invalid pattern is reported to the caller, not stderr
-    return options
+    return re2.compile(pattern, options)
 
 
-def _regex_predicate(name: str, pattern: str, case_insensitive: bool) -> Predicate:
-    options = _re2_options(case_insensitive)
+def _membership(name: str, members: frozenset[str], wanted: bool) -> Predicate:
+    # NOT_IN is exactly IN inverted (an absent value is in no list), so both are one test.
+    if wanted:
+        return lambda ctx: ctx.get(name) in members
+    return lambda ctx: ctx.get(name) not in members
+
+
+def _string(operator_name: str, name: str, values: tuple[str, ...], fold: bool) -> Predicate:
+    needles = tuple(v.lower() for v in values) if fold else values
+
+    if operator_name == "STR_STARTS_WITH":
+
+        def starts(ctx: Context) -> bool:
+            v = ctx.get(name)
+            return v is not None and (v.lower() if fold else v).startswith(needles)
+
+        return starts
+    if operator_name == "STR_ENDS_WITH":
+
+        def ends(ctx: Context) -> bool:
+            v = ctx.get(name)
+            return v is not None and (v.lower() if fold else v).endswith(needles)
+
+        return ends
+
+    def contains(ctx: Context) -> bool:
+        v = ctx.get(name)
+        if v is None:
+            return False
+        if fold:
+            v = v.lower()
+        return any(needle in v for needle in needles)
+
+    return contains
+
+
+def _number(operator_name: str, name: str, target: float) -> Predicate:
+    if operator_name == "NUM_EQ":
+
+        def equal(ctx: Context) -> bool:
+            v = ctx.get(name)
+            x = None if v is None else parse_number(v)
+            return x is not None and abs(x - target) < _EPSILON
+
+        return equal
+    compare = _COMPARISONS[operator_name.removeprefix("NUM_")]
+
+    def number(ctx: Context) -> bool:
+        v = ctx.get(name)
+        x = None if v is None else parse_number(v)
+        return x is not None and compare(x, target)
+
+    return number
+
+
+def _date(operator_name: str, name: str, target: int) -> Predicate:
+    compare = operator.gt if operator_name == "DATE_AFTER" else operator.lt
+    now_when_absent = name == "currentTime"  # the only field with a default: now
+
+    def moment(ctx: Context) -> bool:
+        v = ctx.get(name)
+        if v is None:
+            return now_when_absent and compare(time.time_ns(), target)
+        instant = parse_instant(v)
+        return instant is not None and compare(instant, target)
+
+    return moment
+
+
+def _semver(operator_name: str, name: str, target: object) -> Predicate:
+    kind = operator_name.removeprefix("SEMVER_")
+    compare = operator.eq if kind == "EQ" else _COMPARISONS[kind]
+
+    def version(ctx: Context) -> bool:
+        v = ctx.get(name)
+        parsed = None if v is None else parse_semver(v)
+        return parsed is not None and compare(parsed.precedence, target)
+
+    return version
+
+
+def _regex(name: str, pattern: str | None, case_insensitive: bool) -> Predicate:
+    if pattern is None:
+        return never
     try:
-        compiled = re2.compile(pattern, options)
+        search = compile_regex(pattern, case_insensitive).search
     except re2.error:
-        return _never  # an invalid pattern never matches (then inversion applies)
+        return never  # an invalid pattern never matches (inversion still applies)
 
     def regex(ctx: Context) -> bool:
         v = ctx.get(name)
-        return v is not None and compiled.search(v) is not None
+        if v is None:
+            return False
+        try:
+            return search(v) is not None
+        except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form for RE2 to search
+            return False
 
     return regex
 
 
-def compile_constraint(raw: Mapping[str, Any]) -> Predicate:
-    """A predicate for one constraint; raises InvalidDefinition as yggdrasil's compiler does."""
-    operator = raw.get("operator")
-    name = str(raw.get("contextName", ""))
-    inverted = bool(raw.get("inverted", False))
-    case_insensitive = bool(raw.get("caseInsensitive", False))
-    if operator in LIST_OPERATORS:
-        values = [str(v) for v in raw.get("values") or []]
-        return _with_inversion(_list_predicate(operator, name, values, case_insensitive), inverted)
-    value = raw.get("value")
-    if operator in NUM_OPERATORS:
-        if not isinstance(value, str) or not _VALUE_NUMBER.match(value.strip()):
-            raise InvalidDefinition(f"{operator} needs a number, got {value!r}")
-        return _with_inversion(_num_predicate(operator, name, float(value)), inverted)
-    if operator in DATE_OPERATORS:
-        valid = isinstance(value, str) and _VALUE_DATE.match(value)
-        target = parse_instant(value) if valid and isinstance(value, str) else None
+def _invert(predicate: Predicate) -> Predicate:
+    return lambda ctx: not predicate(ctx)
+
+
+def _required_value(constraint: ConstraintDef, path: str) -> str:
+    if constraint.value is None:
+        raise InvalidDefinition(f"{path}.value", f"required for {constraint.operator}")
+    return constraint.value
+
+
+def compile_constraint(constraint: ConstraintDef, path: str = "constraint") -> Predicate:
+    """A predicate for one constraint; raises InvalidDefinition where yggdrasil would (§10)."""
+    op, name = constraint.operator, constraint.context_name
+    if op in ("IN", "NOT_IN"):
+        return _membership(name, frozenset(constraint.values), (op == "IN") != constraint.inverted)
+    if op in NUM_OPERATORS:
+        value = _required_value(constraint, path)
+        target = parse_number_literal(value)
         if target is None:
-            raise InvalidDefinition(f"{operator} needs a date, got {value!r}")
-        return _with_inversion(_date_predicate(operator, name, target), inverted)
-    if operator in SEMVER_OPERATORS:
-        if isinstance(value, str) and value.startswith("v"):
-            return _never  # yggdrasil: false, and inversion is not applied
-        version = parse_semver(value.strip()) if isinstance(value, str) else None
+            raise InvalidDefinition(f"{path}.value", f"{value!r} is not a number")
+        predicate = _number(op, name, target)
+    elif op in DATE_OPERATORS:
+        value = _required_value(constraint, path)
+        instant = parse_date_literal(value)
+        if instant is None:
+            raise InvalidDefinition(
+                f"{path}.value", f"{value!r} is not a date like 2026-01-31T12:00:00Z"
+            )
+        predicate = _date(op, name, instant)
+    elif op in SEMVER_OPERATORS:
+        value = _required_value(constraint, path)
+        if value.startswith("v"):
+            return never  # yggdrasil: false, and inversion is not applied
+        version = parse_semver(value)
         if version is None:
-            raise InvalidDefinition(f"{operator} needs a semantic version, got {value!r}")
-        return _with_inversion(_semver_predicate(operator, name, version), inverted)
-    if operator == "REGEX":
-        pattern = value if isinstance(value, str) else ""
-        return _with_inversion(_regex_predicate(name, pattern, case_insensitive), inverted)
-    raise InvalidDefinition(f"unknown operator {operator!r}")
+            raise InvalidDefinition(
+                f"{path}.value", f"{value!r} is not a semantic version like 1.2.3"
+            )
+        predicate = _semver(op, name, version.precedence)
+    elif op == "REGEX":
+        predicate = _regex(name, constraint.value, constraint.case_insensitive)
+    elif op == "IN_CIDR":
+        predicate = address_in(name, parse_networks(constraint.values))  # entries not trimmed
+    elif op in ("STR_STARTS_WITH", "STR_ENDS_WITH", "STR_CONTAINS"):
+        predicate = _string(op, name, constraint.values, constraint.case_insensitive)
+    else:
+        raise InvalidDefinition(f"{path}.operator", f"unknown operator {op!r}")
+    return _invert(predicate) if constraint.inverted else predicate

@@ -1,8 +1,12 @@
-"""The evaluation context: OFREP-style flat attributes, read with Unleash's field rules.
+"""The evaluation context: OFREP-style flat attributes, read with Unleash's field rules (§2).
 
-`targetingKey` is the user id: the Unleash field `userId` reads the attribute `userId` when
-given, else `targetingKey`. Every other name (sessionId, remoteAddress, currentTime, …) is a
-plain attribute. Values are compared as strings; None, lists and objects count as absent.
+- `targetingKey` is the user id: the Unleash field `userId` reads the attribute `userId`
+  when given, else `targetingKey`. Every other name (sessionId, remoteAddress, currentTime,
+  environment, appName, anything else) is a plain attribute.
+- Values are compared as strings: str as is (an empty string is present); bool as
+  "true"/"false"; int in decimal; a float with an integral value as that integer ("2.0" and
+  JavaScript's 2 must agree: JSON has one number type), any other float as repr() ("1.5").
+- None, lists and objects count as absent: they have no string form to compare.
 """
 
 from __future__ import annotations
@@ -20,32 +24,29 @@ def as_text(value: Any) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        # JSON has one number type: 2.0 from Python and 2 from JavaScript must agree.
         return str(int(value)) if value.is_integer() else repr(value)
     return None
 
 
 class Context:
-    """Read access to one request's attributes, converting each value once."""
+    """Read access to one request's attributes, converting each value once, on first use."""
 
     __slots__ = ("_attributes", "_texts")
 
-    def __init__(self, attributes: Mapping[str, Any]):
+    def __init__(self, attributes: Mapping[str, Any]) -> None:
         self._attributes = attributes
+        # Lazy: a context may carry a whole capability profile, and rules read few names.
         self._texts: dict[str, str | None] = {}
 
     def get(self, name: str) -> str | None:
         """The attribute `name` as text (Unleash `userId` falls back to `targetingKey`)."""
-        try:
-            return self._texts[name]
-        except KeyError:
-            pass
-        attributes = self._attributes
-        value = attributes.get(name)
+        texts = self._texts
+        if name in texts:
+            return texts[name]
+        value = self._attributes.get(name)
         if value is None and name == "userId":
-            value = attributes.get("targetingKey")
-        text = as_text(value)
-        self._texts[name] = text
+            value = self._attributes.get("targetingKey")
+        text = texts[name] = as_text(value)
         return text
 
     def raw(self, name: str) -> Any:

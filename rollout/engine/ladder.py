@@ -16,6 +16,7 @@ from typing import Any
 
 from rollout.engine.constraints import Predicate, compile_constraint
 from rollout.engine.context import Context
+from rollout.engine.shapes import constraint_from_json
 
 LOW_BATTERY = 0.2
 # A client that reports none of these has not been profiled (no probe, nothing inline).
@@ -88,13 +89,19 @@ def explain(raw: Mapping[str, Any]) -> str:
 
 
 def compile_ladder(raw: Mapping[str, Any]) -> Ladder:
-    """A ladder from its document form (see document.py)."""
+    """A ladder from its document form; raises InvalidDefinition for a bad requirement."""
     rungs = []
-    for item in raw.get("rungs") or []:
+    for index, item in enumerate(raw.get("rungs") or []):
         key = str(item["key"])
         requirements = tuple(
-            Requirement(compile_constraint(c), str(c.get("contextName")), explain(c))
-            for c in item.get("requirements") or []
+            Requirement(
+                compile_constraint(
+                    constraint_from_json(c), f"ladder.rungs[{index}].requirements[{number}]"
+                ),
+                str(c.get("contextName")),
+                explain(c),
+            )
+            for number, c in enumerate(item.get("requirements") or [])
         )
         runs_on = str(item.get("runsOn") or DEFAULT_RUNS_ON.get(key, "none"))
         rungs.append(

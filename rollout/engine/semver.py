@@ -3,50 +3,43 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache, total_ordering
+from dataclasses import dataclass, field
+from functools import lru_cache
 
+# The grammar of semver.org, with ASCII digits only.
+_IDENTIFIER = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
 _SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+    r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    rf"(?:-({_IDENTIFIER}(?:\.{_IDENTIFIER})*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 )
 
+Precedence = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
 
-@total_ordering
+
+@dataclass(frozen=True, slots=True, order=True)
 class SemVer:
-    """A parsed version; compares by SemVer precedence."""
+    """A parsed version; ordering and equality follow SemVer precedence."""
 
-    __slots__ = ("core", "pre")
+    precedence: Precedence
+    text: str = field(compare=False)
 
-    def __init__(self, core: tuple[int, int, int], pre: tuple[int | str, ...]):
-        self.core = core
-        self.pre = pre
 
-    def _key(self) -> tuple[object, ...]:
-        # A release sorts above its pre-releases; numeric identifiers below alphanumeric ones.
-        if not self.pre:
-            return (self.core, 1, ())
-        ids = tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.pre)
-        return (self.core, 0, ids)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SemVer) and self._key() == other._key()
-
-    def __lt__(self, other: SemVer) -> bool:
-        return self._key() < other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
+def _precedence(major: int, minor: int, patch: int, prerelease: tuple[str, ...]) -> Precedence:
+    if not prerelease:
+        return (major, minor, patch, 1, ())  # a release sorts above its pre-releases
+    # Numeric identifiers compare numerically and below alphanumeric ones; a shorter list
+    # of otherwise equal identifiers is lower, which tuple ordering gives for free.
+    identifiers = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in prerelease)
+    return (major, minor, patch, 0, identifiers)
 
 
 @lru_cache(maxsize=4096)
 def parse_semver(text: str) -> SemVer | None:
-    """The version, or None when `text` is not strict SemVer 2.0.0."""
-    match = _SEMVER.match(text)
+    """The version, or None when `text` is not strict SemVer 2.0.0 (no leading "v")."""
+    match = _SEMVER.fullmatch(text)
     if match is None:
         return None
-    major, minor, patch, pre, _build = match.groups()
-    identifiers: tuple[int | str, ...] = ()
-    if pre:
-        identifiers = tuple(int(p) if p.isdigit() else p for p in pre.split("."))
-    return SemVer((int(major), int(minor), int(patch)), identifiers)
+    major, minor, patch, prerelease, _build = match.groups()
+    identifiers = tuple(prerelease.split(".")) if prerelease else ()
+    return SemVer(_precedence(int(major), int(minor), int(patch), identifiers), text)

@@ -2,136 +2,122 @@
 
 from __future__ import annotations
 
-import random
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from rollout.engine.constraints import InvalidDefinition, Predicate, address_in, parse_networks
-from rollout.engine.context import Context
-from rollout.engine.hashing import normalized
-
-STRATEGIES = frozenset(
-    {
-        "default",
-        "userWithId",
-        "gradualRolloutUserId",
-        "gradualRolloutSessionId",
-        "gradualRolloutRandom",
-        "flexibleRollout",
-        "remoteAddress",
-        "applicationHostname",
-    }
+from rollout.engine.constraints import (
+    InvalidDefinition,
+    Predicate,
+    address_in,
+    always,
+    never,
+    parse_networks,
 )
+from rollout.engine.context import Context
+from rollout.engine.hashing import ROLLOUT_SEED, bucket
+from rollout.engine.literals import parse_percentage, split_list
+from rollout.engine.model import RuleDef
+
+Draw = Callable[[], float]  # a uniform float in [0, 1), e.g. random.Random().random
 
 
-def _always(ctx: Context) -> bool:
-    return True
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    """A compiled strategy check and what it says about the reason of a match."""
+
+    check: Predicate
+    split: bool  # a percentage strictly between 0 and 100 decides
+    conditional: bool  # some clients can fail it (it needs a context field, or a list)
 
 
-def _never(ctx: Context) -> bool:
-    return False
+_NEVER = Strategy(never, split=False, conditional=True)
+_ALWAYS = Strategy(always, split=False, conditional=False)
+PERCENTAGE_PARAMETERS = {
+    "gradualRolloutUserId": "percentage",
+    "gradualRolloutSessionId": "percentage",
+    "gradualRolloutRandom": "percentage",
+    "flexibleRollout": "rollout",
+}
 
 
-def parse_percentage(text: str | None) -> int | None:
-    """A whole percentage 0..100; None when malformed. Above 100 is an invalid definition."""
-    if text is None or not text.isdigit():
-        return None
-    value = int(text)
-    if value > 100:
-        raise InvalidDefinition(f"percentage {text} is above 100")
-    return value
+def rule_percentage(rule: RuleDef, path: str) -> int | None:
+    """The rule's percentage; None when malformed (the rule is then false). Raises above 100."""
+    parameter = PERCENTAGE_PARAMETERS[rule.strategy]
+    percentage = parse_percentage(rule.parameter(parameter))
+    if percentage is not None and percentage > 100:
+        raise InvalidDefinition(f"{path}.parameters.{parameter}", f"{percentage} is above 100")
+    return percentage
 
 
-def _random_draw(rng: random.Random, percentage: int) -> Predicate:
-    if percentage <= 0:
-        return _never
-    if percentage >= 100:
-        return _always
-    return lambda ctx: rng.randint(1, 100) <= percentage
+def _random(draw: Draw, percentage: int) -> Strategy:
+    if percentage == 0:
+        return _NEVER
+    if percentage == 100:
+        return _ALWAYS
+    share = percentage / 100  # P(draw < p/100) = p %, as Node's "1..100 <= p"
+    return Strategy(lambda ctx: draw() < share, split=True, conditional=False)
 
 
-def _bucketed(field: str, group_id: str, percentage: int) -> Predicate:
+def _bucketed(field: str, prefix: str, percentage: int) -> Strategy:
     def in_rollout(ctx: Context) -> bool:
         value = ctx.get(field)
-        return value is not None and normalized(value, group_id) <= percentage
+        return value is not None and bucket(prefix, value, 100, ROLLOUT_SEED) <= percentage
 
-    return in_rollout
+    return Strategy(in_rollout, split=0 < percentage < 100, conditional=True)
 
 
-def _flexible(
-    parameters: Mapping[str, str], flag_key: str, rng: random.Random
-) -> tuple[Predicate, bool]:
-    percentage = parse_percentage(parameters.get("rollout"))
-    if percentage is None or percentage == 0:
-        return _never, False
-    group_id = parameters.get("groupId") or flag_key
-    stickiness = parameters.get("stickiness") or "default"
-    is_split = percentage < 100
+def _flexible(rule: RuleDef, flag_key: str, draw: Draw, path: str) -> Strategy:
+    percentage = rule_percentage(rule, path)
+    if not percentage:
+        return _NEVER  # malformed, or 0 %: nobody, not even by a random draw
+    prefix = f"{rule.parameter('groupId') or flag_key}:"
+    stickiness = rule.parameter("stickiness") or "default"
     if stickiness == "random":
-        return _random_draw(rng, percentage), is_split
+        return _random(draw, percentage)
     if stickiness != "default":
-        return _bucketed(stickiness, group_id, percentage), is_split
-    random_fallback = _random_draw(rng, percentage)
+        # A named field (userId, sessionId or any attribute): absent is false even at 100 %.
+        return _bucketed(stickiness, prefix, percentage)
+    if percentage == 100:
+        return _ALWAYS  # userId, sessionId or a random draw: all of them pass at 100 %
 
     def default_stickiness(ctx: Context) -> bool:
         value = ctx.get("userId")
         if value is None:
             value = ctx.get("sessionId")
         if value is None:
-            return random_fallback(ctx)
-        return normalized(value, group_id) <= percentage
+            return draw() * 100 < percentage
+        return bucket(prefix, value, 100, ROLLOUT_SEED) <= percentage
 
-    return default_stickiness, is_split
+    return Strategy(default_stickiness, split=True, conditional=False)
 
 
-def compile_strategy(
-    name: str, parameters: Mapping[str, str], flag_key: str, rng: random.Random
-) -> tuple[Predicate, bool]:
-    """The strategy's built-in check and whether it splits clients by percentage."""
+def compile_strategy(rule: RuleDef, flag_key: str, draw: Draw, path: str = "rule") -> Strategy:
+    """The rule's built-in check; raises InvalidDefinition for a percentage above 100."""
+    name = rule.strategy
     if name == "default":
-        return _always, False
+        return _ALWAYS
     if name == "flexibleRollout":
-        return _flexible(parameters, flag_key, rng)
+        return _flexible(rule, flag_key, draw, path)
     if name in ("gradualRolloutUserId", "gradualRolloutSessionId"):
-        percentage = parse_percentage(parameters.get("percentage"))
-        group_id = parameters.get("groupId")
+        percentage = rule_percentage(rule, path)
+        group_id = rule.parameter("groupId")
         if percentage is None or group_id is None:
-            return _never, False
+            return _NEVER  # yggdrasil requires both
         field = "userId" if name == "gradualRolloutUserId" else "sessionId"
-        return _bucketed(field, group_id, percentage), percentage < 100
+        return _bucketed(field, f"{group_id}:", percentage)
     if name == "gradualRolloutRandom":
-        percentage = parse_percentage(parameters.get("percentage"))
-        if percentage is None:
-            return _never, False
-        return _random_draw(rng, percentage), 0 < percentage < 100
+        percentage = rule_percentage(rule, path)
+        return _NEVER if percentage is None else _random(draw, percentage)
     if name == "userWithId":
-        ids = frozenset(item.strip() for item in parameters.get("userIds", "").split(","))
-        return (lambda ctx: (v := ctx.get("userId")) is not None and v in ids), False
+        # A doubled comma leaves an empty item, so userId "" then matches (as in Unleash).
+        ids = frozenset(split_list(rule.parameter("userIds")))
+        return Strategy(lambda ctx: ctx.get("userId") in ids, split=False, conditional=True)
     if name == "remoteAddress":
-        return _remote_address(parameters.get("IPs", "")), False
+        networks = parse_networks(split_list(rule.parameter("IPs")))
+        return Strategy(address_in("remoteAddress", networks), split=False, conditional=True)
     if name == "applicationHostname":
-        names = {item.strip().lower() for item in parameters.get("hostNames", "").split(",")}
-        here = socket.gethostname().lower()
-        return (_always if here in names else _never), False
-    return _never, False  # an unknown (custom) strategy is false
-
-
-def _remote_address(ip_list: str) -> Predicate:
-    return address_in("remoteAddress", parse_networks(item.strip() for item in ip_list.split(",")))
-
-
-def all_of(predicates: list[Predicate]) -> Callable[[Context], bool]:
-    """A predicate true when every one of `predicates` is (short-circuit, in order)."""
-    if not predicates:
-        return _always
-    if len(predicates) == 1:
-        return predicates[0]
-    # Short chains unrolled: a generator per call costs more than the checks themselves.
-    if len(predicates) == 2:
-        a, b = predicates
-        return lambda ctx: a(ctx) and b(ctx)
-    if len(predicates) == 3:
-        a, b, c = predicates
-        return lambda ctx: a(ctx) and b(ctx) and c(ctx)
-    chain = tuple(predicates)
-    return lambda ctx: all(p(ctx) for p in chain)
+        # The host name is this process's own: known at compile time.
+        names = {item.lower() for item in split_list(rule.parameter("hostNames"))}
+        return _ALWAYS if socket.gethostname().lower() in names else _NEVER
+    return _NEVER  # an unknown (custom) strategy is false

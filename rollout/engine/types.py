@@ -1,76 +1,68 @@
-"""The engine's value types: compiled snapshot, flags, rules and the decision."""
+"""The engine's compiled value types: the snapshot, its flags and rules, and the decision."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import Any
 
 from rollout.engine.capability import CapabilityModel
 from rollout.engine.context import Context
 from rollout.engine.ladder import Ladder
+from rollout.engine.model import FlagDef
 
 # OFREP / OpenFeature reason names.
-STATIC = "STATIC"
-DEFAULT = "DEFAULT"
-TARGETING_MATCH = "TARGETING_MATCH"
-SPLIT = "SPLIT"
-DISABLED = "DISABLED"
+STATIC = "STATIC"  # no rule could make a difference: no rules, or an unconditional first one
+DEFAULT = "DEFAULT"  # no rule matched: the off value
+TARGETING_MATCH = "TARGETING_MATCH"  # a rule with conditions (or a variant override) matched
+SPLIT = "SPLIT"  # a percentage rollout or a weighted variant split decided
+DISABLED = "DISABLED"  # the flag is off, a dependency failed, or the definition is invalid
 ERROR = "ERROR"
 
-DISABLED_VARIANT = "disabled"
+FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
+GENERAL = "GENERAL"
+
+NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 
-class Decision(NamedTuple):
-    """The answer for one flag. A NamedTuple: immutable and the cheapest object to build."""
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer for one flag.
+
+    Most decisions are built once, when the snapshot is compiled, and shared: treat `value`
+    (which may be a decoded JSON object) as read-only.
+    """
 
     flag_key: str
     value: Any
-    variant: str
+    variant: str  # "disabled" when no variant applies (Unleash's name)
     reason: str
-    enabled: bool
+    enabled: bool  # Unleash isEnabled
     flag_kind: str = "boolean"
     error_code: str | None = None
     error_message: str | None = None
-    metadata: Mapping[str, Any] = {}  # primitives only (OFREP flag metadata)
+    # primitives only (OFREP flag metadata); one shared empty mapping by default
+    metadata: Mapping[str, Any] = field(default_factory=lambda: NO_METADATA)
     ui_state: Mapping[str, Any] | None = None  # edge features: what the client renders
     unmet: Mapping[str, tuple[str, ...]] | None = None  # rungs above, and what they lacked
-
-
-@dataclass(frozen=True, slots=True)
-class Variant:
-    name: str
-    weight: int
-    has_value: bool
-    value: Any
-    payload_type: str | None
-    stickiness: str | None
-    overrides: tuple[tuple[str, frozenset[str]], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class VariantSet:
-    """Weighted variants with the group and stickiness that pick among them."""
-
-    variants: tuple[Variant, ...]
-    group_id: str
-    stickiness: str
-    total_weight: int
-    with_overrides: bool
+    payload_type: str | None = None  # the chosen variant's Unleash payload type, if any
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A compiled targeting rule: does it match, is it a split, which variants it serves."""
+    """A compiled rule: does it match, and then the decision (or the variant pick) it gives."""
 
     matches: Callable[[Context], bool]
-    reason: str  # the reason when this rule decides: STATIC, TARGETING_MATCH or SPLIT
-    variants: VariantSet | None
+    decision: Decision  # when `pick` is None
+    pick: Callable[[Context], Decision] | None = None  # weighted variants
 
 
 @dataclass(frozen=True, slots=True)
 class Dependency:
-    flag_key: str
+    """A compiled dependency on a parent flag (which has no dependencies of its own)."""
+
+    parent: Flag
     enabled: bool
     variants: frozenset[str]
 
@@ -81,12 +73,14 @@ class Flag:
 
     key: str
     kind: str
-    enabled: bool
-    off_value: Any
+    enabled: bool  # as defined (a ladder flag that is off serves its last rung)
+    active: bool  # enabled and evaluable; False: every decision is `off`
+    off: Decision  # DISABLED: off, a dependency failed, or an invalid definition
+    no_match: Decision  # DEFAULT: no rule matched
     rules: tuple[Rule, ...]
-    variants: VariantSet | None
     dependencies: tuple[Dependency, ...]
-    invalid: str | None = None  # why the definition cannot be evaluated (then always off)
+    definition: FlagDef
+    problems: tuple[str, ...] = ()  # why the flag cannot be evaluated (then always off)
     ladder: Ladder | None = None  # edge features: the degradation ladder
 
 

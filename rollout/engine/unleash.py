@@ -1,26 +1,57 @@
-"""Unleash client-features documents -> Edgeflags snapshot documents (pure, no Django).
+"""Unleash client-features documents <-> Edgeflags definitions (pure, no Django).
 
-Used by the importer (which then stores the result as rows) and by the conformance suite.
+Used by the importer (which stores the definitions as rows) and by the conformance suite.
+Strategies keep their names and parameters, so every client keeps its bucket.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-OFF_VALUES: dict[str, Any] = {"boolean": False, "string": "", "number": 0, "object": {}}
+from rollout.engine.context import as_text
+from rollout.engine.literals import parse_number
+from rollout.engine.model import (
+    DISABLED_VARIANT,
+    STRATEGIES,
+    FlagDef,
+    JSONValue,
+    RuleDef,
+    SegmentDef,
+    VariantDef,
+)
+from rollout.engine.shapes import (
+    constraint_from_json,
+    dependency_from_json,
+    flag_to_json,
+    segment_to_json,
+)
+from rollout.engine.types import Decision
+
 CONTEXT_FIELDS = ("userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class UnleashImport:
+    """Definitions converted from an Unleash document, and what could not be mapped."""
+
+    flags: tuple[FlagDef, ...]
+    segments: tuple[SegmentDef, ...]
+    unmapped: tuple[str, ...]  # each line names its place ("<feature>.strategies[0]: ...")
+
+
+@dataclass(frozen=True, slots=True)
 class Conversion:
-    """A converted document and what could not be mapped (each line names its place)."""
+    """The same conversion in JSON shapes (shapes.py), as the importer stores it."""
 
-    flags: list[dict[str, Any]] = field(default_factory=list)
-    segments: list[dict[str, Any]] = field(default_factory=list)
-    unmapped: list[str] = field(default_factory=list)
+    flags: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
+    unmapped: list[str]
 
     def document(self, environment: str = "", version: int = 0) -> dict[str, Any]:
         """As a snapshot document (see document.py)."""
@@ -33,13 +64,22 @@ class Conversion:
         }
 
 
-def unleash_state(document: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
-    """(features, segments) of a document, applying delta events (§9) in order."""
+def off_value(kind: str) -> JSONValue:
+    """The value a converted flag serves when off: Unleash has none, so the kind's zero."""
+    zeros: dict[str, JSONValue] = {"boolean": False, "string": "", "number": 0, "object": {}}
+    return zeros[kind]
+
+
+def unleash_state(
+    document: Mapping[str, Any],
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]], list[str]]:
+    """(features, segments, unmapped) of a document, applying delta events (§9) in order."""
     if "events" not in document:
-        return list(document.get("features") or []), list(document.get("segments") or [])
-    features: dict[str, Any] = {}
-    segments: dict[Any, Any] = {}
-    for event in document["events"]:
+        return list(document.get("features") or []), list(document.get("segments") or []), []
+    features: dict[str, Mapping[str, Any]] = {}
+    segments: dict[Any, Mapping[str, Any]] = {}
+    unmapped = []
+    for index, event in enumerate(document["events"]):
         kind = event.get("type")
         if kind == "hydration":
             features = {f["name"]: f for f in event.get("features") or []}
@@ -53,50 +93,64 @@ def unleash_state(document: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
             segments[event["segment"]["id"]] = event["segment"]
         elif kind == "segment-removed":
             segments.pop(event.get("segmentId"), None)
-    return list(features.values()), list(segments.values())
+        else:
+            unmapped.append(f"events[{index}]: unknown event type {kind!r}; skipped")
+    return list(features.values()), list(segments.values()), unmapped
 
 
-def _payload(payload: Any, where: str, unmapped: list[str]) -> tuple[bool, Any, str | None]:
+def decode_payload(payload: Any, where: str, unmapped: list[str]) -> tuple[JSONValue, str | None]:
+    """(value, payload type) of an Unleash payload; (None, None) without one."""
     if not isinstance(payload, Mapping):
-        return False, None, None
-    kind, raw = payload.get("type"), payload.get("value")
-    if kind == "json" and isinstance(raw, str):
+        return None, None
+    kind = as_text(payload.get("type")) or "string"
+    raw = payload.get("value")
+    text = raw if isinstance(raw, str) else json.dumps(raw)
+    if kind == "json":
         try:
-            return True, json.loads(raw), "json"
+            return json.loads(text), kind
         except ValueError:
             unmapped.append(f"{where}: payload is not valid JSON; kept as a string")
-            return True, raw, "string"
-    if kind == "number" and isinstance(raw, str):
-        try:
-            number = float(raw)
-        except ValueError:
-            unmapped.append(f"{where}: payload {raw!r} is not a number; kept as a string")
-            return True, raw, "string"
-        is_whole = number.is_integer() and not any(c in raw for c in ".eE")
-        return True, int(number) if is_whole else number, "number"
-    return True, raw, str(kind) if kind is not None else None
+            return text, "string"
+    if kind == "number":
+        if _INTEGER.fullmatch(text):
+            return int(text), kind
+        number = parse_number(text)
+        if number is None or not math.isfinite(number):
+            unmapped.append(f"{where}: payload {text!r} is not a finite number; kept as a string")
+            return text, "string"
+        return number, kind
+    return text, kind  # string, csv and any other type: the text itself
 
 
-def convert_variants(raw: Any, where: str, unmapped: list[str]) -> list[dict[str, Any]]:
-    """Unleash variants in Edgeflags' shape: the payload decoded into `value`."""
+def encode_payload(payload_type: str, value: Any) -> dict[str, str]:
+    """A decoded payload back in Unleash's shape: {type, value as a string}."""
+    if payload_type == "json":
+        return {"type": payload_type, "value": json.dumps(value, separators=(",", ":"))}
+    if isinstance(value, str):
+        return {"type": payload_type, "value": value}
+    return {"type": payload_type, "value": as_text(value) or json.dumps(value)}
+
+
+def _variants(raw: Any, where: str, unmapped: list[str]) -> tuple[VariantDef, ...]:
     variants = []
     for index, variant in enumerate(raw or []):
-        has_value, value, payload_type = _payload(
+        value, payload_type = decode_payload(
             variant.get("payload"), f"{where}.variants[{index}]", unmapped
         )
-        entry: dict[str, Any] = {"name": variant["name"], "weight": int(variant.get("weight", 0))}
-        if has_value:
-            entry["value"] = value
-            entry["payloadType"] = payload_type
-        if variant.get("stickiness"):
-            entry["stickiness"] = variant["stickiness"]
-        if variant.get("overrides"):
-            entry["overrides"] = [
-                {"contextName": o["contextName"], "values": list(o.get("values") or [])}
-                for o in variant["overrides"]
-            ]
-        variants.append(entry)
-    return variants
+        variants.append(
+            VariantDef(
+                name=str(variant["name"]),
+                weight=int(variant.get("weight", 0)),
+                value=value,
+                payload_type=payload_type,
+                stickiness=as_text(variant.get("stickiness")) or None,
+                overrides=tuple(
+                    (str(o["contextName"]), tuple(str(v) for v in o.get("values") or ()))
+                    for o in variant.get("overrides") or ()
+                ),
+            )
+        )
+    return tuple(variants)
 
 
 def flag_kind(feature: Mapping[str, Any]) -> str:
@@ -104,10 +158,9 @@ def flag_kind(feature: Mapping[str, Any]) -> str:
     lists = [feature.get("variants") or []] + [
         s.get("variants") or [] for s in feature.get("strategies") or []
     ]
-    variants = [v for vs in lists for v in vs]
-    if not variants:
+    types = {(v.get("payload") or {}).get("type") for variants in lists for v in variants}
+    if not types:
         return "boolean"
-    types = {(v.get("payload") or {}).get("type") for v in variants}
     if types == {"json"}:
         return "object"
     if types == {"number"}:
@@ -115,69 +168,102 @@ def flag_kind(feature: Mapping[str, Any]) -> str:
     return "string"
 
 
-def convert(document: Mapping[str, Any]) -> Conversion:
-    """Convert an Unleash client-features document (full or delta)."""
-    features, segments = unleash_state(document)
-    result = Conversion()
-    known_segments = {s["id"] for s in segments}
-    for segment in segments:
-        result.segments.append(
-            {
-                "id": segment["id"],
-                "key": str(segment.get("name") or f"unleash-segment-{segment['id']}"),
-                "constraints": list(segment.get("constraints") or []),
-            }
+def _rule(
+    strategy: Mapping[str, Any], where: str, segment_ids: set[Any], unmapped: list[str]
+) -> RuleDef:
+    name = str(strategy.get("name", ""))
+    if name not in STRATEGIES:
+        unmapped.append(f"{where}: custom strategy {name!r} is not supported; it never matches")
+    for segment_id in strategy.get("segments") or []:
+        if segment_id not in segment_ids:
+            unmapped.append(f"{where}: segment {segment_id} is not in the export; never matches")
+    parameters = strategy.get("parameters") or {}
+    return RuleDef(
+        strategy=name,
+        parameters=tuple(
+            (str(key), text)
+            for key, value in parameters.items()
+            if (text := as_text(value)) is not None
+        ),
+        constraints=tuple(constraint_from_json(c) for c in strategy.get("constraints") or []),
+        segments=tuple(int(s) for s in strategy.get("segments") or []),
+        variants=_variants(strategy.get("variants"), where, unmapped),
+    )
+
+
+def from_unleash(document: Mapping[str, Any]) -> UnleashImport:
+    """Convert an Unleash client-features document (full or delta) into definitions."""
+    features, raw_segments, unmapped = unleash_state(document)
+    segments = tuple(
+        SegmentDef(
+            id=int(raw["id"]),
+            name=str(raw.get("name") or f"unleash-segment-{raw['id']}"),
+            constraints=tuple(constraint_from_json(c) for c in raw.get("constraints") or []),
         )
+        for raw in raw_segments
+    )
+    segment_ids = {s.id for s in segments}
+    flags = []
     for feature in features:
-        key = feature["name"]
+        key = str(feature["name"])
         kind = flag_kind(feature)
-        rules = []
-        for index, strategy in enumerate(feature.get("strategies") or []):
-            where = f"{key}.strategies[{index}]"
-            for segment_id in strategy.get("segments") or []:
-                if segment_id not in known_segments:
-                    result.unmapped.append(
-                        f"{where}: segment {segment_id} is not in the export; "
-                        "the rule never matches, as in Unleash"
-                    )
-            rules.append(
-                {
-                    "strategy": strategy.get("name", ""),
-                    "parameters": {
-                        str(k): str(v) for k, v in (strategy.get("parameters") or {}).items()
-                    },
-                    "constraints": list(strategy.get("constraints") or []),
-                    "segments": list(strategy.get("segments") or []),
-                    "variants": convert_variants(strategy.get("variants"), where, result.unmapped),
-                }
+        flags.append(
+            FlagDef(
+                key=key,
+                kind=kind,
+                enabled=feature.get("enabled") is True,
+                off_value=off_value(kind),
+                rules=tuple(
+                    _rule(strategy, f"{key}.strategies[{index}]", segment_ids, unmapped)
+                    for index, strategy in enumerate(feature.get("strategies") or [])
+                ),
+                variants=_variants(feature.get("variants"), key, unmapped),
+                dependencies=tuple(
+                    dependency_from_json(d) for d in feature.get("dependencies") or []
+                ),
+                description=str(feature.get("description") or ""),
             )
-        result.flags.append(
-            {
-                "key": key,
-                "kind": kind,
-                "description": feature.get("description") or "",
-                "enabled": bool(feature.get("enabled")),
-                "offValue": OFF_VALUES[kind],
-                "variants": convert_variants(feature.get("variants"), key, result.unmapped),
-                "dependencies": [
-                    {k: v for k, v in d.items() if k in ("feature", "enabled", "variants")}
-                    for d in feature.get("dependencies") or []
-                ],
-                "rules": rules,
-            }
         )
-    return result
+    return UnleashImport(tuple(flags), segments, tuple(unmapped))
+
+
+def convert(document: Mapping[str, Any]) -> Conversion:
+    """Convert an Unleash document into Edgeflags' JSON shapes (for the importer)."""
+    converted = from_unleash(document)
+    return Conversion(
+        flags=[flag_to_json(flag) for flag in converted.flags],
+        segments=[segment_to_json(segment) for segment in converted.segments],
+        unmapped=list(converted.unmapped),
+    )
 
 
 def context_from_unleash(context: Mapping[str, Any]) -> dict[str, Any]:
-    """An Unleash SDK context as Edgeflags' flat context (userId becomes targetingKey)."""
-    flat: dict[str, Any] = {}
-    for name, value in (context.get("properties") or {}).items():
-        if value is not None:
-            flat[name] = value
+    """An Unleash SDK context as Edgeflags' flat context: userId becomes targetingKey.
+
+    Unleash reads its six fields only at the top level, so properties with those names (or
+    named targetingKey, which would stand for userId here) are dropped.
+    """
+    reserved = {*CONTEXT_FIELDS, "targetingKey"}
+    flat: dict[str, Any] = {
+        name: value
+        for name, value in (context.get("properties") or {}).items()
+        if value is not None and name not in reserved
+    }
     for name in CONTEXT_FIELDS:
         if context.get(name) is not None:
             flat[name] = context[name]
     if "userId" in flat:
         flat["targetingKey"] = flat.pop("userId")
     return flat
+
+
+def to_unleash_variant(decision: Decision) -> dict[str, Any]:
+    """A decision as Unleash's getVariant answer: {name, payload?, enabled, feature_enabled}."""
+    answer: dict[str, Any] = {
+        "name": decision.variant,
+        "enabled": decision.enabled and decision.variant != DISABLED_VARIANT,
+        "feature_enabled": decision.enabled,
+    }
+    if decision.payload_type is not None:
+        answer["payload"] = encode_payload(decision.payload_type, decision.value)
+    return answer

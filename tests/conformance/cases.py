@@ -33,9 +33,9 @@ class Case:
         return f"{self.file}::{self.description}"
 
 
-def load_files() -> list[tuple[str, dict[str, Any]]]:
+def load_files(folder: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Every specification file in index order: (name, parsed JSON)."""
-    folder = conformance_dir() / "specifications"
+    folder = (folder or conformance_dir()) / "specifications"
     names = json.loads((folder / "index.json").read_text())
     return [(name, json.loads((folder / name).read_text())) for name in names]
 
@@ -69,10 +69,10 @@ def cases_of(name: str, spec: dict[str, Any]) -> list[Case]:
     return cases
 
 
-def load_cases() -> list[Case]:
+def load_cases(folder: Path | None = None) -> list[Case]:
     """All cases; an empty list when the folder is missing (a test then fails on the count)."""
     try:
-        files = load_files()
+        files = load_files(folder)
     except FileNotFoundError:
         return []
     return [case for name, spec in files for case in cases_of(name, spec)]

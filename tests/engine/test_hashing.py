@@ -1,8 +1,17 @@
-"""Bucketing vectors of bucketing.md §3, checked against mmh3."""
+"""Bucketing vectors of bucketing.md §3, checked against mmh3, and the bucket distribution."""
 
+import mmh3
 import pytest
 
-from rollout.engine.hashing import VARIANT_SEED, normalized
+from rollout.engine.hashing import VARIANT_SEED, bucket, normalized
+
+
+@pytest.mark.parametrize(
+    ("key", "seed", "expected"),
+    [("", 0, 0), ("hello", 0, 613153351), ("hello", VARIANT_SEED, 3619701165)],
+)
+def test_murmur3__spec_vectors__same_digest(key, seed, expected) -> None:
+    assert mmh3.hash(key.encode(), seed, signed=False) == expected
 
 
 @pytest.mark.parametrize(
@@ -21,7 +30,21 @@ def test_normalized__spec_vectors__same_bucket(identifier, group, modulus, seed,
     assert normalized(identifier, group, modulus, seed) == expected
 
 
-def test_normalized__100k_keys__uniform_within_one_percent() -> None:
+def test_normalized__non_ascii_id__hashes_utf8_bytes() -> None:
+    expected = mmh3.hash("grp:Hellø 你好".encode(), 0, signed=False) % 100 + 1
+
+    assert normalized("Hellø 你好", "grp") == expected
+
+
+def test_bucket__lone_surrogate__deterministic_bucket_not_a_crash() -> None:
+    # mmh3 given such a str crashes the interpreter; Python's json accepts "\ud800".
+    first = bucket("grp:", "a\ud800", 100, 0)
+
+    assert 1 <= first <= 100
+    assert bucket("grp:", "a\ud800", 100, 0) == first
+
+
+def test_normalized__100k_keys__every_bucket_within_a_tenth_of_a_point_of_one_percent() -> None:
     counts = [0] * 101
     for i in range(100_000):
         counts[normalized(f"user-{i}", "uniformity-check")] += 1

@@ -2,61 +2,67 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollout.engine.document import snapshot_from_document
-from rollout.engine.evaluate import evaluate
+from rollout.engine import (
+    ConstraintDef,
+    FlagDef,
+    VariantDef,
+    build_snapshot,
+    evaluate,
+    evaluate_all,
+    rollout_rule,
+)
+from rollout.engine.hashing import normalized
 
 keys = st.text(min_size=1, max_size=40)
 percentages = st.integers(min_value=0, max_value=100)
+PAYING = ConstraintDef("plan", "IN", ("pro", "team"))
 
 
-def _rollout_snapshot(percentage: int, constraints: list[Any] | None = None) -> Any:
-    return snapshot_from_document(
-        {
-            "flags": [
-                {
-                    "key": "f",
-                    "kind": "boolean",
-                    "enabled": True,
-                    "rules": [
-                        {
-                            "strategy": "flexibleRollout",
-                            "parameters": {
-                                "rollout": str(percentage),
-                                "stickiness": "default",
-                                "groupId": "f",
-                            },
-                            "constraints": constraints or [],
-                        }
-                    ],
-                }
-            ]
-        }
-    )
+def _rollout(percentage: int, *constraints: ConstraintDef) -> FlagDef:
+    return FlagDef("f", rules=(rollout_rule("f", percentage, constraints=constraints),))
 
 
 @given(key=keys, low=percentages, high=percentages)
 @settings(max_examples=300)
 def test_rollout__percentage_raised__nobody_who_was_in_drops_out(key, low, high) -> None:
     low, high = min(low, high), max(low, high)
-    was_in = evaluate(_rollout_snapshot(low), "f", {"targetingKey": key}).enabled
+    before = build_snapshot(1, "t", [_rollout(low)])
+    after = build_snapshot(2, "t", [_rollout(high)])
 
-    now_in = evaluate(_rollout_snapshot(high), "f", {"targetingKey": key}).enabled
+    was_in = evaluate(before, "f", {"targetingKey": key}).enabled
+    now_in = evaluate(after, "f", {"targetingKey": key}).enabled
 
     assert now_in or not was_in
+
+
+def test_rollout__every_percentage__exactly_the_clients_bucketed_at_or_below_it() -> None:
+    clients = [f"client-{i}" for i in range(2000)]
+    buckets = [normalized(c, "f") for c in clients]
+    for percentage in range(0, 101, 5):
+        snapshot = build_snapshot(1, "t", [_rollout(percentage)])
+
+        included = [evaluate(snapshot, "f", {"targetingKey": c}).enabled for c in clients]
+
+        assert included == [b <= percentage for b in buckets]
 
 
 @given(key=keys, percentage=percentages, plan=st.sampled_from(["free", "pro", "team"]))
 @settings(max_examples=300)
 def test_evaluate__same_input__same_answer(key, percentage, plan) -> None:
-    constraints = [{"contextName": "plan", "operator": "IN", "values": ["pro", "team"]}]
+    variants = (VariantDef("a", 3, "A", "string"), VariantDef("b", 1, "B", "string"))
+    flags = [
+        _rollout(percentage, PAYING),
+        FlagDef("g", kind="string", rules=(rollout_rule("g", percentage),), variants=variants),
+    ]
     context = {"targetingKey": key, "plan": plan}
 
-    answers = [evaluate(_rollout_snapshot(percentage, constraints), "f", context) for _ in range(3)]
+    # Separate snapshots, as separate processes hold: nothing but the input may matter.
+    answers = [evaluate_all(build_snapshot(1, "t", flags), context) for _ in range(3)]
 
     assert answers[0] == answers[1] == answers[2]
 
@@ -66,20 +72,17 @@ def test_evaluate__same_input__same_answer(key, percentage, plan) -> None:
 def test_variants__weights__shares_follow_weights(weights) -> None:
     if sum(weights) == 0:
         weights = [1, *weights[1:]]
-    variants = [{"name": f"v{i}", "weight": w, "value": i} for i, w in enumerate(weights)]
-    snapshot = snapshot_from_document(
-        {"flags": [{"key": "f", "kind": "number", "enabled": True, "variants": variants}]}
-    )
+    variants = tuple(VariantDef(f"v{i}", w, i, "number") for i, w in enumerate(weights))
+    snapshot = build_snapshot(1, "t", [FlagDef("f", kind="number", variants=variants)])
     n = 4000
-    counts: dict[str, int] = {}
-    for i in range(n):
-        variant = evaluate(snapshot, "f", {"targetingKey": f"u{i}"}).variant
-        counts[variant] = counts.get(variant, 0) + 1
+
+    counts = Counter(evaluate(snapshot, "f", {"targetingKey": f"u{i}"}).variant for i in range(n))
 
     total = sum(weights)
     for i, weight in enumerate(weights):
-        share = counts.get(f"v{i}", 0) / n
+        share = counts[f"v{i}"] / n
         if weight == 0:
             assert share == 0
         else:
+            # ±0.04 is five standard deviations of a share at n = 4000
             assert abs(share - weight / total) < 0.04, (weights, counts)

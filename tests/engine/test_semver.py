@@ -1,0 +1,39 @@
+"""Strict SemVer 2.0.0 parsing and precedence."""
+
+import pytest
+
+from rollout.engine.semver import parse_semver
+
+ORDERED = [
+    "1.0.0-alpha",
+    "1.0.0-alpha.1",
+    "1.0.0-alpha.beta",
+    "1.0.0-beta",
+    "1.0.0-beta.2",
+    "1.0.0-beta.11",
+    "1.0.0-rc.1",
+    "1.0.0",
+    "1.0.1",
+    "1.10.0",
+    "2.0.0",
+]
+
+
+def test_parse_semver__semver_org_examples__ordered_by_precedence() -> None:
+    versions = [parse_semver(text) for text in ORDERED]
+
+    precedences = [v.precedence for v in versions if v is not None]
+    assert len(precedences) == len(ORDERED)
+    assert precedences == sorted(set(precedences))
+
+
+def test_parse_semver__build_metadata__ignored_for_equality() -> None:
+    assert parse_semver("1.2.3+build.7") == parse_semver("1.2.3+other")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["v1.2.3", "1.2", "01.2.3", "1.2.3-01", "1.2.3 ", " 1.2.3", "1.2.3\n", "١.٢.٣", "1.2.3-", ""],
+)
+def test_parse_semver__not_strict_semver__none(text) -> None:
+    assert parse_semver(text) is None

@@ -146,6 +146,8 @@ def segmentation_run(
             seed=seed,
             fit_sample=settings.EDGEFLAGS_SEGMENTATION_FIT_SAMPLE,
             next_identity=next_identity,
+            # Keys are unique across every segment ever made, retired ones included.
+            reserved_keys=tuple(CapabilitySegment.objects.values_list("key", flat=True)),
         )
         timings.update({f"fit.{k}": round(v, 3) for k, v in result.timings.items()})
         say(f"fitted k={result.k}, silhouette {result.silhouette:.3f}")

@@ -2,7 +2,22 @@
 
 The same spec travels with the model into every snapshot, where rollout/engine/capability.py
 interprets it in plain Python per request; here it is interpreted with numpy for whole
-populations. A test keeps the two in agreement.
+populations. A test keeps the two in agreement, so a transform added here must be added
+there too.
+
+A feature is a JSON-able dict: `name`, `source` (a population column), `transform` and its
+parameters, `weight` (multiplies the feature after standard scaling) and, once fitted,
+`impute` (the transformed value used when the source is missing).
+
+| transform  | value                                        | missing source |
+| ---------- | -------------------------------------------- | -------------- |
+| `log2`     | log2 of the value clipped to `clip` [lo, hi] | impute         |
+| `log1p`    | log1p of the clipped value                   | impute         |
+| `log`      | natural log of the clipped value             | impute         |
+| `ordinal`  | `levels[value]` (an unknown level: impute)   | impute         |
+| `bool`     | 1.0 when true (> 0.5), else 0.0              | impute         |
+| `missing`  | 0.0                                          | 1.0            |
+| `at_least` | 1.0 when value ≥ `threshold`, else 0.0       | 0.0            |
 """
 
 from __future__ import annotations
@@ -12,135 +27,167 @@ from typing import Any
 
 import numpy as np
 
-FEATURE_VERSION = 1
+# Bump whenever DEFAULT_FEATURE_SPEC or a transform's meaning changes: models fitted with
+# another version are not warm-started from (their centroids live in another space).
+FEATURE_VERSION = 2
 Spec = list[dict[str, Any]]
+Columns = Mapping[str, np.ndarray]
+
 EFFECTIVE_TYPE_LEVELS = {"slow-2g": 0, "2g": 1, "3g": 2, "4g": 3}
+LOG_TRANSFORMS = {"log2": np.log2, "log1p": np.log1p, "log": np.log}
+# The smallest clip floor for which each log transform stays finite.
+LOG_DOMAIN_FLOOR = {"log2": 0.0, "log1p": -1.0, "log": 0.0}
+TRANSFORMS = frozenset({*LOG_TRANSFORMS, "ordinal", "bool", "missing", "at_least"})
+FLAG_WEIGHT = 0.5  # capability.md: flags scaled down so a pile of them does not dominate
 
 DEFAULT_FEATURE_SPEC: Spec = [
-    # Device memory arrives bucketed (powers of two): log2 makes the buckets equidistant.
+    # Device memory arrives bucketed in powers of two: log2 makes the buckets equidistant.
+    # Safari and Firefox do not report it, hence the missing flag.
     {"name": "memory_log2", "source": "memoryGb", "transform": "log2", "clip": [0.25, 32]},
-    {"name": "memory_missing", "source": "memoryGb", "transform": "missing", "weight": 0.5},
+    {
+        "name": "memory_missing",
+        "source": "memoryGb",
+        "transform": "missing",
+        "weight": FLAG_WEIGHT,
+    },
     {"name": "cores_log2", "source": "cores", "transform": "log2", "clip": [1, 64]},
-    # Network at reduced weight: it varies from hour to hour for the same device, and the
-    # ladder's cloud rung reads RTT directly; segments should follow the device first.
-    # Chromium rounds RTT to 50 ms, so a fast link reads 0: clip at half a step, or 0 and 50
-    # would sit a whole log unit apart.
-    {
-        "name": "rtt_log1p",
-        "source": "rttMs",
-        "transform": "log1p",
-        "clip": [25, 3000],
-        "weight": 0.75,
-    },
-    {
-        "name": "downlink_log1p",
-        "source": "downlinkMbps",
-        "transform": "log1p",
-        "clip": [0, 10],
-        "weight": 0.5,
-    },
-    # Chromium caps downlink at 10 Mbps: "at the cap" is a category of its own.
+    # Chromium rounds RTT to 50 ms, so a fast link reads 0 or 50: both clip to 50, or they
+    # would sit a whole log unit apart while meaning the same thing (faster than any rung needs).
+    {"name": "rtt_log1p", "source": "rttMs", "transform": "log1p", "clip": [50, 3000]},
+    {"name": "downlink_log1p", "source": "downlinkMbps", "transform": "log1p", "clip": [0, 10]},
+    # Chromium caps downlink at 10 Mbps (and reports 10 with no estimate): "at the cap" is a
+    # category of its own, not a measurement.
     {
         "name": "downlink_at_cap",
         "source": "downlinkMbps",
         "transform": "at_least",
         "threshold": 10,
-        "weight": 0.5,
+        "weight": FLAG_WEIGHT,
     },
-    {"name": "network_missing", "source": "rttMs", "transform": "missing", "weight": 0.5},
+    {
+        "name": "network_missing",
+        "source": "rttMs",
+        "transform": "missing",
+        "weight": FLAG_WEIGHT,
+    },
     {
         "name": "effective_type",
         "source": "effectiveType",
         "transform": "ordinal",
         "levels": EFFECTIVE_TYPE_LEVELS,
-        "weight": 0.75,
     },
-    # Booleans at half weight, so a pile of flags does not dominate distances.
-    {"name": "webgpu", "source": "webgpu", "transform": "bool", "weight": 0.5},
-    {"name": "shader_f16", "source": "shaderF16", "transform": "bool", "weight": 0.5},
-    {"name": "webnn", "source": "webnn", "transform": "bool", "weight": 0.5},
-    {"name": "wasm_simd", "source": "wasmSimd", "transform": "bool", "weight": 0.5},
-    {"name": "mobile", "source": "mobile", "transform": "bool", "weight": 0.5},
-    # The measured reference workload is the most honest signal: full weight and then some.
+    {"name": "webgpu", "source": "webgpu", "transform": "bool", "weight": FLAG_WEIGHT},
+    {"name": "shader_f16", "source": "shaderF16", "transform": "bool", "weight": FLAG_WEIGHT},
+    {"name": "webnn", "source": "webnn", "transform": "bool", "weight": FLAG_WEIGHT},
+    {"name": "wasm_simd", "source": "wasmSimd", "transform": "bool", "weight": FLAG_WEIGHT},
+    # The measured reference workload: the most honest signal; log because a slow device is
+    # slow by a factor, not by a number of milliseconds.
+    {"name": "benchmark_log", "source": "benchmarkMs", "transform": "log", "clip": [0.5, 20000]},
     {
-        "name": "benchmark_log",
+        "name": "benchmark_missing",
         "source": "benchmarkMs",
-        "transform": "log",
-        "clip": [0.5, 20000],
-        "weight": 1.5,
+        "transform": "missing",
+        "weight": FLAG_WEIGHT,
     },
-    {"name": "benchmark_missing", "source": "benchmarkMs", "transform": "missing", "weight": 0.5},
 ]
 
 
-def _numeric(columns: Mapping[str, np.ndarray], source: str, n: int) -> np.ndarray:
-    values = columns.get(source)
-    if values is None:
-        return np.full(n, np.nan)
-    return np.asarray(values, dtype=float)
+def row_count(columns: Columns) -> int:
+    """The number of rows of a population's columns (0 when there are none)."""
+    return len(next(iter(columns.values()))) if columns else 0
 
 
-def _raw_feature(
-    columns: Mapping[str, np.ndarray], feature: Mapping[str, Any], n: int
-) -> np.ndarray:
-    """One feature before imputation: NaN where the source is missing (except flags)."""
-    source = str(feature["source"])
-    transform = str(feature["transform"])
-    if transform == "ordinal":
-        levels = {str(k): float(v) for k, v in dict(feature["levels"]).items()}
-        raw = columns.get(source)
-        if raw is None:
-            return np.full(n, np.nan)
-        return np.array(
-            [levels.get(str(v), np.nan) if v is not None else np.nan for v in raw], dtype=float
-        )
-    values = _numeric(columns, source, n)
-    if transform == "missing":
-        return np.asarray(np.isnan(values), dtype=float)
-    if transform == "at_least":
-        return np.where(
-            np.isnan(values), 0.0, (values >= float(feature["threshold"])).astype(float)
-        )
-    if transform == "bool":
-        return np.asarray(np.where(np.isnan(values), np.nan, values > 0.5), dtype=float)
-    lo, hi = feature.get("clip", [-np.inf, np.inf])
-    clipped = np.clip(values, float(lo), float(hi))
-    functions = {"log2": np.log2, "log1p": np.log1p, "log": np.log}
-    if transform in functions:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(functions[transform](clipped), dtype=float)
-    if transform == "identity":
-        return np.asarray(clipped, dtype=float)
-    raise ValueError(f"unknown transform {transform!r} in feature {feature['name']!r}")
+def _validate(feature: Mapping[str, Any]) -> None:
+    transform_name = feature.get("transform")
+    if transform_name not in TRANSFORMS:
+        raise ValueError(f"unknown transform {transform_name!r} in feature {feature.get('name')!r}")
+    if transform_name in LOG_TRANSFORMS:
+        lo, _ = feature["clip"]
+        if float(lo) <= LOG_DOMAIN_FLOOR[str(transform_name)]:
+            raise ValueError(f"clip floor of {feature['name']!r} is outside the log's domain")
+
+
+def _is_missing(values: np.ndarray) -> np.ndarray:
+    """NaN in numeric columns, None in text columns."""
+    if values.dtype == object:
+        return np.asarray(values == None, dtype=bool)  # noqa: E711 - elementwise on objects
+    return np.asarray(np.isnan(values), dtype=bool)
+
+
+def _raw_feature(columns: Columns, feature: Mapping[str, Any], n: int) -> np.ndarray:
+    """One feature before imputation: NaN where it needs the impute value."""
+    transform_name = str(feature["transform"])
+    source = columns.get(str(feature["source"]))
+    if source is None:
+        source = np.full(n, np.nan)
+    if transform_name == "missing":
+        return _is_missing(source).astype(float)
+    if transform_name == "ordinal":
+        out = np.full(n, np.nan)
+        for level, code in dict(feature["levels"]).items():
+            out[source == level] = float(code)
+        return out
+    values = np.asarray(source, dtype=float)
+    if transform_name == "at_least":
+        with np.errstate(invalid="ignore"):
+            return (values >= float(feature["threshold"])).astype(float)
+    if transform_name == "bool":
+        return np.where(np.isnan(values), np.nan, values > 0.5)
+    lo, hi = feature["clip"]
+    return np.asarray(LOG_TRANSFORMS[transform_name](np.clip(values, lo, hi)), dtype=float)
 
 
 def fit_feature_spec(
-    columns: Mapping[str, np.ndarray], spec: Sequence[Mapping[str, Any]] = DEFAULT_FEATURE_SPEC
+    columns: Columns, spec: Sequence[Mapping[str, Any]] = DEFAULT_FEATURE_SPEC
 ) -> Spec:
-    """The spec with each feature's `impute` (median of present values) and `weight` set."""
-    n = len(next(iter(columns.values())))
+    """The spec with `impute` (median of present transformed values) and `weight` filled in."""
+    n = row_count(columns)
     fitted: Spec = []
     for feature in spec:
+        _validate(feature)
         raw = _raw_feature(columns, feature, n)
         present = raw[~np.isnan(raw)]
+        # A feature nobody reports sits at 0.0; the scaler then gives it no spread at all.
         impute = float(np.median(present)) if present.size else 0.0
         fitted.append({**feature, "impute": impute, "weight": float(feature.get("weight", 1.0))})
     return fitted
 
 
-def transform(columns: Mapping[str, np.ndarray], spec: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """The n x d feature matrix (unscaled, unweighted), missing values imputed."""
-    n = len(next(iter(columns.values())))
+def transform(columns: Columns, spec: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """The n × d feature matrix of a fitted spec (unscaled, unweighted), missing imputed."""
+    n = row_count(columns)
     matrix = np.empty((n, len(spec)))
     for index, feature in enumerate(spec):
         raw = _raw_feature(columns, feature, n)
-        matrix[:, index] = np.where(np.isnan(raw), float(feature.get("impute", 0.0)), raw)
+        matrix[:, index] = np.where(np.isnan(raw), float(feature["impute"]), raw)
     return matrix
 
 
-def scaler(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """StandardScaler's means and scales (a constant feature gets scale 1)."""
+def fit_scaler(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """StandardScaler's means and scales (population std; 1.0 where a feature is constant)."""
+    n = len(matrix)
     means = matrix.mean(axis=0)
-    scales = matrix.std(axis=0)
-    scales[scales == 0] = 1.0
+    variances = matrix.var(axis=0)
+    # scikit-learn's test for "constant": a variance within the rounding error of the
+    # two-pass algorithm, which must not be blown up by dividing by it.
+    eps = np.finfo(float).eps
+    constant = variances <= n * eps * variances + (n * means * eps) ** 2
+    scales = np.where(constant, 1.0, np.sqrt(variances))
     return means, scales
+
+
+def feature_weights(spec: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Each feature's weight (applied after standard scaling)."""
+    return np.array([float(feature.get("weight", 1.0)) for feature in spec])
+
+
+def same_space(spec: Sequence[Mapping[str, Any]], other: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether two specs build the same features (impute values may differ)."""
+
+    def shape(features: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {**{k: v for k, v in f.items() if k != "impute"}, "weight": float(f.get("weight", 1.0))}
+            for f in features
+        ]
+
+    return shape(spec) == shape(other)

@@ -3,7 +3,7 @@
 A latent device tier is drawn first, then every signal given the tier (so memory, cores,
 WebGPU and inference speed move together), then everything is quantised the way browsers
 report it and the fields a browser does not expose are dropped. Seeded and vectorised:
-a million clients take a few seconds.
+a million clients take a second or two.
 """
 
 from __future__ import annotations
@@ -18,31 +18,42 @@ import numpy as np
 class Tier:
     """A latent device class and the distributions its signals are drawn from."""
 
-    share: float
-    ram: tuple[float, ...]  # true RAM in GB, picked uniformly
-    cores: tuple[float, ...]
+    share: float  # default weight in the population
+    ram: tuple[float, ...]  # nominal RAM in GB, picked uniformly
+    cores: tuple[float, ...]  # logical cores, picked uniformly
     webgpu: float  # P(WebGPU adapter)
     f16: float  # P(shader-f16 | WebGPU)
-    webnn: float
+    webnn: float  # P(WebNN context created)
     bench: float  # median ms of the reference workload
     mobile: bool
-    rtt: float  # median RTT, ms
-    downlink: float  # median downlink, Mbps
+    rtt: float  # median RTT on a good link, ms
+    downlink: float  # median downlink on a good link, Mbps
 
 
 TIERS: dict[str, Tier] = {
-    "low-phone": Tier(0.18, (2, 3), (8,), 0.03, 0.1, 0.0, 700.0, True, 110.0, 2.5),
-    "mid-phone": Tier(0.30, (4, 6), (8,), 0.35, 0.3, 0.02, 160.0, True, 75.0, 6.0),
-    "high-phone": Tier(0.14, (8, 12), (8,), 0.9, 0.85, 0.25, 40.0, True, 60.0, 9.0),
-    "laptop": Tier(0.23, (16,), (12,), 0.85, 0.6, 0.1, 22.0, False, 35.0, 25.0),
-    "desktop": Tier(0.15, (32, 64), (16,), 0.97, 0.9, 0.05, 7.0, False, 25.0, 60.0),
+    "low-phone": Tier(0.18, (2, 3), (4, 8), 0.03, 0.1, 0.0, 700.0, True, 60.0, 2.5),
+    "mid-phone": Tier(0.30, (4, 6), (8,), 0.35, 0.3, 0.02, 160.0, True, 45.0, 6.0),
+    "high-phone": Tier(0.14, (8, 12), (8,), 0.9, 0.85, 0.25, 35.0, True, 35.0, 9.0),
+    "laptop": Tier(0.23, (16,), (8, 12), 0.85, 0.6, 0.1, 20.0, False, 25.0, 25.0),
+    "desktop": Tier(0.15, (32, 64), (16, 24), 0.97, 0.9, 0.05, 7.0, False, 15.0, 60.0),
 }
-# A tier to plant on purpose (tests of new-identity detection): very slow devices on bad networks.
+# Tiers to plant on purpose (tests of new-identity detection): name them in `tier_weights`.
 EXTRA_TIERS: dict[str, Tier] = {
-    "feature-phone": Tier(0.0, (0.5, 1), (2,), 0.0, 0.0, 0.0, 6000.0, True, 900.0, 0.3),
+    # Very slow devices on bad networks.
+    "feature-phone": Tier(0.0, (0.5, 1), (2,), 0.0, 0.0, 0.0, 6000.0, True, 600.0, 0.3),
+    # Phones with an NPU behind WebNN: a reference workload several times faster than WebGPU.
+    "npu-phone": Tier(0.0, (12, 16), (8,), 0.95, 0.95, 0.97, 6.0, True, 35.0, 9.0),
 }
-CHROME_MEMORY_DESKTOP = np.array([2.0, 4.0, 8.0, 16.0, 32.0])
-CHROME_MEMORY_ANDROID = np.array([1.0, 2.0, 4.0, 8.0])
+
+# navigator.deviceMemory value sets: before Chrome 147, and since then per platform.
+MEMORY_OLD = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
+MEMORY_ANDROID = np.array([1.0, 2.0, 4.0, 8.0])
+MEMORY_DESKTOP = np.array([2.0, 4.0, 8.0, 16.0, 32.0])
+OLD_CHROME_SHARE = 0.25  # Chromium clients still on a version before 147
+NO_THROUGHPUT_ESTIMATE = 0.03  # Chromium clients with no downlink estimate (report 10)
+SAVE_DATA_SHARE = 0.02
+# Chromium's effective type from the HTTP RTT estimate (slow-2g, 2g, 3g thresholds, ms).
+ECT_RTT_MS = (2010.0, 1420.0, 272.0)
 
 
 @dataclass(frozen=True)
@@ -53,13 +64,24 @@ class Population:
     tiers: np.ndarray
 
 
-def _quantise_memory(ram: np.ndarray, android: np.ndarray) -> np.ndarray:
-    """navigator.deviceMemory since Chrome 147: the largest allowed value at or below RAM."""
-    out = np.empty_like(ram)
-    for mask, allowed in ((android, CHROME_MEMORY_ANDROID), (~android, CHROME_MEMORY_DESKTOP)):
-        index = np.searchsorted(allowed, ram[mask], side="right") - 1
-        out[mask] = allowed[np.clip(index, 0, len(allowed) - 1)]
-    return out
+def device_memory(ram: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """navigator.deviceMemory: RAM rounded to the nearest power of two, clamped to `allowed`."""
+    lower = np.exp2(np.floor(np.log2(ram)))
+    nearest = np.where(ram < 1.5 * lower, lower, 2 * lower)
+    return np.asarray(np.clip(nearest, allowed[0], allowed[-1]), dtype=float)
+
+
+def _tier_catalogue(
+    tier_weights: Mapping[str, float] | None, extra_tiers: Mapping[str, Tier] | None
+) -> tuple[dict[str, Tier], dict[str, float]]:
+    catalogue = {**TIERS, **EXTRA_TIERS, **(extra_tiers or {})}
+    if tier_weights is None:
+        tiers = {**TIERS, **(extra_tiers or {})}
+        return catalogue, {name: tier.share for name, tier in tiers.items()}
+    unknown = set(tier_weights) - set(catalogue)
+    if unknown:
+        raise ValueError(f"unknown tiers {sorted(unknown)}")
+    return catalogue, dict(tier_weights)
 
 
 def generate_population(
@@ -67,36 +89,36 @@ def generate_population(
     seed: int,
     *,
     tier_weights: Mapping[str, float] | None = None,
+    extra_tiers: Mapping[str, Tier] | None = None,
     network_shift: float = 1.0,
     device_shift: float = 1.0,
     browser_quirks: bool = True,
-    weak_cellular: float = 0.3,
+    weak_cellular: float = 0.35,
     spread: float = 1.0,
     slow_tail: float = 0.04,
     pure_tiers: bool = False,
 ) -> Population:
-    """`n` synthetic clients. Weights may name EXTRA_TIERS to plant them; the shifts multiply
-    RTTs and benchmark times (and divide downlinks) to move the whole population. Without
-    `browser_quirks` every client is Chromium (nothing dropped), which isolates the planted
-    device structure for tests of the clustering itself; `spread` scales every log-normal
-    spread and `slow_tail` is the share of throttled devices. With `pure_tiers` a tier's
-    feature flags are all set or all unset (its majority), so a tier is one cluster."""
+    """`n` synthetic clients, reproducible from `seed`.
+
+    `tier_weights` names tiers of TIERS, EXTRA_TIERS or `extra_tiers` (by default TIERS and
+    `extra_tiers` at their own shares). The shifts move the whole population for drift tests:
+    `network_shift` multiplies RTTs and divides downlinks, `device_shift` multiplies
+    inference times. The remaining knobs isolate the planted structure for tests of the
+    clustering itself: without `browser_quirks` every client is a current Chromium (nothing
+    dropped, the current deviceMemory values), `weak_cellular` is the share of phones on a
+    weak cellular link, `spread` scales every log-normal spread, `slow_tail` is the share of
+    throttled devices, and with `pure_tiers` every client of a tier has its typical flags
+    (the majority), core count (the first) and link (the median, before Chromium's noise and
+    rounding).
+    """
     rng = np.random.default_rng(seed)
-    catalogue = {**TIERS, **EXTRA_TIERS}
-    weights = dict(tier_weights) if tier_weights else {k: v.share for k, v in TIERS.items()}
+    catalogue, weights = _tier_catalogue(tier_weights, extra_tiers)
     names = np.array(list(weights))
-    probabilities = np.array([weights[k] for k in names], dtype=float)
+    probabilities = np.array([weights[name] for name in names], dtype=float)
     tiers = rng.choice(names, size=n, p=probabilities / probabilities.sum())
 
-    ram = np.empty(n)
-    cores = np.empty(n)
-    webgpu = np.empty(n)
-    f16 = np.empty(n)
-    webnn = np.empty(n)
-    bench_median = np.empty(n)
-    mobile = np.empty(n, dtype=bool)
-    rtt_median = np.empty(n)
-    downlink_median = np.empty(n)
+    ram, cores, bench, rtt, downlink = (np.empty(n) for _ in range(5))
+    webgpu, f16, webnn, mobile = (np.empty(n, dtype=bool) for _ in range(4))
     for name in names:
         tier = catalogue[str(name)]
         mask = tiers == name
@@ -106,79 +128,83 @@ def generate_population(
             return np.full(m, p >= 0.5) if pure_tiers else rng.random(m) < p
 
         ram[mask] = rng.choice(np.asarray(tier.ram), size=m)
-        cores[mask] = rng.choice(np.asarray(tier.cores), size=m)
+        cores[mask] = tier.cores[0] if pure_tiers else rng.choice(np.asarray(tier.cores), size=m)
         webgpu[mask] = draw(tier.webgpu)
-        f16[mask] = webgpu[mask] * draw(tier.f16)
+        f16[mask] = webgpu[mask] & draw(tier.f16)
         webnn[mask] = draw(tier.webnn)
-        bench_median[mask] = tier.bench
         mobile[mask] = tier.mobile
-        rtt_median[mask] = tier.rtt
-        downlink_median[mask] = tier.downlink
+        bench[mask] = tier.bench
+        rtt[mask] = tier.rtt
+        downlink[mask] = tier.downlink
 
-    # Inference time: log-normal around the tier's median, and a slow tail 5-10x slower
+    # Inference: log-normal around the tier's median, and a slow tail 5-10x slower
     # (thermal throttling, background load, power saving).
-    bench = bench_median * device_shift * rng.lognormal(0.0, 0.25 * spread, n)
+    bench *= device_shift * rng.lognormal(0.0, 0.25 * spread, n)
     slow = rng.random(n) < slow_tail
     bench[slow] *= rng.uniform(5, 10, int(slow.sum()))
 
-    # Network: log-normal RTT (median well under 100 ms, p75 near 100) and downlink.
-    rtt = rtt_median * network_shift * rng.lognormal(0.0, 0.75 * spread, n)
-    downlink = downlink_median / network_shift * rng.lognormal(0.0, 0.8 * spread, n)
-    # A share of phones sit on weak cellular links: several times the RTT, a fraction of
-    # the bandwidth. They make most of the 15-25 % of clients that are not "4g".
+    # Network: log-normal around the tier's link, and a share of phones on weak cellular
+    # links (several times the RTT, a fraction of the bandwidth): they make most of the
+    # clients that are not "4g".
+    link_spread = 0.0 if pure_tiers else spread
+    rtt *= network_shift * rng.lognormal(0.0, 0.6 * link_spread, n)
+    downlink *= rng.lognormal(0.0, 0.8 * link_spread, n) / network_shift
     weak = mobile & (rng.random(n) < weak_cellular)
-    rtt[weak] *= rng.uniform(3, 7, int(weak.sum()))
+    rtt[weak] *= rng.uniform(8, 20, int(weak.sum()))
     downlink[weak] /= rng.uniform(4, 12, int(weak.sum()))
 
     # Browsers. Phones: Chrome on Android or Safari on iOS; computers: Chrome, Edge,
-    # Safari, Firefox.
-    browser = np.where(
-        mobile,
-        np.where(rng.random(n) < 0.68, "Chrome", "Safari"),
-        rng.choice(
-            np.array(["Chrome", "Edge", "Safari", "Firefox"]), size=n, p=[0.62, 0.12, 0.16, 0.10]
-        ),
-    ).astype(object)
-    os_name = np.where(
-        mobile,
-        np.where(browser == "Chrome", "Android", "iOS"),
-        np.where(
-            browser == "Safari",
-            "macOS",
-            rng.choice(np.array(["Windows", "macOS", "Linux"]), size=n, p=[0.7, 0.2, 0.1]),
-        ),
-    ).astype(object)
-    if not browser_quirks:
+    # Safari (macOS), Firefox.
+    if browser_quirks:
+        browser = np.where(
+            mobile,
+            np.where(rng.random(n) < 0.68, "Chrome", "Safari"),
+            rng.choice(
+                np.array(["Chrome", "Edge", "Safari", "Firefox"]), n, p=[0.62, 0.12, 0.16, 0.1]
+            ),
+        ).astype(object)
+        desktop_os = rng.choice(np.array(["Windows", "macOS", "Linux"]), n, p=[0.7, 0.2, 0.1])
+        os_name = np.where(
+            mobile,
+            np.where(browser == "Chrome", "Android", "iOS"),
+            np.where(browser == "Safari", "macOS", desktop_os),
+        ).astype(object)
+    else:
         browser = np.full(n, "Chrome", dtype=object)
         os_name = np.where(mobile, "Android", "Windows").astype(object)
     chromium = (browser == "Chrome") | (browser == "Edge")
+    webkit = browser == "Safari"
     android = os_name == "Android"
-    ios = os_name == "iOS"
 
-    memory = np.where(chromium, _quantise_memory(ram, android), np.nan)
-    cores_seen = np.where(ios, 4.0, cores)  # WebKit reports 4 on iPhones
-    # Chromium: RTT rounded to 50 ms (cap 3000), downlink to 0.05 Mbps (cap 10), ±10 % noise.
-    rtt_seen = np.minimum(3000.0, np.round(rtt * rng.uniform(0.9, 1.1, n) / 50) * 50)
-    downlink_seen = np.minimum(10.0, np.round(downlink * rng.uniform(0.9, 1.1, n) * 20) / 20)
-    # Chromium's effective type: the slower of what RTT and throughput each indicate.
+    # deviceMemory sees the RAM the OS reports (a little under the nominal figure).
+    usable = ram * rng.uniform(0.9, 0.97, n)
+    old_chrome = (rng.random(n) < OLD_CHROME_SHARE) & browser_quirks
+    memory = np.select(
+        [~chromium, old_chrome, android],
+        [np.nan, device_memory(usable, MEMORY_OLD), device_memory(usable, MEMORY_ANDROID)],
+        device_memory(usable, MEMORY_DESKTOP),
+    )
+    # WebKit clamps hardwareConcurrency to 4 or 8; iPhones report 4.
+    cores_seen = np.where(webkit, np.where(mobile | (cores < 8), 4.0, 8.0), cores)
+
+    # Chromium: effective type from the RTT estimate; the reported RTT rounded to 50 ms
+    # (cap 3000) and downlink to 0.05 Mbps (cap 10, and 10 with no estimate), ±10 % noise.
     effective = np.select(
-        [
-            (rtt_seen >= 2010) | (downlink_seen < 0.05),
-            (rtt_seen >= 1420) | (downlink_seen < 0.075),
-            (rtt_seen >= 272) | (downlink_seen < 0.4),
-        ],
+        [rtt >= ECT_RTT_MS[0], rtt >= ECT_RTT_MS[1], rtt >= ECT_RTT_MS[2]],
         ["slow-2g", "2g", "3g"],
         "4g",
     ).astype(object)
-    no_network_info = ~chromium
-    rtt_seen[no_network_info] = np.nan
-    downlink_seen[no_network_info] = np.nan
-    effective[no_network_info] = None
-    save_data = np.where(chromium, (rng.random(n) < 0.02).astype(float), np.nan)
-    # WebGPU shipped in Chromium first; Safari 26 and Firefox 141 have it on some platforms.
-    webgpu_seen = np.where(chromium | (browser == "Safari"), webgpu, 0.0)
-    f16_seen = np.where(webgpu_seen > 0, f16, 0.0)
-    webnn_seen = np.where(chromium, webnn, 0.0)
+    rtt_seen = np.minimum(3000.0, np.round(rtt * rng.uniform(0.9, 1.1, n) / 50) * 50)
+    downlink_seen = np.minimum(10.0, np.round(downlink * rng.uniform(0.9, 1.1, n) * 20) / 20)
+    downlink_seen[rng.random(n) < NO_THROUGHPUT_ESTIMATE] = 10.0
+    rtt_seen[~chromium] = np.nan
+    downlink_seen[~chromium] = np.nan
+    effective[~chromium] = None
+    save_data = np.where(chromium, rng.random(n) < SAVE_DATA_SHARE, np.nan)
+
+    # WebGPU: Chromium and Safari 26 everywhere, Firefox 141 on Windows only; WebNN:
+    # Chromium only.
+    webgpu_seen = webgpu & (chromium | webkit | (os_name == "Windows"))
     storage = np.round(ram * rng.uniform(8, 32, n), 1)
 
     columns: dict[str, np.ndarray] = {
@@ -189,10 +215,10 @@ def generate_population(
         "downlinkMbps": downlink_seen,
         "storageGb": storage,
         "webgpu": webgpu_seen.astype(float),
-        "shaderF16": f16_seen.astype(float),
-        "webnn": webnn_seen.astype(float),
-        "wasmSimd": (np.ones(n) if pure_tiers else rng.random(n) < 0.98).astype(float),
-        "saveData": save_data,
+        "shaderF16": (webgpu_seen & f16).astype(float),
+        "webnn": (webnn & chromium).astype(float),
+        "wasmSimd": (np.ones(n, dtype=bool) if pure_tiers else rng.random(n) < 0.98).astype(float),
+        "saveData": save_data.astype(float),
         "mobile": mobile.astype(float),
         "effectiveType": effective,
         "os": os_name,

@@ -1,20 +1,42 @@
 """Fit capability segments: choose k, warm-start, keep identities, label, assign in batches.
 
-Method (capability.md): k-means on the weighted, standard-scaled features of a sample of at
-most `fit_sample` rows; k in 4..8 by silhouette on a small sample, with Calinski-Harabasz
-and stability across seeds as checks; warm start from the previous model (same spec and
-scaler) and Hungarian matching of centroids for stable identities; labels from centroids
-in raw units; every row labelled in batches.
+Method (capability.md):
+
+1. Features: the data-driven spec of features.py, standard-scaled, then weighted. With a
+   compatible previous model (same feature version and spec) its spec, imputes and scaler
+   are kept as they are, so old and new centroids live in the same space.
+2. k in `k_range`: each candidate k is fitted on a selection sample (SELECTION_SAMPLE rows)
+   once per seed of STABILITY_SEEDS (k-means++, one init); a compatible previous model's
+   centroids compete as one more fit for their k, so one unlucky seed cannot make the
+   incumbent k look worse than it is. A k is *stable* when the mean pairwise adjusted Rand
+   index of its seeds is at least STABLE_ARI. Among stable k (all k when none is), the
+   lowest-inertia fit of each is scored: the best silhouette (on `score_sample` rows) wins,
+   k within SILHOUETTE_TIE of it are tied and Calinski–Harabasz breaks the tie. The previous
+   model's k is kept unless the winner beats its silhouette by K_HYSTERESIS: a flapping k
+   would churn identities.
+3. Fit: k-means (Lloyd) on at most `fit_sample` rows, started from the winner's centroids,
+   each replaced by the previous centroid it matches (a warm start).
+4. Identities: Hungarian matching of new to previous centroids on distance; a pair closer
+   than MATCH_DISTANCE keeps the previous identity and key. Against an incompatible
+   previous model (other feature space) clusters are matched on shared members instead
+   (Jaccard ≥ MATCH_JACCARD). Unmatched clusters get fresh identities: `new_identities`,
+   to be reviewed by a person.
+5. Every row is labelled in batches (`assign_batch`); clusters are profiled in raw units
+   from their members and named by the rules of `label_for`. A matched cluster keeps its
+   key (its label is recomputed); a new one is keyed by its label, made unique.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any
 
 import numpy as np
+import sklearn
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
@@ -22,21 +44,43 @@ from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhou
 from segments.ml.features import (
     DEFAULT_FEATURE_SPEC,
     FEATURE_VERSION,
+    Columns,
+    Spec,
+    feature_weights,
     fit_feature_spec,
-    scaler,
+    fit_scaler,
+    row_count,
+    same_space,
     transform,
 )
 
-SELECTION_SAMPLE = 12_000  # rows the candidate k are fitted on
-SCORE_SAMPLE = 4_000  # rows the silhouette is computed on (quadratic cost)
-STABILITY_SEEDS = (11, 23)
-# Keep the previous k unless another k is clearly better: flapping k would churn identities.
+# Candidate fits: enough rows for a 1 % cluster to hold 500 of them, few enough that
+# 5 k × 3 seeds take seconds.
+SELECTION_SAMPLE = 50_000
+STABILITY_SEEDS = (0, 1, 2)
+STABLE_ARI = 0.9
+SILHOUETTE_TIE = 0.02
 K_HYSTERESIS = 0.05
-# k is a property of the data, not of the run: candidates are scored on the same sample
-# whatever the run's seed.
-SELECTION_SEED = 0
-# A new centroid farther than this from every previous one (weighted-scaled units) is new.
+# Weighted-scaled units: about one standard deviation of one full-weight feature.
 MATCH_DISTANCE = 1.0
+MATCH_JACCARD = 0.5
+MAX_ITER = 100
+# scikit-learn computes the silhouette's distances in chunks of its `working_memory` (1 GB
+# by default): 128 MB is as fast on 10k rows and keeps the job well inside its 2 GB.
+SILHOUETTE_MEMORY_MB = 128
+ASSIGN_BATCH = 200_000
+SAVE_DATA_KEY = "save-data"  # the engine's hard-rule segment: no cluster may take its key
+
+# Label rules on a cluster's profile in raw units (medians and shares of its members).
+EDGE_READY_BENCHMARK_MS = 60.0  # fits a 100 ms interaction budget (DESIGN.md §1)
+EDGE_READY_MEMORY_GB = 8.0
+EDGE_READY_WEBGPU_SHARE = 0.5
+EDGE_MARGINAL_BENCHMARK_MS = 250.0
+CONSTRAINED_RTT_MS = 300.0
+CONSTRAINED_DOWNLINK_MBPS = 1.5
+CONSTRAINED_SHARE_4G = 0.5
+
+Profile = dict[str, float | None]
 
 
 @dataclass(frozen=True)
@@ -47,10 +91,10 @@ class ModelArtifact:
     means: list[float]
     scales: list[float]
     weights: list[float]
-    centroids: list[list[float]]
-    identities: list[int]
-    keys: list[str]
-    labels: list[str]
+    centroids: list[list[float]]  # in the weighted-scaled space
+    identities: list[int]  # one per centroid, stable across runs
+    keys: list[str]  # one per centroid, stable across runs
+    labels: list[str]  # one per centroid, recomputed every run
     feature_version: int = FEATURE_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -71,7 +115,7 @@ class ModelArtifact:
     def from_json(cls, data: Mapping[str, Any]) -> ModelArtifact:
         """The artifact from its stored form."""
         return cls(
-            spec=list(data["spec"]),
+            spec=[dict(f) for f in data["spec"]],
             means=[float(v) for v in data["means"]],
             scales=[float(v) for v in data["scales"]],
             weights=[float(v) for v in data["weights"]],
@@ -79,109 +123,226 @@ class ModelArtifact:
             identities=[int(v) for v in data["identities"]],
             keys=[str(v) for v in data["keys"]],
             labels=[str(v) for v in data["labels"]],
-            feature_version=int(data.get("featureVersion", FEATURE_VERSION)),
+            feature_version=int(data["featureVersion"]),
         )
+
+
+@dataclass(frozen=True)
+class KScore:
+    """How one candidate k scored (step 2 of the method)."""
+
+    silhouette: float
+    calinski_harabasz: float
+    stability: float  # mean pairwise adjusted Rand index across STABILITY_SEEDS
 
 
 @dataclass
 class FitResult:
+    """A fitted model, every row's identity and the figures a person reviews."""
+
     artifact: ModelArtifact
     assignments: np.ndarray  # identity per row
     k: int
     silhouette: float
     calinski_harabasz: float
     stability: float
-    sizes: dict[int, int]
-    centroid_profiles: dict[int, dict[str, float | None]]
-    new_identities: list[int]
-    timings: dict[str, float] = field(default_factory=dict)
+    sizes: dict[int, int]  # identity -> rows
+    centroid_profiles: dict[int, Profile]  # identity -> raw-unit medians and shares
+    new_identities: list[int]  # unmatched clusters: they need review
+    k_scores: dict[int, KScore] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+
+
+@dataclass(frozen=True)
+class _Space:
+    spec: Spec
+    means: np.ndarray
+    scales: np.ndarray
+    weights: np.ndarray
+
+    def embed(self, matrix: np.ndarray) -> np.ndarray:
+        # (x - mean) · (weight / scale), in this order: the engine evaluates the very same
+        # expression, so the two differ at most by the last bit of a logarithm.
+        return np.asarray((matrix - self.means) * (self.weights / self.scales), dtype=float)
+
+
+def _space(artifact: ModelArtifact) -> _Space:
+    return _Space(
+        artifact.spec,
+        np.asarray(artifact.means),
+        np.asarray(artifact.scales),
+        np.asarray(artifact.weights),
+    )
+
+
+def _artifact(
+    space: _Space,
+    centroids: np.ndarray,
+    identities: list[int],
+    keys: list[str] | None = None,
+    labels: list[str] | None = None,
+) -> ModelArtifact:
+    return ModelArtifact(
+        spec=[dict(f) for f in space.spec],
+        means=[float(v) for v in space.means],
+        scales=[float(v) for v in space.scales],
+        weights=[float(v) for v in space.weights],
+        centroids=[[float(v) for v in c] for c in centroids],
+        identities=identities,
+        keys=keys or [],
+        labels=labels or [],
+    )
 
 
 def embed(artifact: ModelArtifact, matrix: np.ndarray) -> np.ndarray:
-    """Transformed features -> the weighted, scaled space the centroids live in."""
-    scaled = (matrix - np.asarray(artifact.means)) / np.asarray(artifact.scales)
-    return np.asarray(scaled * np.asarray(artifact.weights), dtype=float)
+    """Transformed features (`transform`) as points of the space the centroids live in."""
+    return _space(artifact).embed(matrix)
 
 
 def _nearest(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     # |x - c|² = |x|² - 2 x·c + |c|²; |x|² is the same for every centroid of a row.
-    scores = points @ centroids.T * -2.0 + (centroids**2).sum(axis=1)
+    scores = points @ (-2.0 * centroids.T) + (centroids**2).sum(axis=1)
     return np.asarray(scores.argmin(axis=1), dtype=np.int64)
 
 
+def _slice(columns: Columns, start: int, stop: int) -> dict[str, np.ndarray]:
+    return {name: values[start:stop] for name, values in columns.items()}
+
+
+def _take(columns: Columns, rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: values[rows] for name, values in columns.items()}
+
+
 def assign_batch(
-    artifact: ModelArtifact, columns: Mapping[str, np.ndarray], batch: int = 200_000
+    artifact: ModelArtifact, columns: Columns, batch: int = ASSIGN_BATCH
 ) -> np.ndarray:
-    """The identity of every row's nearest centroid, computed in batches."""
-    n = len(next(iter(columns.values())))
+    """The identity of every row's nearest centroid, computed `batch` rows at a time."""
+    space = _space(artifact)
     centroids = np.asarray(artifact.centroids)
-    identities = np.asarray(artifact.identities)
+    identities = np.asarray(artifact.identities, dtype=np.int64)
+    n = row_count(columns)
     out = np.empty(n, dtype=np.int64)
     for start in range(0, n, batch):
-        part = {name: values[start : start + batch] for name, values in columns.items()}
-        out[start : start + batch] = identities[
-            _nearest(embed(artifact, transform(part, artifact.spec)), centroids)
-        ]
+        points = space.embed(transform(_slice(columns, start, start + batch), space.spec))
+        out[start : start + batch] = identities[_nearest(points, centroids)]
     return out
 
 
-def _sample(n: int, size: int, seed: int) -> np.ndarray:
+def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     if n <= size:
         return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+    return np.sort(rng.choice(n, size=size, replace=False))
 
 
-def _kmeans(
-    points: np.ndarray, k: int, seed: int, init: np.ndarray | None = None, n_init: int = 3
-) -> KMeans:
-    if init is not None and len(init) == k:
-        model = KMeans(n_clusters=k, init=init, n_init=1, max_iter=50, random_state=seed)
-    else:
-        model = KMeans(n_clusters=k, n_init=n_init, max_iter=100, random_state=seed)
-    return model.fit(points)
+def _candidates(
+    points: np.ndarray,
+    k_range: tuple[int, int],
+    score_sample: int,
+    seed: int,
+    incumbent: np.ndarray | None,
+) -> tuple[dict[int, KScore], dict[int, np.ndarray]]:
+    """Each candidate k's scores and centroids (its lowest-inertia fit).
 
-
-def _choose_k(
-    points: np.ndarray, k_range: tuple[int, int], seed: int, previous_k: int | None
-) -> tuple[int, dict[int, dict[str, float]]]:
-    """k by silhouette among the stable candidates; the previous k kept unless beaten clearly."""
-    selection = points[_sample(len(points), SELECTION_SAMPLE, seed)]
-    scoring = _sample(len(selection), SCORE_SAMPLE, seed + 1)
-    scores: dict[int, dict[str, float]] = {}
+    The previous model's centroids (`incumbent`) compete as one more fit for their k: a
+    seed's unlucky local optimum must not make the previous k look worse than it is.
+    """
+    rng = np.random.default_rng(seed)
+    selection = points[_sample(len(points), SELECTION_SAMPLE, rng)]
+    scoring = _sample(len(selection), score_sample, rng)
+    scores: dict[int, KScore] = {}
+    centroids: dict[int, np.ndarray] = {}
     for k in range(k_range[0], k_range[1] + 1):
-        fits = [_kmeans(selection, k, s, n_init=1) for s in STABILITY_SEEDS]
-        labels = fits[0].labels_
-        scores[k] = {
-            "silhouette": float(silhouette_score(selection[scoring], labels[scoring])),
-            "calinski_harabasz": float(calinski_harabasz_score(selection, labels)),
-            "stability": float(adjusted_rand_score(fits[0].labels_, fits[1].labels_)),
-        }
-    stable = [k for k, s in scores.items() if s["stability"] >= 0.9] or list(scores)
-    best = max(stable, key=lambda k: scores[k]["silhouette"])
-    if previous_k in stable and (
-        scores[best]["silhouette"] - scores[previous_k]["silhouette"] < K_HYSTERESIS
-    ):
-        best = previous_k
-    return best, scores
+        seeded = [
+            KMeans(n_clusters=k, n_init=1, max_iter=MAX_ITER, random_state=seed + offset).fit(
+                selection
+            )
+            for offset in STABILITY_SEEDS
+        ]
+        fits = list(seeded)
+        if incumbent is not None and len(incumbent) == k:
+            fits.append(
+                KMeans(n_clusters=k, init=incumbent, n_init=1, max_iter=MAX_ITER).fit(selection)
+            )
+        best = min(fits, key=lambda model: float(model.inertia_))
+        pairs = [adjusted_rand_score(a.labels_, b.labels_) for a, b in combinations(seeded, 2)]
+        with sklearn.config_context(working_memory=SILHOUETTE_MEMORY_MB):
+            silhouette = float(silhouette_score(selection[scoring], best.labels_[scoring]))
+        scores[k] = KScore(
+            silhouette=silhouette,
+            calinski_harabasz=float(calinski_harabasz_score(selection, best.labels_)),
+            stability=float(np.mean(pairs)),
+        )
+        centroids[k] = np.asarray(best.cluster_centers_)
+    return scores, centroids
 
 
-def centroid_profile(
-    columns: Mapping[str, np.ndarray], mask: np.ndarray
-) -> dict[str, float | None]:
+def choose_k(scores: Mapping[int, KScore], previous_k: int | None) -> int:
+    """Step 2 of the method: stable, then silhouette, then Calinski–Harabasz, then hysteresis."""
+    stable = [k for k, s in scores.items() if s.stability >= STABLE_ARI] or list(scores)
+    top = max(scores[k].silhouette for k in stable)
+    tied = [k for k in stable if top - scores[k].silhouette <= SILHOUETTE_TIE]
+    best = max(tied, key=lambda k: scores[k].calinski_harabasz)
+    if previous_k is None or previous_k not in scores:
+        return best
+    incumbent = scores[previous_k].silhouette
+    return previous_k if scores[best].silhouette - incumbent < K_HYSTERESIS else best
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2), dtype=float)
+
+
+def _match_centroids(new: np.ndarray, old: np.ndarray) -> dict[int, int]:
+    """new index -> old index for Hungarian pairs closer than MATCH_DISTANCE."""
+    cost = _distances(new, old)
+    rows, cols = linear_sum_assignment(cost)
+    return {int(r): int(c) for r, c in zip(rows, cols, strict=True) if cost[r, c] <= MATCH_DISTANCE}
+
+
+def _match_members(new_indices: np.ndarray, k: int, old_ids: np.ndarray) -> dict[int, int]:
+    """cluster index -> old identity for Hungarian pairs sharing at least MATCH_JACCARD of rows."""
+    identities, old_index = np.unique(old_ids, return_inverse=True)
+    m = len(identities)
+    both = np.bincount(new_indices * m + old_index, minlength=k * m).reshape(k, m).astype(float)
+    union = both.sum(axis=1)[:, None] + both.sum(axis=0)[None, :] - both
+    jaccard = both / np.maximum(union, 1.0)
+    rows, cols = linear_sum_assignment(-jaccard)
+    return {
+        int(r): int(identities[c])
+        for r, c in zip(rows, cols, strict=True)
+        if jaccard[r, c] >= MATCH_JACCARD
+    }
+
+
+def _warm_start(candidate: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """The candidate centroids, each replaced by the previous centroid it matches."""
+    if previous is None:
+        return candidate
+    init = candidate.copy()
+    for new_index, old_index in _match_centroids(candidate, previous).items():
+        init[new_index] = previous[old_index]
+    return init
+
+
+def centroid_profile(columns: Columns, mask: np.ndarray) -> Profile:
     """A cluster in raw units: medians and shares people can read (None: nobody reports it)."""
 
-    def median(name: str) -> float | None:
+    def present(name: str) -> np.ndarray:
+        if name not in columns:
+            return np.zeros(0)
         values = np.asarray(columns[name], dtype=float)[mask]
-        values = values[~np.isnan(values)]
+        return np.asarray(values[~np.isnan(values)])
+
+    def median(name: str) -> float | None:
+        values = present(name)
         return round(float(np.median(values)), 2) if values.size else None
 
-    def share(name: str) -> float:
-        values = np.asarray(columns[name], dtype=float)[mask]
-        values = values[~np.isnan(values)]
-        return round(float(values.mean()), 3) if values.size else 0.0
+    def share(name: str) -> float | None:
+        values = present(name)
+        return round(float(values.mean()), 3) if values.size else None
 
-    effective = columns["effectiveType"][mask]
-    known = [e for e in effective if e is not None]
+    effective = columns["effectiveType"][mask] if "effectiveType" in columns else np.zeros(0)
+    known = effective[effective != None]  # noqa: E711 - elementwise on an object array
     return {
         "clients": int(mask.sum()),
         "memoryGb": median("memoryGb"),
@@ -191,29 +352,41 @@ def centroid_profile(
         "downlinkMbps": median("downlinkMbps"),
         "webgpuShare": share("webgpu"),
         "mobileShare": share("mobile"),
-        "share4g": round(sum(e == "4g" for e in known) / len(known), 3) if known else 1.0,
+        "share4g": round(float(np.mean(known == "4g")), 3) if known.size else None,
     }
 
 
 def label_for(profile: Mapping[str, float | None]) -> str:
-    """A readable label from a centroid profile (rules on raw units)."""
-    rtt, downlink, share_4g = profile["rttMs"], profile["downlinkMbps"], profile["share4g"]
+    """A readable label from a cluster's raw-unit profile.
+
+    In order: `edge-ready` (median benchmark ≤ 60 ms, and WebGPU for at least half or a
+    median of 8 GB or more: it runs the on-device model), `constrained-network` (median
+    RTT ≥ 300 ms, median downlink < 1.5 Mbps or fewer than half on "4g": the cloud rung is
+    slow for it), `edge-marginal` (median benchmark ≤ 250 ms), else `cloud-only`. A signal
+    nobody in the cluster reports counts against it only for the benchmark.
+    """
+    bench = profile.get("benchmarkMs")
+    bench = float("inf") if bench is None else bench
+    memory = profile.get("memoryGb") or 0.0
+    webgpu = profile.get("webgpuShare") or 0.0
+    if bench <= EDGE_READY_BENCHMARK_MS and (
+        webgpu >= EDGE_READY_WEBGPU_SHARE or memory >= EDGE_READY_MEMORY_GB
+    ):
+        return "edge-ready"
+    rtt, downlink, share_4g = (profile.get(k) for k in ("rttMs", "downlinkMbps", "share4g"))
     if (
-        (rtt is not None and rtt > 300)
-        or (downlink is not None and downlink < 1.5)
-        or (share_4g is not None and share_4g < 0.5)
+        (rtt is not None and rtt >= CONSTRAINED_RTT_MS)
+        or (downlink is not None and downlink < CONSTRAINED_DOWNLINK_MBPS)
+        or (share_4g is not None and share_4g < CONSTRAINED_SHARE_4G)
     ):
         return "constrained-network"
-    bench = profile["benchmarkMs"] if profile["benchmarkMs"] is not None else 10_000.0
-    memory = profile["memoryGb"] or 0.0
-    if bench <= 60 and ((profile["webgpuShare"] or 0.0) >= 0.5 or memory >= 8):
-        return "edge-ready"
-    if bench <= 250:
+    if bench <= EDGE_MARGINAL_BENCHMARK_MS:
         return "edge-marginal"
     return "cloud-only"
 
 
-def _unique(label: str, taken: set[str]) -> str:
+def unique_key(label: str, taken: set[str]) -> str:
+    """`label`, or `label-2`, `label-3`, … : the first not in `taken` (which it joins)."""
     candidate, suffix = label, 2
     while candidate in taken:
         candidate, suffix = f"{label}-{suffix}", suffix + 1
@@ -221,99 +394,128 @@ def _unique(label: str, taken: set[str]) -> str:
     return candidate
 
 
+def _compatible(previous: ModelArtifact | None) -> bool:
+    return (
+        previous is not None
+        and previous.feature_version == FEATURE_VERSION
+        and same_space(previous.spec, DEFAULT_FEATURE_SPEC)
+    )
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - started, 4)
+
+
 def fit_segmentation(
-    columns: Mapping[str, np.ndarray],
+    columns: Columns,
     *,
     previous: ModelArtifact | None,
     seed: int,
     k_range: tuple[int, int] = (4, 8),
     fit_sample: int = 1_000_000,
+    score_sample: int = 10_000,
     next_identity: int = 1,
+    reserved_keys: Collection[str] = (),
 ) -> FitResult:
-    """Fit the segments of a population; identities carried over from `previous`."""
-    timings: dict[str, float] = {}
-    tick = time.perf_counter()
-    n = len(next(iter(columns.values())))
-    sample = _sample(n, fit_sample, seed)
-    sampled = {name: values[sample] for name, values in columns.items()}
-    if previous is not None:
-        spec, means, scales = previous.spec, np.asarray(previous.means), np.asarray(previous.scales)
-    else:
-        spec = fit_feature_spec(sampled, DEFAULT_FEATURE_SPEC)
-        means, scales = scaler(transform(sampled, spec))
-    weights = np.array([float(f.get("weight", 1.0)) for f in spec])
-    parts = ModelArtifact(spec, list(means), list(scales), list(weights), [], [], [], [])
-    points = embed(parts, transform(sampled, spec))
-    timings["features"] = time.perf_counter() - tick
+    """Fit the segments of a population; identities and keys carried over from `previous`.
 
-    tick = time.perf_counter()
-    previous_k = len(previous.centroids) if previous is not None else None
-    k, scores = _choose_k(points, k_range, SELECTION_SEED, previous_k)
-    timings["choose_k"] = time.perf_counter() - tick
+    New identities count up from `next_identity`; a new key avoids `reserved_keys` (every
+    key ever used, retired segments included) as well as the previous model's keys.
+    """
+    n = row_count(columns)
+    if not 2 <= k_range[0] <= k_range[1] or n < k_range[1] * 10:
+        raise ValueError(f"cannot choose k in {k_range} for {n} rows")
+    timer = _Timer()
+    warm = _compatible(previous)
+    with timer.phase("features"):
+        # Fancy indexing copies: with every row in the sample, read the columns in place.
+        sampled = (
+            columns
+            if n <= fit_sample
+            else _take(columns, _sample(n, fit_sample, np.random.default_rng(seed)))
+        )
+        if warm:
+            assert previous is not None
+            space = _space(previous)
+            matrix = transform(sampled, space.spec)
+        else:
+            spec = fit_feature_spec(sampled, DEFAULT_FEATURE_SPEC)
+            matrix = transform(sampled, spec)
+            means, scales = fit_scaler(matrix)
+            space = _Space(spec, means, scales, feature_weights(spec))
+        points = space.embed(matrix)
+        del sampled, matrix
 
-    tick = time.perf_counter()
-    init = np.asarray(previous.centroids) if previous is not None and previous_k == k else None
-    model = _kmeans(points, k, seed, init)
-    centroids = model.cluster_centers_
-    timings["fit"] = time.perf_counter() - tick
+    with timer.phase("choose_k"):
+        previous_centroids = np.asarray(previous.centroids) if warm and previous else None
+        scores, candidates = _candidates(points, k_range, score_sample, seed, previous_centroids)
+        k = choose_k(scores, None if previous_centroids is None else len(previous_centroids))
 
-    # Identities: Hungarian matching against the previous centroids (same space).
-    identities = [-1] * k
-    keys = [""] * k
-    new_identities: list[int] = []
-    taken: set[str] = set()
-    if previous is not None:
-        old = np.asarray(previous.centroids)
-        cost = np.linalg.norm(centroids[:, None, :] - old[None, :, :], axis=2)
-        for new_index, old_index in zip(*linear_sum_assignment(cost), strict=True):
-            if cost[new_index, old_index] <= MATCH_DISTANCE:
-                identities[new_index] = previous.identities[old_index]
-                keys[new_index] = previous.keys[old_index]
-                taken.add(keys[new_index])
-    for index in range(k):
-        if identities[index] == -1:
-            identities[index] = next_identity
-            new_identities.append(next_identity)
-            next_identity += 1
+    with timer.phase("fit"):
+        model = KMeans(
+            n_clusters=k,
+            init=_warm_start(candidates[k], previous_centroids),
+            n_init=1,
+            max_iter=MAX_ITER,
+            random_state=seed,
+        ).fit(points)
+        centroids = np.asarray(model.cluster_centers_)
+        del points, model
 
-    tick = time.perf_counter()
-    artifact_ids = np.asarray(identities)
-    provisional = ModelArtifact(
-        spec, list(means), list(scales), list(weights), centroids.tolist(), identities, [], []
-    )
-    assignments = assign_batch(provisional, columns)
-    timings["label"] = time.perf_counter() - tick
+    with timer.phase("label"):
+        # Cluster indices first; identities are known once they are matched.
+        indices = assign_batch(_artifact(space, centroids, list(range(k))), columns)
 
-    profiles = {int(i): centroid_profile(columns, assignments == i) for i in artifact_ids}
-    labels = [label_for(profiles[i]) for i in identities]
-    # Bigger clusters get the plain label, smaller ones the suffixes.
-    for index in sorted(range(k), key=lambda j: -(profiles[identities[j]]["clients"] or 0)):
-        if not keys[index]:
-            keys[index] = _unique(labels[index], taken)
-    artifact = ModelArtifact(
-        spec=[dict(f) for f in spec],
-        means=[float(v) for v in means],
-        scales=[float(v) for v in scales],
-        weights=[float(v) for v in weights],
-        centroids=[[float(v) for v in c] for c in centroids],
-        identities=identities,
-        keys=keys,
-        labels=labels,
-    )
+    with timer.phase("match"):
+        matched: dict[int, int] = {}  # cluster index -> previous identity
+        if previous is not None and previous_centroids is not None:
+            pairs = _match_centroids(centroids, previous_centroids)
+            matched = {i: previous.identities[j] for i, j in pairs.items()}
+        elif previous is not None:
+            matched = _match_members(indices, k, assign_batch(previous, columns))
+        new_indices = [i for i in range(k) if i not in matched]
+        identities = [matched.get(i, 0) for i in range(k)]
+        for offset, index in enumerate(new_indices):
+            identities[index] = next_identity + offset
+        assignments = np.asarray(identities, dtype=np.int64)[indices]
+
+    with timer.phase("profile"):
+        profiles = {identities[i]: centroid_profile(columns, indices == i) for i in range(k)}
+        labels = [label_for(profiles[i]) for i in identities]
+        key_of_identity = (
+            dict(zip(previous.identities, previous.keys, strict=True)) if previous else {}
+        )
+        taken = {SAVE_DATA_KEY, *reserved_keys, *key_of_identity.values()}
+        keys = [key_of_identity.get(identity, "") for identity in identities]
+        # The biggest new cluster gets the plain label, smaller ones the suffixes.
+        for index in sorted(
+            new_indices, key=lambda i: -int(profiles[identities[i]]["clients"] or 0)
+        ):
+            keys[index] = unique_key(labels[index], taken)
+
+    chosen = scores[k]
     return FitResult(
-        artifact=artifact,
+        artifact=_artifact(space, centroids, identities, keys, labels),
         assignments=assignments,
         k=k,
-        silhouette=scores[k]["silhouette"],
-        calinski_harabasz=scores[k]["calinski_harabasz"],
-        stability=scores[k]["stability"],
-        sizes={int(i): int((assignments == i).sum()) for i in artifact_ids},
+        silhouette=chosen.silhouette,
+        calinski_harabasz=chosen.calinski_harabasz,
+        stability=chosen.stability,
+        sizes={i: int(profiles[i]["clients"] or 0) for i in identities},
         centroid_profiles=profiles,
-        new_identities=new_identities,
-        timings=timings,
+        new_identities=[identities[i] for i in new_indices],
+        k_scores=scores,
+        timings=timer.timings,
     )
 
 
-def planted_agreement(assignments: np.ndarray, truth: Sequence[Any]) -> float:
+def planted_agreement(assignments: np.ndarray, truth: Sequence[Any] | np.ndarray) -> float:
     """Adjusted Rand index between assignments and planted tiers (for tests and reports)."""
     return float(adjusted_rand_score(np.asarray(truth), assignments))

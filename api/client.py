@@ -186,15 +186,22 @@ def json_api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return csrf_exempt(wrapped)
 
 
+def _evaluation_request(
+    request: HttpRequest, allowed_fields: set[str]
+) -> tuple[HeldSnapshot, dict[str, Any], dict[str, Any]]:
+    """The steps every evaluation endpoint shares: key, snapshot, body, context."""
+    held = held_snapshot(authenticate(request))
+    body = read_json_body(request)
+    if allowed_fields:
+        _reject_unknown_fields(body, allowed_fields)
+    return held, body, with_stored_profile(parse_context(body.get("context")), held)
+
+
 @json_api
 @require_POST
 def evaluate_view(request: HttpRequest) -> HttpResponse:
     """POST /api/v1/evaluate: every (or the listed) flag's decision for one context."""
-    info = authenticate(request)
-    held = held_snapshot(info)
-    body = read_json_body(request)
-    _reject_unknown_fields(body, {"context", "flags"})
-    context = with_stored_profile(parse_context(body.get("context")), held)
+    held, body, context = _evaluation_request(request, {"context", "flags"})
     keys = _flag_keys(body.get("flags"), held)
     decisions = evaluate_all(held.snapshot, context, keys)
     payload = {
@@ -210,10 +217,7 @@ def evaluate_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
     """POST /ofrep/v1/evaluate/flags/{key}: one flag, OFREP single-evaluation contract."""
-    info = authenticate(request)
-    held = held_snapshot(info)
-    body = read_json_body(request)
-    context = with_stored_profile(parse_context(body.get("context")), held)
+    held, _, context = _evaluation_request(request, set())
     if key not in held.snapshot.flags:
         raise ApiError(404, "FLAG_NOT_FOUND", f"flag {key!r} does not exist", key=key)
     decision = evaluate(held.snapshot, key, context)
@@ -224,10 +228,7 @@ def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
 @require_POST
 def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
     """POST /ofrep/v1/evaluate/flags: every flag, with ETag / If-None-Match."""
-    info = authenticate(request)
-    held = held_snapshot(info)
-    body = read_json_body(request)
-    context = with_stored_profile(parse_context(body.get("context")), held)
+    held, _, context = _evaluation_request(request, set())
     decisions = evaluate_all(held.snapshot, context, None)
     body_bytes = orjson.dumps({"flags": [decision_body(d, held) for d in decisions]})
     return cached_json_response(request, body_bytes, etag_of(body_bytes))

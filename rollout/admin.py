@@ -85,7 +85,6 @@ class FlagStateInline(admin.StackedInline[FlagState, Flag]):
         "off_value",
         "variants",
         "dependencies",
-        "available_segments",
     ]
     show_change_link = True
 

@@ -11,7 +11,15 @@ from typing import Any
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from rollout.models import Environment, FlagState, Rung, Segment, TargetingRule
+from rollout.models import (
+    Environment,
+    FlagState,
+    RolloutPlan,
+    Rung,
+    Segment,
+    SegmentRollout,
+    TargetingRule,
+)
 from segments.selectors import model_current, segment_list
 
 SCHEMA_VERSION = 1
@@ -50,7 +58,21 @@ def _ladder_document(state: FlagState, rungs: list[Rung]) -> dict[str, Any]:
         ],
         "baseline": state.flag.baseline_rung or rungs[-1].key,
         "safe": state.flag.safe_rung or rungs[-1].key,
-        "availableSegments": state.available_segments or [],
+        **_rollout_document(state, rungs),
+    }
+
+
+def _rollout_document(state: FlagState, rungs: list[Rung]) -> dict[str, Any]:
+    """Each segment's percentage of the plan; no plan: every rung generally available."""
+    try:
+        plan: RolloutPlan = state.rollout_plan
+    except RolloutPlan.DoesNotExist:
+        return {}
+    return {
+        "rollout": {
+            "target": plan.target_rung or rungs[0].key,
+            "segments": {row.segment: row.snapshot_entry() for row in plan.segments.all()},
+        }
     }
 
 
@@ -58,8 +80,9 @@ def compile_environment(environment: Environment) -> dict[str, Any]:
     """Build the snapshot document of `environment` from its current rows (version unset)."""
     states = (
         FlagState.objects.filter(environment=environment, flag__archived=False)
-        .select_related("flag")
+        .select_related("flag", "rollout_plan")
         .prefetch_related(
+            Prefetch("rollout_plan__segments", queryset=SegmentRollout.objects.order_by("segment")),
             Prefetch("flag__rungs", queryset=Rung.objects.order_by("order", "pk")),
             Prefetch(
                 "rules",

@@ -94,7 +94,6 @@ FLAGS: list[dict[str, Any]] = [
         "enabled": True,
         "off_value": "off",
         "ladder": SMART_COMPOSE_LADDER,
-        "available_segments": ["*"],
     },
     {
         "key": "inbox-digest",
@@ -169,7 +168,6 @@ def _create_flag(spec: dict[str, Any], production: Environment) -> None:
         state=state,
         enabled=spec["enabled"],
         variants=spec.get("variants", []),
-        available_segments=spec.get("available_segments", []),
     )
     for rule in spec.get("rules", []):
         fields = {k: v for k, v in rule.items() if k != "segments"}

@@ -31,7 +31,6 @@ def ladder_reach(flag: Flag, sample: int = SAMPLE) -> dict[str, float]:
             ],
             "baseline": flag.baseline_rung,
             "safe": flag.safe_rung,
-            "availableSegments": ["*"],
         }
     )
     counts: Counter[str] = Counter()

@@ -102,7 +102,7 @@ def flag_create(
 @transaction.atomic
 def flag_state_update(*, state: FlagState, **fields: Any) -> FlagState:
     """Change a flag's state in one environment (enabled, off_value, variants, dependencies)."""
-    allowed = {"enabled", "off_value", "variants", "dependencies", "available_segments"}
+    allowed = {"enabled", "off_value", "variants", "dependencies"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: not a field of a flag state")

@@ -16,6 +16,7 @@ from rollout.engine.types import (
     ERROR,
     FLAG_NOT_FOUND,
     GENERAL,
+    SPLIT,
     TARGETING_MATCH,
     Decision,
     Dependency,
@@ -54,6 +55,12 @@ def _rung_decision(
     metadata: dict[str, Any] = {"rung": rung.key}
     if segment is not None:
         metadata["segment"] = segment
+    if climbed is not None and climbed.arm is not None and climbed.stage is not None:
+        # What a client echoes in its telemetry so that outcomes land in the right arm.
+        metadata["arm"] = climbed.arm
+        metadata["stage"] = climbed.stage.stage
+        metadata["percentage"] = climbed.stage.percentage
+        metadata["rolloutState"] = climbed.stage.state
     unmet = climbed.unmet if climbed is not None else {}
     if unmet:
         metadata["unmetRequirements"] = "; ".join(
@@ -81,13 +88,17 @@ def _decide_ladder(flag: Flag, ladder: Ladder, ctx: Context) -> Decision:
         if not is_profiled(ctx):
             # No capability known (no probe, nothing inline): the safe rung, never a guess.
             return _rung_decision(flag, ladder.rungs[ladder.safe], DEFAULT, segment)
-        climbed = climb(ladder, ctx, segment, in_rollout)
+        climbed = climb(ladder, ctx, segment, in_rollout, flag.key)
     except Exception as exc:  # noqa: BLE001 - a failing ladder must still answer safely
         decision = _rung_decision(flag, ladder.rungs[ladder.safe], ERROR, segment)
         return dataclasses.replace(
             decision, error_code=GENERAL, error_message=f"{type(exc).__name__}: {exc}"
         )
-    reason = TARGETING_MATCH if climbed.in_rollout else DEFAULT
+    stage = climbed.stage
+    if stage is not None and 0 < stage.percentage < 100:
+        reason = SPLIT  # the client's bucket decided its arm
+    else:
+        reason = TARGETING_MATCH if climbed.in_rollout else DEFAULT
     return _rung_decision(flag, climbed.rung, reason, segment, climbed)
 
 

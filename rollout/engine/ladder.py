@@ -1,8 +1,12 @@
 """Degradation ladders: every client gets the best rung it can run.
 
 A ladder is ordered best first (normally edge -> cloud -> lite -> off). A rung is served
-when it is available to the client's segment and the client meets its requirements
-(constraints over capability attributes). Runtime hints can only take rungs away: a low,
+when it is available to the client and the client meets its requirements (constraints over
+capability attributes). Without a rollout every rung is available. Under a rollout, each
+capability segment has a percentage: a client whose bucket (murmur3 of
+"<flag>:<targetingKey>", 1..100, sticky across stages) is within it is in the treatment arm
+and may climb from the target rung; everyone else in the segment is in the control arm and
+starts at the baseline rung. Runtime hints can only take rungs away: a low,
 unplugged battery or serious compute pressure removes on-device rungs, being offline
 removes cloud rungs, save-data removes both. The last rung has no requirements, so every
 client can always be served.
@@ -16,6 +20,7 @@ from typing import Any
 
 from rollout.engine.constraints import Predicate, compile_constraint
 from rollout.engine.context import Context
+from rollout.engine.hashing import normalized
 from rollout.engine.shapes import constraint_from_json
 
 LOW_BATTERY = 0.2
@@ -54,12 +59,33 @@ class Rung:
     runs_on: str  # device, cloud or none
 
 
+TREATMENT = "treatment"
+CONTROL = "control"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentStage:
+    """Where one segment's rollout stands: what share of it gets the target rung."""
+
+    percentage: int  # 0..100; 0 when pending or rolled back
+    stage: int  # index into the plan's stages
+    state: str  # pending, ramping, paused, held, complete, rolled_back
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """A progressive rollout of a ladder's target rung, segment by segment."""
+
+    target: int  # index of the best rung the treatment arm may get
+    segments: Mapping[str, SegmentStage]  # segments not listed: control, untracked
+
+
 @dataclass(frozen=True, slots=True)
 class Ladder:
     rungs: tuple[Rung, ...]
     baseline: int  # index of the rung clients outside the rollout get at best
     safe: int  # index of the rung served when a client cannot be profiled or evaluation fails
-    available_segments: frozenset[str]  # segments the upper rungs are available to ("*": all)
+    rollout: Rollout | None = None  # None: every rung is generally available
 
     def rung(self, key: str) -> Rung | None:
         """The rung called `key`, if any."""
@@ -116,8 +142,23 @@ def compile_ladder(raw: Mapping[str, Any]) -> Ladder:
         rungs=tuple(rungs),
         baseline=baseline,
         safe=safe,
-        available_segments=frozenset(str(s) for s in raw.get("availableSegments") or []),
+        rollout=_compile_rollout(raw.get("rollout"), keys, baseline),
     )
+
+
+def _compile_rollout(raw: Mapping[str, Any] | None, keys: list[str], baseline: int) -> Rollout | None:
+    if raw is None:
+        return None
+    target = keys.index(raw["target"]) if raw.get("target") in keys else 0
+    segments = {
+        str(key): SegmentStage(
+            percentage=max(0, min(100, int(item.get("percentage", 0)))),
+            stage=int(item.get("stage", 0)),
+            state=str(item.get("state", "pending")),
+        )
+        for key, item in (raw.get("segments") or {}).items()
+    }
+    return Rollout(target=min(target, baseline), segments=segments)
 
 
 def is_profiled(ctx: Context) -> bool:
@@ -149,19 +190,42 @@ class Climb:
     """The outcome of a ladder decision."""
 
     rung: Rung
-    in_rollout: bool
+    in_rollout: bool  # the client may climb above the baseline
     unmet: Mapping[str, tuple[str, ...]]  # rung key -> unmet requirements, for rungs above
+    arm: str | None = None  # treatment/control when the segment's rollout is tracked
+    stage: SegmentStage | None = None
 
 
-def climb(ladder: Ladder, ctx: Context, segment: str | None, in_rollout: bool) -> Climb:
-    """The best rung available to the client's segment whose requirements it meets."""
-    available = in_rollout and (
-        "*" in ladder.available_segments
-        or (segment is not None and segment in ladder.available_segments)
-    )
+def rollout_arm(
+    rollout: Rollout, flag_key: str, ctx: Context, segment: str | None
+) -> tuple[str, SegmentStage | None]:
+    """The client's arm in its segment's rollout (control without a targeting key)."""
+    stage = rollout.segments.get(segment) if segment is not None else None
+    if stage is None or stage.percentage <= 0:
+        return CONTROL, stage
+    key = ctx.get("targetingKey")
+    if not key:
+        return CONTROL, stage
+    in_treatment = stage.percentage >= 100 or normalized(str(key), flag_key) <= stage.percentage
+    return (TREATMENT if in_treatment else CONTROL), stage
+
+
+def climb(
+    ladder: Ladder, ctx: Context, segment: str | None, in_rollout: bool, flag_key: str = ""
+) -> Climb:
+    """The best rung available to the client whose requirements it meets."""
+    arm: str | None = None
+    stage: SegmentStage | None = None
+    start = 0 if in_rollout else ladder.baseline
+    available = in_rollout
+    if in_rollout and ladder.rollout is not None:
+        arm, stage = rollout_arm(ladder.rollout, flag_key, ctx, segment)
+        available = arm == TREATMENT
+        start = ladder.rollout.target if available else ladder.baseline
+        if stage is None:
+            arm = None  # a segment outside the plan is not measured
     removed = removed_by_hints(ctx)
     unmet: dict[str, tuple[str, ...]] = {}
-    start = 0 if available else ladder.baseline
     for index in range(start, len(ladder.rungs)):
         rung = ladder.rungs[index]
         reasons = []
@@ -169,7 +233,7 @@ def climb(ladder: Ladder, ctx: Context, segment: str | None, in_rollout: bool) -
             reasons.append(_hint_reason(rung.runs_on, ctx))
         reasons += [r.explanation for r in rung.requirements if not r.check(ctx)]
         if not reasons or index == len(ladder.rungs) - 1:
-            return Climb(rung, available, unmet)
+            return Climb(rung, available, unmet, arm, stage)
         unmet[rung.key] = tuple(reasons)
     raise AssertionError("unreachable: the last rung is always served")
 

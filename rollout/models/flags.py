@@ -219,12 +219,6 @@ class FlagState(models.Model):
         blank=True,
         help_text='Parent flags that must hold: [{"feature": "parent", "enabled": true}]',
     )
-    available_segments = models.JSONField(
-        default=list,
-        blank=True,
-        help_text="Edge features: capability segments the rungs above the baseline are on for "
-        '(["*"] = every segment; [] = none, everyone gets at most the baseline).',
-    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

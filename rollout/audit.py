@@ -1,0 +1,58 @@
+"""Writing the audit log: one entry per change, by a person, the command line or the controller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.utils import timezone
+
+from rollout.models import AuditEntry
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who or what made a change."""
+
+    name: str
+    user: AbstractBaseUser | None = None
+
+    @classmethod
+    def of(cls, user: AbstractBaseUser | AnonymousUser | None, fallback: str = "system") -> Actor:
+        if user is None or not user.is_authenticated:
+            return cls(fallback)
+        return cls(user.get_username(), user)  # type: ignore[arg-type]
+
+
+CONTROLLER = Actor("controller")
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    environment: str = "",
+    flag: str = "",
+    segment: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+    evidence: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """Add one entry (inside the caller's transaction, so it commits with the change)."""
+    return AuditEntry.objects.create(
+        at=at or timezone.now(),
+        actor=actor.user if actor.user is not None and actor.user.pk else None,
+        actor_name=actor.name,
+        action=action,
+        environment=environment,
+        flag=flag,
+        segment=segment,
+        before=before or {},
+        after=after or {},
+        reason=reason,
+        evidence=evidence or {},
+    )

@@ -1,0 +1,188 @@
+"""A rollout plan's settings as plain values: stages, guardrails and decision thresholds.
+
+The database keeps a plan as JSON (rollout.models.RolloutPlan); this module parses and
+validates it, names every bad field, and supplies guardrails.md's defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+METRICS = ("failures", "latency", "rating", "energy")
+# What a metric measures, per client, oriented so that a positive difference is harm.
+METRIC_LABELS = {
+    "failures": "crash or error (0/1 per client and hour)",
+    "latency": "share of inferences above the segment's pre-rollout p95",
+    "rating": "feedback rating 1-5 (harm: control - treatment)",
+    "energy": "energy per inference (mJ)",
+}
+SRM_BAYES_FACTOR = 1000.0  # hold on sample-ratio mismatch at p < 0.001
+# guardrails.md's α is 0.05; in our A/A simulation (simulate_rollout --scenario aa) that
+# spends 2.4 % false rollbacks (the e-processes use about half their Ville bound), above the
+# ≤ 2 % budget. 0.03 keeps the budget with a margin and delays detection by minutes.
+DEFAULT_ALPHA = 0.03
+
+
+class PlanInvalid(ValueError):
+    """A plan setting is wrong; the message starts with the field's path."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    percentage: int  # share of the segment in the treatment arm, 1..100
+    min_dwell_hours: float  # no advance before this
+    min_treatment_clients: int  # nor before this many treatment clients reported
+    max_duration_hours: float  # hold (timeout) when the stage lasts longer
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "percentage": self.percentage,
+            "minDwellHours": self.min_dwell_hours,
+            "minTreatmentClients": self.min_treatment_clients,
+            "maxDurationHours": self.max_duration_hours,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrail:
+    metric: str  # one of METRICS
+    tau: float  # the harm to catch quickly, in the metric's units (energy: share of control)
+    margin: float = 0.0  # tolerated harm
+    relative: bool = False  # tau and margin are shares of the control mean
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "tau": self.tau,
+            "margin": self.margin,
+            "relative": self.relative,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSpec:
+    stages: tuple[Stage, ...]
+    guardrails: tuple[Guardrail, ...]
+    alpha: float = DEFAULT_ALPHA
+    burn_in_clients: int = 50  # mean metrics start after this many clients per arm
+    no_data_hours: float = 24.0
+
+    def percentage(self, stage_index: int) -> int:
+        return self.stages[min(stage_index, len(self.stages) - 1)].percentage
+
+
+DEFAULT_STAGES = (
+    Stage(1, 2.0, 30, 72.0),
+    Stage(5, 4.0, 100, 72.0),
+    Stage(25, 24.0, 300, 72.0),
+    Stage(50, 24.0, 500, 72.0),
+    Stage(100, 0.0, 0, 72.0),
+)
+DEFAULT_GUARDRAILS = (
+    Guardrail("failures", 0.0),  # the rate-ratio e-process has no tau (ψ grid 1.05..8)
+    Guardrail("latency", 0.01),
+    Guardrail("rating", 0.1),
+    Guardrail("energy", 0.05, relative=True),
+)
+DEFAULT_TAUS = {g.metric: g for g in DEFAULT_GUARDRAILS}
+
+
+def _number(raw: Mapping[str, Any], name: str, where: str, default: float, low: float) -> float:
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PlanInvalid(f"{where}.{name}: must be a number")
+    if value < low:
+        raise PlanInvalid(f"{where}.{name}: must be at least {low}")
+    return float(value)
+
+
+def parse_stages(raw: Any, where: str = "stages") -> tuple[Stage, ...]:
+    """Stages from their JSON form; percentages must rise strictly within 1..100."""
+    if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)) or not raw:
+        raise PlanInvalid(f"{where}: must be a non-empty list of stages")
+    if len(raw) > 20:
+        raise PlanInvalid(f"{where}: at most 20 stages")
+    stages: list[Stage] = []
+    for index, item in enumerate(raw):
+        at = f"{where}[{index}]"
+        if not isinstance(item, Mapping):
+            raise PlanInvalid(f"{at}: must be an object")
+        percentage = item.get("percentage")
+        if isinstance(percentage, bool) or not isinstance(percentage, int):
+            raise PlanInvalid(f"{at}.percentage: must be a whole number 1..100")
+        if not 1 <= percentage <= 100:
+            raise PlanInvalid(f"{at}.percentage: must be within 1..100")
+        if stages and percentage <= stages[-1].percentage:
+            raise PlanInvalid(f"{at}.percentage: must be above the previous stage's")
+        stage = Stage(
+            percentage,
+            _number(item, "minDwellHours", at, 0.0, 0.0),
+            int(_number(item, "minTreatmentClients", at, 0.0, 0.0)),
+            _number(item, "maxDurationHours", at, 72.0, 0.0),
+        )
+        if stage.max_duration_hours and stage.max_duration_hours < stage.min_dwell_hours:
+            raise PlanInvalid(f"{at}.maxDurationHours: must not be below minDwellHours")
+        stages.append(stage)
+    return tuple(stages)
+
+
+def parse_guardrails(raw: Any, where: str = "guardrails") -> tuple[Guardrail, ...]:
+    """Guardrails from their JSON form; defaults fill tau for a bare {"metric": ...}."""
+    if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)):
+        raise PlanInvalid(f"{where}: must be a list")
+    guardrails: list[Guardrail] = []
+    for index, item in enumerate(raw):
+        at = f"{where}[{index}]"
+        if not isinstance(item, Mapping):
+            raise PlanInvalid(f"{at}: must be an object")
+        metric = item.get("metric")
+        if metric not in METRICS:
+            raise PlanInvalid(f"{at}.metric: must be one of {', '.join(METRICS)}")
+        if any(g.metric == metric for g in guardrails):
+            raise PlanInvalid(f"{at}.metric: {metric} is listed twice")
+        default = DEFAULT_TAUS[metric]
+        tau = _number(item, "tau", at, default.tau, 0.0)
+        if metric != "failures" and tau <= 0:
+            raise PlanInvalid(f"{at}.tau: must be above 0")
+        relative = item.get("relative", default.relative)
+        if not isinstance(relative, bool):
+            raise PlanInvalid(f"{at}.relative: must be true or false")
+        guardrails.append(
+            Guardrail(metric, tau, _number(item, "margin", at, 0.0, 0.0), relative)
+        )
+    return tuple(guardrails)
+
+
+def parse_plan(
+    stages: Any,
+    guardrails: Any,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    burn_in_clients: int = 50,
+    no_data_hours: float = 24.0,
+) -> PlanSpec:
+    """A validated PlanSpec (raises PlanInvalid naming the field)."""
+    if not 0 < alpha < 1:
+        raise PlanInvalid("alpha: must be between 0 and 1")
+    if burn_in_clients < 2:
+        raise PlanInvalid("burn_in_clients: must be at least 2 (a variance needs two)")
+    if no_data_hours <= 0:
+        raise PlanInvalid("no_data_hours: must be above 0")
+    return PlanSpec(
+        parse_stages(stages),
+        parse_guardrails(guardrails),
+        alpha=alpha,
+        burn_in_clients=burn_in_clients,
+        no_data_hours=no_data_hours,
+    )
+
+
+def default_stages_json() -> list[dict[str, Any]]:
+    return [stage.as_json() for stage in DEFAULT_STAGES]
+
+
+def default_guardrails_json() -> list[dict[str, Any]]:
+    return [guardrail.as_json() for guardrail in DEFAULT_GUARDRAILS]

@@ -1,0 +1,46 @@
+"""The rollout app's models, one module per concern (Django loads them from here)."""
+
+from rollout.models.audit import AuditEntry
+from rollout.models.flags import (
+    FLAG_KEY_VALIDATOR,
+    KIND_TYPES,
+    SLUG_VALIDATOR,
+    ApiKey,
+    Environment,
+    Flag,
+    FlagState,
+    Rung,
+    Segment,
+    SnapshotVersion,
+    TargetingRule,
+)
+from rollout.models.rollouts import RolloutPlan, SegmentRollout
+from rollout.models.telemetry import (
+    FailureMark,
+    MetricBucket,
+    SeenEvent,
+    TelemetryBatch,
+    TelemetryCursor,
+)
+
+__all__ = [
+    "FLAG_KEY_VALIDATOR",
+    "KIND_TYPES",
+    "SLUG_VALIDATOR",
+    "ApiKey",
+    "AuditEntry",
+    "Environment",
+    "FailureMark",
+    "Flag",
+    "FlagState",
+    "MetricBucket",
+    "RolloutPlan",
+    "Rung",
+    "SeenEvent",
+    "Segment",
+    "SegmentRollout",
+    "SnapshotVersion",
+    "TargetingRule",
+    "TelemetryBatch",
+    "TelemetryCursor",
+]

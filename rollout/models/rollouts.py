@@ -1,0 +1,164 @@
+"""Rollout plans (one per flag and environment) and each segment's place in them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from rollout.guardrails.plan import (
+    DEFAULT_ALPHA,
+    PlanInvalid,
+    PlanSpec,
+    default_guardrails_json,
+    default_stages_json,
+    parse_plan,
+)
+from rollout.guardrails.states import HOLD_REASONS, STATES, Position
+from rollout.models.flags import FlagState
+
+
+def _everything() -> list[str]:
+    return ["*"]
+
+
+class RolloutPlan(models.Model):
+    """How an edge feature's target rung ramps through the segments of one environment."""
+
+    flag_state = models.OneToOneField(
+        FlagState, on_delete=models.CASCADE, related_name="rollout_plan"
+    )
+    target_rung = models.CharField(
+        max_length=40, blank=True, help_text="The rung being rolled out (default: the best rung)."
+    )
+    stages = models.JSONField(
+        default=default_stages_json,
+        help_text='[{"percentage": 1, "minDwellHours": 2, "minTreatmentClients": 30, '
+        '"maxDurationHours": 72}, …] with rising percentages; entering 100 % completes.',
+    )
+    guardrails = models.JSONField(
+        default=default_guardrails_json,
+        help_text='[{"metric": "failures|latency|rating|energy", "tau": 0.01, "margin": 0, '
+        '"relative": false}, …]',
+    )
+    alpha = models.FloatField(
+        default=DEFAULT_ALPHA, help_text="False-rollback budget per segment, split over metrics."
+    )
+    burn_in_clients = models.PositiveIntegerField(
+        default=50, help_text="Mean metrics are tested after this many clients per arm."
+    )
+    no_data_hours = models.FloatField(default=24.0, help_text="Hold after this long without data.")
+    included_segments = models.JSONField(
+        default=_everything, blank=True, help_text='Segment keys, or ["*"] for every segment.'
+    )
+    excluded_segments = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["flag_state__flag__key", "flag_state__environment__key"]
+
+    def __str__(self) -> str:
+        return f"rollout of {self.flag_state}"
+
+    def spec(self) -> PlanSpec:
+        """The plan as the pure controller reads it (raises PlanInvalid)."""
+        return parse_plan(
+            self.stages,
+            self.guardrails,
+            alpha=self.alpha,
+            burn_in_clients=self.burn_in_clients,
+            no_data_hours=self.no_data_hours,
+        )
+
+    def stage_percentages(self) -> tuple[int, ...]:
+        return tuple(int(stage["percentage"]) for stage in self.stages)
+
+    def covers(self, segment: str) -> bool:
+        """Whether `segment` takes part in this rollout."""
+        if segment in (self.excluded_segments or []):
+            return False
+        included = self.included_segments or []
+        return "*" in included or segment in included
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        try:
+            self.spec()
+        except PlanInvalid as exc:
+            field = str(exc).partition(":")[0].split("[")[0].split(".")[0]
+            errors.setdefault(field if field in {"stages", "guardrails"} else "__all__", []).append(
+                str(exc)
+            )
+        for name in ("included_segments", "excluded_segments"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                errors.setdefault(name, []).append(f"{name}: must be a list of segment keys")
+        if self.flag_state_id and self.target_rung:
+            keys = list(self.flag_state.flag.rungs.values_list("key", flat=True))
+            if self.target_rung not in keys:
+                errors.setdefault("target_rung", []).append(
+                    f"target_rung: the flag has no rung {self.target_rung!r} ({', '.join(keys)})"
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
+class SegmentRollout(models.Model):
+    """One capability segment's place in a rollout plan (see rollout.guardrails.states)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RAMPING = "ramping"
+        PAUSED = "paused"
+        HELD = "held"
+        COMPLETE = "complete"
+        ROLLED_BACK = "rolled_back", "rolled back"
+
+    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="segments")
+    segment = models.CharField(max_length=63, help_text="The capability segment's key.")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    stage = models.PositiveSmallIntegerField(default=0)
+    hold_reason = models.CharField(
+        max_length=10, blank=True, choices=[(r, r.replace("_", " ")) for r in HOLD_REASONS]
+    )
+    stage_started_at = models.DateTimeField(null=True, blank=True)
+    # Each metric's log e-value from finished stages: evidence of successive stages multiplies.
+    carried_evidence = models.JSONField(default=dict, blank=True)
+    # The frozen pre-rollout p95 of inference time (ms) the latency metric compares against.
+    latency_p95_ms = models.FloatField(null=True, blank=True)
+    last_verdict = models.JSONField(default=dict, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["plan", "segment"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "segment"], name="one_rollout_per_segment"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=STATES), name="segment_rollout_state_known"
+            ),
+        ]
+        indexes = [models.Index(fields=["state"], name="segment_rollout_state")]
+
+    def __str__(self) -> str:
+        return f"{self.plan.flag_state} / {self.segment}"
+
+    @property
+    def position(self) -> Position:
+        return Position(self.state, self.stage, self.hold_reason)
+
+    @property
+    def percentage(self) -> int:
+        return self.position.percentage(self.plan.stage_percentages())
+
+    def stage_age_hours(self, now: datetime) -> float:
+        if self.stage_started_at is None:
+            return 0.0
+        return max(0.0, (now - self.stage_started_at).total_seconds() / 3600.0)
+
+    def snapshot_entry(self) -> dict[str, Any]:
+        """What the engine needs to bucket the segment's clients."""
+        return {"state": self.state, "stage": self.stage, "percentage": self.percentage}

@@ -1,0 +1,106 @@
+"""Telemetry: the aggregates guardrails read, and the bookkeeping that makes intake exact.
+
+No raw event is kept: a batch waits in the buffer (Redis, or TelemetryBatch without Redis)
+until the fold task adds it to MetricBucket rows and forgets it.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from rollout.models.flags import Environment
+
+
+class MetricBucket(models.Model):
+    """Aggregates per (environment, flag, segment, arm, minute).
+
+    `arm` is the rollout arm a client was in (treatment or control, from the decision's
+    metadata). Per metric: n (client reports), sum and sum of squares of the per-client
+    values the guardrails test; failures are clients that crashed or errored, at most one
+    per client, flag and hour.
+    """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    flag = models.CharField(max_length=200)
+    segment = models.CharField(max_length=63)
+    arm = models.CharField(max_length=10)
+    minute = models.DateTimeField()
+    exposures = models.BigIntegerField(default=0, help_text="Counted by the server.")
+    client_exposures = models.BigIntegerField(default=0, help_text="Reported by clients.")
+    clients = models.IntegerField(default=0, help_text="Client reports (one per batch).")
+    failures = models.IntegerField(default=0)
+    latency_n = models.IntegerField(default=0)
+    latency_sum = models.FloatField(default=0.0)
+    latency_sumsq = models.FloatField(default=0.0)
+    inference_ms_n = models.IntegerField(default=0)
+    inference_ms_sum = models.FloatField(default=0.0)
+    energy_n = models.IntegerField(default=0)
+    energy_sum = models.FloatField(default=0.0)
+    energy_sumsq = models.FloatField(default=0.0)
+    rating_n = models.IntegerField(default=0)
+    rating_sum = models.FloatField(default=0.0)
+    rating_sumsq = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "flag", "segment", "arm", "minute"],
+                name="one_bucket_per_minute",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["environment", "flag", "segment", "minute"], name="bucket_lookup")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flag}/{self.segment}/{self.arm} @ {self.minute:%Y-%m-%d %H:%M}"
+
+
+class TelemetryBatch(models.Model):
+    """A client batch waiting to be folded (the buffer when there is no Redis)."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    received_at = models.DateTimeField()
+    payload = models.JSONField()
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class TelemetryCursor(models.Model):
+    """The sequence number of the last Redis buffer entry folded into the aggregates.
+
+    Updated in the same transaction as the aggregates, so a fold that dies after its
+    commit but before trimming the buffer skips those entries next time."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    position = models.BigIntegerField(default=0)
+
+
+class SeenEvent(models.Model):
+    """Event ids already accepted (deduplication when there is no Redis), kept 48 h."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=64)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "event_id"], name="event_seen_once")
+        ]
+
+
+class FailureMark(models.Model):
+    """A client already counted as failed for a flag in an hour (the per-client cap)."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    flag = models.CharField(max_length=200)
+    client = models.CharField(max_length=64, help_text="Keyed hash of the targeting key.")
+    window = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "flag", "client", "window"], name="one_failure_per_window"
+            )
+        ]

@@ -1,0 +1,259 @@
+"""Writes of rollouts: plans, segment transitions, manual actions and the kill switch.
+
+Every transition goes through `segment_transition`: the pure state machine decides whether
+it applies, the row and an audit entry are written in one transaction, and a new snapshot
+is published on commit so that every API process serves the change within a second.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from capability_probe.models import ClientProfile
+from rollout.audit import Actor, audit_record
+from rollout.engine.capability import SAVE_DATA_SEGMENT
+from rollout.guardrails import states
+from rollout.guardrails.plan import default_guardrails_json, default_stages_json
+from rollout.guardrails.states import TransitionInvalid
+from rollout.models import FlagState, RolloutPlan, SegmentRollout
+from rollout.publishing import snapshot_publish_on_commit
+from segments.selectors import segment_list
+
+MAX_REASON_LENGTH = 2000
+P95_SAMPLE = 100_000  # profiles read to freeze a segment's pre-rollout latency p95
+
+
+class RolloutError(ValueError):
+    """A rollout request that cannot be carried out; `field` names what was wrong."""
+
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise RolloutError("reason", "required: say why (it goes into the audit log)")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise RolloutError("reason", f"at most {MAX_REASON_LENGTH} characters")
+    return reason
+
+
+def known_segments() -> list[str]:
+    """Segment keys a rollout can cover: the live capability segments and save-data."""
+    keys = [s.key for s in segment_list() if s.status != "retired"]
+    return [*keys, SAVE_DATA_SEGMENT] if SAVE_DATA_SEGMENT not in keys else keys
+
+
+def _state_json(row: SegmentRollout) -> dict[str, Any]:
+    return {
+        "state": row.state,
+        "stage": row.stage,
+        "percentage": row.percentage,
+        "holdReason": row.hold_reason or None,
+    }
+
+
+def frozen_latency_p95(segment: str) -> float | None:
+    """The segment's pre-rollout p95 of the reference model's inference time (ms), from
+    its clients' probes; None when too few reported one."""
+    values = list(
+        ClientProfile.objects.filter(segment_key=segment, benchmark_ms__isnull=False)
+        .order_by()
+        .values_list("benchmark_ms", flat=True)[:P95_SAMPLE]
+    )
+    if len(values) < 20:
+        return None
+    return float(np.percentile(np.asarray(values, dtype=float), 95))
+
+
+def _publish(row: SegmentRollout, why: str) -> None:
+    snapshot_publish_on_commit(
+        environment_ids={row.plan.flag_state.environment_id},
+        reason=f"{row.plan.flag_state.flag.key}/{row.segment}: {why}",
+    )
+
+
+@transaction.atomic
+def segment_transition(
+    *,
+    row: SegmentRollout,
+    action: str,
+    actor: Actor,
+    reason: str,
+    evidence: dict[str, Any] | None = None,
+    hold_reason: str = "",
+    stage_log_e: dict[str, float] | None = None,
+    now: datetime | None = None,
+) -> SegmentRollout:
+    """Apply `action` to one segment (raises RolloutError when it does not apply)."""
+    now = now or timezone.now()
+    row = SegmentRollout.objects.select_for_update().select_related(
+        "plan__flag_state__flag", "plan__flag_state__environment"
+    ).get(pk=row.pk)
+    before = row.position
+    try:
+        after = states.transition(before, action, row.plan.stage_percentages(), hold_reason)
+    except TransitionInvalid as exc:
+        raise RolloutError("action", str(exc), status=409) from exc
+    before_json = _state_json(row)
+    if action == states.ADVANCE and before.state not in (states.PENDING, states.ROLLED_BACK):
+        # The finished stage's evidence multiplies into the next (guardrails.md).
+        carried = dict(row.carried_evidence or {})
+        for metric, log_e in (stage_log_e or {}).items():
+            carried[metric] = carried.get(metric, 0.0) + log_e
+        row.carried_evidence = carried
+    if before.state in (states.PENDING, states.ROLLED_BACK) and after.state != before.state:
+        row.carried_evidence = {}  # a fresh start
+        if row.latency_p95_ms is None:
+            row.latency_p95_ms = frozen_latency_p95(row.segment)
+    if states.restarts_stage(before, after):
+        row.stage_started_at = now
+    row.state, row.stage, row.hold_reason = after.state, after.stage, after.hold_reason
+    if evidence is not None:
+        row.last_verdict = evidence
+    row.save()
+    state = row.plan.flag_state
+    audit_record(
+        actor=actor,
+        action=f"rollout.{action}",
+        environment=state.environment.key,
+        flag=state.flag.key,
+        segment=row.segment,
+        before=before_json,
+        after=_state_json(row),
+        reason=reason,
+        evidence=evidence,
+        at=now,
+    )
+    _publish(row, f"{action} ({actor.name})")
+    return row
+
+
+def _ladder_keys(state: FlagState) -> list[str]:
+    return list(state.flag.rungs.order_by("order", "pk").values_list("key", flat=True))
+
+
+@transaction.atomic
+def rollout_plan_create(
+    *,
+    state: FlagState,
+    actor: Actor,
+    reason: str = "new rollout",
+    target_rung: str = "",
+    stages: list[dict[str, Any]] | None = None,
+    guardrails: list[dict[str, Any]] | None = None,
+    included_segments: list[str] | None = None,
+    excluded_segments: list[str] | None = None,
+    start: bool = True,
+    now: datetime | None = None,
+    **settings: Any,
+) -> RolloutPlan:
+    """A plan for an edge feature in one environment; with `start`, every covered segment
+    begins its first stage at once (otherwise they wait, pending)."""
+    if not _ladder_keys(state):
+        raise RolloutError("flag", f"{state.flag.key} has no ladder: only edge features ramp")
+    if RolloutPlan.objects.filter(flag_state=state).exists():
+        raise RolloutError("flag", f"{state} already has a rollout plan", status=409)
+    plan = RolloutPlan(
+        flag_state=state,
+        target_rung=target_rung,
+        stages=stages if stages is not None else default_stages_json(),
+        guardrails=guardrails if guardrails is not None else default_guardrails_json(),
+        included_segments=included_segments if included_segments is not None else ["*"],
+        excluded_segments=excluded_segments or [],
+        **settings,
+    )
+    plan.full_clean()
+    plan.save()
+    audit_record(
+        actor=actor,
+        action="rollout.plan",
+        environment=state.environment.key,
+        flag=state.flag.key,
+        after={
+            "targetRung": plan.target_rung or _ladder_keys(state)[0],
+            "stages": plan.stages,
+            "guardrails": plan.guardrails,
+            "alpha": plan.alpha,
+            "includedSegments": plan.included_segments,
+            "excludedSegments": plan.excluded_segments,
+        },
+        reason=reason,
+        at=now,
+    )
+    for row in rollout_segments_sync(plan=plan):
+        if start:
+            segment_transition(
+                row=row, action=states.ADVANCE, actor=actor, reason="rollout started", now=now
+            )
+    return plan
+
+
+def rollout_segments_sync(*, plan: RolloutPlan | None = None) -> list[SegmentRollout]:
+    """Give every covered segment a row (new ones start pending); returns the new rows."""
+    plans = [plan] if plan is not None else list(RolloutPlan.objects.all())
+    segments = known_segments()
+    created = []
+    for each in plans:
+        existing = set(each.segments.values_list("segment", flat=True))
+        for key in segments:
+            if key not in existing and each.covers(key):
+                created.append(SegmentRollout.objects.create(plan=each, segment=key))
+    return created
+
+
+def segment_rollout_get(*, flag: str, environment: str, segment: str) -> SegmentRollout:
+    """The segment's rollout row, or RolloutError(404) naming what is missing."""
+    plan = rollout_plan_get(flag=flag, environment=environment)
+    row = plan.segments.filter(segment=segment).first()
+    if row is None:
+        raise RolloutError(
+            "segment", f"{segment!r} is not part of the rollout of {flag} in {environment}", 404
+        )
+    return row
+
+
+def rollout_plan_get(*, flag: str, environment: str) -> RolloutPlan:
+    plan = (
+        RolloutPlan.objects.select_related("flag_state__flag", "flag_state__environment")
+        .filter(flag_state__flag__key=flag, flag_state__environment__key=environment)
+        .first()
+    )
+    if plan is None:
+        raise RolloutError("flag", f"{flag} has no rollout in environment {environment!r}", 404)
+    return plan
+
+
+def rollout_action(
+    *, flag: str, environment: str, segment: str, action: str, actor: Actor, reason: str
+) -> SegmentRollout:
+    """A person's rollback, pause, resume or advance of one segment."""
+    if action not in states.MANUAL_ACTIONS:
+        raise RolloutError("action", f"must be one of {', '.join(states.MANUAL_ACTIONS)}", 404)
+    reason = _require_reason(reason)
+    row = segment_rollout_get(flag=flag, environment=environment, segment=segment)
+    return segment_transition(row=row, action=action, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def rollout_kill(
+    *, flag: str, environment: str, actor: Actor, reason: str
+) -> list[SegmentRollout]:
+    """The kill switch: roll back every segment of the flag's rollout that is not rolled
+    back yet; returns the rows that changed."""
+    reason = _require_reason(reason)
+    plan = rollout_plan_get(flag=flag, environment=environment)
+    rows = list(plan.segments.exclude(state=states.ROLLED_BACK).order_by("segment"))
+    return [
+        segment_transition(row=row, action=states.ROLLBACK, actor=actor, reason=reason)
+        for row in rows
+    ]

@@ -9,12 +9,16 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from rollout.rollouts import RolloutError
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus domain validation errors (Django's and ValueError) as 400."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RolloutError):
+        return Response({exc.field: [exc.message]}, status=exc.status)
     if isinstance(exc, ValueError):
         field, _, message = str(exc).partition(": ")
         body = {field: [message]} if message else {"detail": [str(exc)]}

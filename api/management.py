@@ -1,4 +1,4 @@
-"""The management API (DRF, staff only: token or session): flags and their state."""
+"""The management API (DRF, staff only: token or session): flags, their state, rollouts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from rollout.models import Flag, FlagState
+from rollout.audit import Actor
+from rollout.models import Flag, FlagState, RolloutPlan, SegmentRollout
+from rollout.rollouts import rollout_action, rollout_kill, rollout_plan_create, rollout_plan_get
 from rollout.selectors import flag_list
 from rollout.services import flag_state_update
 
@@ -61,3 +63,121 @@ class FlagStateUpdateApi(APIView):
             fields["off_value"] = fields.pop("offValue")
         state = flag_state_update(state=state, **fields)
         return Response(FlagStateOutput(state).data)
+
+
+class SegmentRolloutOutput(serializers.Serializer[SegmentRollout]):
+    segment = serializers.CharField()
+    state = serializers.CharField()
+    stage = serializers.IntegerField()
+    percentage = serializers.IntegerField()
+    holdReason = serializers.CharField(source="hold_reason")
+    stageStartedAt = serializers.DateTimeField(source="stage_started_at")
+    lastVerdict = serializers.JSONField(source="last_verdict")
+    lastCheckedAt = serializers.DateTimeField(source="last_checked_at")
+
+
+class RolloutPlanOutput(serializers.Serializer[RolloutPlan]):
+    flag = serializers.CharField(source="flag_state.flag.key")
+    environment = serializers.CharField(source="flag_state.environment.key")
+    targetRung = serializers.CharField(source="target_rung")
+    stages = serializers.JSONField()
+    guardrails = serializers.JSONField()
+    alpha = serializers.FloatField()
+    burnInClients = serializers.IntegerField(source="burn_in_clients")
+    noDataHours = serializers.FloatField(source="no_data_hours")
+    includedSegments = serializers.JSONField(source="included_segments")
+    excludedSegments = serializers.JSONField(source="excluded_segments")
+    segments = SegmentRolloutOutput(many=True)
+
+
+class ReasonInput(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=2000, help_text="Why: it goes into the audit log.")
+
+
+class RolloutApi(APIView):
+    class InputSerializer(serializers.Serializer[Any]):
+        reason = serializers.CharField(max_length=2000, required=False, default="new rollout")
+        targetRung = serializers.CharField(max_length=40, required=False, default="")
+        stages = serializers.JSONField(required=False)
+        guardrails = serializers.JSONField(required=False)
+        alpha = serializers.FloatField(required=False, min_value=0.0001, max_value=0.5)
+        burnInClients = serializers.IntegerField(required=False, min_value=2)
+        noDataHours = serializers.FloatField(required=False, min_value=0.1)
+        includedSegments = serializers.ListField(child=serializers.CharField(), required=False)
+        excludedSegments = serializers.ListField(child=serializers.CharField(), required=False)
+        start = serializers.BooleanField(required=False, default=True)
+
+    @extend_schema(responses=RolloutPlanOutput)
+    def get(self, request: Request, flag: str, environment: str) -> Response:
+        """A flag's rollout in one environment: its plan and every segment's state."""
+        plan = rollout_plan_get(flag=flag, environment=environment)
+        return Response(RolloutPlanOutput(plan).data)
+
+    @extend_schema(request=InputSerializer, responses={201: RolloutPlanOutput})
+    def post(self, request: Request, flag: str, environment: str) -> Response:
+        """Start a rollout of an edge feature in one environment (default plan unless given)."""
+        state = get_object_or_404(
+            FlagState.objects.select_related("flag", "environment"),
+            flag__key=flag,
+            environment__key=environment,
+        )
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        settings = {
+            name: data[key]
+            for key, name in (
+                ("alpha", "alpha"),
+                ("burnInClients", "burn_in_clients"),
+                ("noDataHours", "no_data_hours"),
+            )
+            if key in data
+        }
+        plan = rollout_plan_create(
+            state=state,
+            actor=Actor.of(request.user),
+            reason=data["reason"],
+            target_rung=data["targetRung"],
+            stages=data.get("stages"),
+            guardrails=data.get("guardrails"),
+            included_segments=data.get("includedSegments"),
+            excluded_segments=data.get("excludedSegments"),
+            start=data["start"],
+            **settings,
+        )
+        return Response(RolloutPlanOutput(plan).data, status=201)
+
+
+class SegmentActionApi(APIView):
+    @extend_schema(request=ReasonInput, responses=SegmentRolloutOutput)
+    def post(
+        self, request: Request, flag: str, environment: str, segment: str, action: str
+    ) -> Response:
+        """Roll back, pause, resume or advance one segment (a reason is required)."""
+        payload = ReasonInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        row = rollout_action(
+            flag=flag,
+            environment=environment,
+            segment=segment,
+            action=action,
+            actor=Actor.of(request.user),
+            reason=payload.validated_data["reason"],
+        )
+        return Response(SegmentRolloutOutput(row).data)
+
+
+class KillApi(APIView):
+    @extend_schema(request=ReasonInput, responses=SegmentRolloutOutput(many=True))
+    def post(self, request: Request, flag: str, environment: str) -> Response:
+        """The kill switch: roll back every segment of the flag's rollout (answers with the
+        segments it rolled back)."""
+        payload = ReasonInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        rows = rollout_kill(
+            flag=flag,
+            environment=environment,
+            actor=Actor.of(request.user),
+            reason=payload.validated_data["reason"],
+        )
+        return Response(SegmentRolloutOutput(rows, many=True).data)

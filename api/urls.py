@@ -19,4 +19,20 @@ urlpatterns: list[URLPattern | URLResolver] = [
         management.FlagStateUpdateApi.as_view(),
         name="flag-state",
     ),
+    re_path(
+        r"^api/v1/rollouts/(?P<flag>.+)/(?P<environment>[^/]+)/segments/(?P<segment>[^/]+)/"
+        r"(?P<action>[^/]+)$",
+        management.SegmentActionApi.as_view(),
+        name="rollout-segment-action",
+    ),
+    re_path(
+        r"^api/v1/rollouts/(?P<flag>.+)/(?P<environment>[^/]+)/kill$",
+        management.KillApi.as_view(),
+        name="rollout-kill",
+    ),
+    re_path(
+        r"^api/v1/rollouts/(?P<flag>.+)/(?P<environment>[^/]+)$",
+        management.RolloutApi.as_view(),
+        name="rollout",
+    ),
 ]

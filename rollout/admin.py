@@ -1,4 +1,4 @@
-"""Django admin for flags, environments, keys, rules and rule segments."""
+"""Django admin for flags, environments, keys, rules, rule segments, rollouts and the audit log."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
 from rollout.ladder_preview import ladder_reach
+from rollout.audit import Actor, audit_record
 from rollout.models import (
     ApiKey,
+    AuditEntry,
+    RolloutPlan,
+    SegmentRollout,
     Environment,
     Flag,
     FlagState,
@@ -22,6 +27,7 @@ from rollout.models import (
     SnapshotVersion,
     TargetingRule,
 )
+from rollout.rollouts import RolloutError, rollout_kill, rollout_segments_sync, segment_transition
 from rollout.services import api_key_create, api_key_revoke, ladder_problems
 
 
@@ -189,4 +195,170 @@ class SnapshotVersionAdmin(admin.ModelAdmin[SnapshotVersion]):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _segment_action(action: str, description: str) -> Any:
+    """An admin action on segment rollouts that asks for a confirmation and a reason."""
+
+    def run(
+        modeladmin: SegmentRolloutAdmin, request: HttpRequest, queryset: QuerySet[SegmentRollout]
+    ) -> TemplateResponse | None:
+        rows = list(queryset.select_related("plan__flag_state__flag", "plan__flag_state__environment"))
+        reason = request.POST.get("reason", "").strip()
+        if "confirm" in request.POST and reason:
+            done, failed = 0, []
+            for row in rows:
+                try:
+                    segment_transition(
+                        row=row, action=action, actor=Actor.of(request.user), reason=reason
+                    )
+                    done += 1
+                except RolloutError as exc:
+                    failed.append(f"{row.segment}: {exc.message}")
+            modeladmin.message_user(request, f"{description}: {done} segment(s).")
+            for problem in failed:
+                modeladmin.message_user(request, problem, level=messages.ERROR)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/rollout/segmentrollout/confirm_action.html",
+            {
+                **modeladmin.admin_site.each_context(request),
+                "title": f"{description}?",
+                "action": run.__name__,
+                "description": description,
+                "rows": rows,
+                "missing_reason": "confirm" in request.POST,
+                "opts": modeladmin.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    run.__name__ = action
+    return admin.action(description=f"{description} (asks for a reason)")(run)
+
+
+class SegmentRolloutInline(admin.TabularInline[SegmentRollout, RolloutPlan]):
+    model = SegmentRollout
+    extra = 0
+    can_delete = False
+    fields = ["segment", "state", "stage", "percentage", "hold_reason", "stage_started_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RolloutPlan)
+class RolloutPlanAdmin(admin.ModelAdmin[RolloutPlan]):
+    list_display = ["flag_state", "target_rung", "segment_states", "updated_at"]
+    list_filter = ["flag_state__environment"]
+    search_fields = ["flag_state__flag__key"]
+    list_select_related = ["flag_state__flag", "flag_state__environment"]
+    inlines = [SegmentRolloutInline]
+    actions = ["kill"]
+
+    @admin.display(description="segments")
+    def segment_states(self, obj: RolloutPlan) -> str:
+        counts: dict[str, int] = {}
+        for state in obj.segments.values_list("state", flat=True):
+            counts[state] = counts.get(state, 0) + 1
+        return ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in sorted(counts.items()))
+
+    def save_model(self, request: HttpRequest, obj: RolloutPlan, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=Actor.of(request.user),
+            action="rollout.plan" if not change else "rollout.plan.change",
+            environment=obj.flag_state.environment.key,
+            flag=obj.flag_state.flag.key,
+            after={name: form.cleaned_data.get(name) for name in form.changed_data},
+            reason="edited in the admin",
+        )
+        if not change:
+            rollout_segments_sync(plan=obj)
+
+    @admin.action(description="Kill switch: roll back every segment (asks for a reason)")
+    def kill(self, request: HttpRequest, queryset: QuerySet[RolloutPlan]) -> TemplateResponse | None:
+        plans = list(queryset.select_related("flag_state__flag", "flag_state__environment"))
+        reason = request.POST.get("reason", "").strip()
+        if "confirm" in request.POST and reason:
+            for plan in plans:
+                rows = rollout_kill(
+                    flag=plan.flag_state.flag.key,
+                    environment=plan.flag_state.environment.key,
+                    actor=Actor.of(request.user),
+                    reason=reason,
+                )
+                self.message_user(request, f"{plan}: rolled back {len(rows)} segment(s).")
+            return None
+        return TemplateResponse(
+            request,
+            "admin/rollout/segmentrollout/confirm_action.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Roll back every segment?",
+                "action": "kill",
+                "description": "Kill switch: roll back every segment",
+                "rows": plans,
+                "missing_reason": "confirm" in request.POST,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
+@admin.register(SegmentRollout)
+class SegmentRolloutAdmin(admin.ModelAdmin[SegmentRollout]):
+    list_display = [
+        "plan",
+        "segment",
+        "state",
+        "stage",
+        "percentage",
+        "hold_reason",
+        "stage_started_at",
+        "last_checked_at",
+    ]
+    list_filter = ["state", "hold_reason", "plan__flag_state__environment"]
+    search_fields = ["segment", "plan__flag_state__flag__key"]
+    list_select_related = ["plan__flag_state__flag", "plan__flag_state__environment"]
+    readonly_fields = [
+        "plan",
+        "segment",
+        "state",
+        "stage",
+        "hold_reason",
+        "stage_started_at",
+        "carried_evidence",
+        "latency_p95_ms",
+        "last_verdict",
+        "last_checked_at",
+    ]
+    actions = [
+        _segment_action("rollback", "Roll back"),
+        _segment_action("pause", "Pause"),
+        _segment_action("resume", "Resume"),
+        _segment_action("advance", "Advance to the next stage"),
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
+    list_display = ["at", "actor_name", "action", "flag", "environment", "segment", "reason"]
+    list_filter = ["action", "environment", "actor_name"]
+    search_fields = ["flag", "segment", "reason", "actor_name"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -118,8 +118,9 @@ def segment_transition(
     if states.restarts_stage(before, after):
         row.stage_started_at = now
     row.state, row.stage, row.hold_reason = after.state, after.stage, after.hold_reason
-    if evidence is not None:
+    if evidence is not None:  # a controller decision: what it saw, and when
         row.last_verdict = evidence
+        row.last_checked_at = now
     row.save()
     state = row.plan.flag_state
     audit_record(

@@ -11,8 +11,18 @@ from typing import Any
 from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from rollout.models import ApiKey, Environment, Flag, FlagState, Rung, Segment, TargetingRule
+from rollout.models import (
+    ApiKey,
+    Environment,
+    Flag,
+    FlagState,
+    RolloutPlan,
+    Rung,
+    Segment,
+    TargetingRule,
+)
 from rollout.publishing import snapshot_publish_on_commit
+from rollout.rollouts import rollout_segments_sync
 from segments.models import CapabilitySegment
 from segments.signals import segmentation_published
 
@@ -22,6 +32,13 @@ def _environment_of(instance: Any) -> set[int] | None:
         return {instance.pk}
     if isinstance(instance, (FlagState, ApiKey)):
         return {instance.environment_id}
+    if isinstance(instance, RolloutPlan):
+        environment_id = (
+            FlagState.objects.filter(pk=instance.flag_state_id)
+            .values_list("environment_id", flat=True)
+            .first()
+        )
+        return {environment_id} if environment_id is not None else set()
     if isinstance(instance, TargetingRule):
         environment_id = (
             FlagState.objects.filter(pk=instance.state_id)
@@ -52,6 +69,8 @@ def _segments_changed(
 
 
 def _segmentation_published(sender: Any, version: int, **kwargs: Any) -> None:
+    # A segment that appears in this run joins every rollout that covers it, pending.
+    rollout_segments_sync()
     snapshot_publish_on_commit(environment_ids=None, reason=f"segmentation model v{version}")
 
 
@@ -67,6 +86,7 @@ def connect() -> None:
         TargetingRule,
         Rung,
         CapabilitySegment,
+        RolloutPlan,
     ):
         post_save.connect(_changed, sender=model, dispatch_uid=f"publish-save-{model.__name__}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"publish-delete-{model.__name__}")

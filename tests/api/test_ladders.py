@@ -6,7 +6,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
-from rollout.models import Environment, Flag, FlagState
+from rollout.audit import Actor
+from rollout.models import Environment, Flag, FlagState, RolloutPlan
+from rollout.rollouts import rollout_action, rollout_plan_create
 from rollout.services import api_key_create, flag_ladder_set, flag_state_update
 
 pytestmark = pytest.mark.django_db
@@ -50,17 +52,31 @@ def test_evaluate__no_profile__safe_rung_default(api, key) -> None:
     assert decision["uiState"]["component"] == "TemplateReplies"
 
 
-def test_evaluate__segment_not_available__baseline_for_it_only(api, key, publish) -> None:
+def test_evaluate__segment_rolled_back__baseline_for_it_only(api, key, publish) -> None:
     segment = _smart_compose(api, key, HIGH_END)["metadata"]["segment"]
     state = FlagState.objects.get(flag__key="smart-compose", environment__key="production")
-    others = [s for s in ("edge-ready", "edge-marginal", "cloud-only", "x") if s != segment]
+    RolloutPlan.objects.filter(flag_state=state).delete()
+    publish(
+        lambda: rollout_plan_create(
+            state=state, actor=Actor("test"), stages=[{"percentage": 100}]
+        )
+    )
+    assert _smart_compose(api, key, HIGH_END)["variant"] == "edge"  # complete: everyone
 
-    publish(lambda: flag_state_update(state=state, available_segments=others))
+    publish(
+        lambda: rollout_action(
+            flag="smart-compose",
+            environment="production",
+            segment=segment,
+            action="rollback",
+            actor=Actor("test"),
+            reason="test",
+        )
+    )
 
-    assert _smart_compose(api, key, HIGH_END)["variant"] == "lite"
-    publish(lambda: flag_state_update(state=state, available_segments=[segment]))
-    assert _smart_compose(api, key, HIGH_END)["variant"] == "edge"
-
+    rolled_back = _smart_compose(api, key, HIGH_END)
+    assert (rolled_back["variant"], rolled_back["metadata"]["arm"]) == ("lite", "control")
+    assert rolled_back["metadata"]["rolloutState"] == "rolled_back"
 
 def test_ofrep__ladder_flag__primitive_metadata_only(api, key) -> None:
     body = api(

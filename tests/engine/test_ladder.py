@@ -30,7 +30,7 @@ RUNGS = [
 ]
 
 
-def _snapshot(available: list[str] | None = None, enabled: bool = True, **ladder: Any) -> Any:
+def _snapshot(rollout: dict[str, Any] | None = None, enabled: bool = True, **ladder: Any) -> Any:
     return snapshot_from_document(
         {
             "flags": [
@@ -42,7 +42,7 @@ def _snapshot(available: list[str] | None = None, enabled: bool = True, **ladder
                         "rungs": RUNGS,
                         "baseline": "lite",
                         "safe": "lite",
-                        "availableSegments": ["*"] if available is None else available,
+                        **({} if rollout is None else {"rollout": rollout}),
                         **ladder,
                     },
                 }
@@ -79,8 +79,10 @@ def test_ladder__no_webgpu_good_network__cloud_and_says_why() -> None:
     assert decision.metadata["unmetRequirements"] == "edge: webgpu in [true]"
 
 
-def test_ladder__segment_not_available__baseline() -> None:
-    assert _rung(_snapshot(available=["other"]), HIGH_END) == "lite"
+def test_ladder__rollout_covers_only_other_segments__baseline() -> None:
+    rollout = {"target": "edge", "segments": {"other": {"percentage": 100, "state": "complete"}}}
+
+    assert _rung(_snapshot(rollout=rollout), HIGH_END) == "lite"
 
 
 def test_ladder__no_capability_known__safe_rung_default() -> None:
@@ -137,13 +139,16 @@ def _meets(context: dict[str, Any]) -> list[bool]:
     ]
 
 
-# (Availability by named segment needs a segmentation model: tests/api/test_ladders.py.)
-@given(context=capabilities, available=st.sampled_from([["*"], ["some-segment"], []]))
+# (Rollouts by named segment need a segmentation model: tests/engine/test_rollout.py.)
+ONLY_OTHER_SEGMENT = {"segments": {"some-segment": {"percentage": 100, "state": "complete"}}}
+
+
+@given(context=capabilities, rollout=st.sampled_from([None, ONLY_OTHER_SEGMENT, {}]))
 @settings(max_examples=300)
-def test_ladder__property__best_rung_met_unless_unavailable(context, available) -> None:
-    rung = ORDER.index(_rung(_snapshot(available=available), context))
+def test_ladder__property__best_rung_met_unless_unavailable(context, rollout) -> None:
+    rung = ORDER.index(_rung(_snapshot(rollout=rollout), context))
     meets = _meets(context)
-    is_available = "*" in available
+    is_available = rollout is None
     first_allowed = 0 if is_available else ORDER.index("lite")
 
     assert rung == next(i for i in range(first_allowed, 4) if meets[i])
@@ -172,7 +177,6 @@ def test_ladder__property__meets_nothing__last_rungs(context) -> None:
                     "ladder": {
                         "rungs": [RUNGS[0], {"key": "off"}],
                         "baseline": "off",
-                        "availableSegments": ["*"],
                     },
                 }
             ]

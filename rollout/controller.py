@@ -1,0 +1,183 @@
+"""The rollout controller: every minute, each ramping segment is advanced, held, rolled back
+or left alone by guardrails.md's rule over its stage's aggregates.
+
+The decision itself is pure (rollout.guardrails.controller.decide); this module reads the
+aggregates, applies verdicts through rollout.rollouts.segment_transition (audit + publish)
+and records the latest verdict for the dashboard. Ticks are idempotent: a second tick at the
+same instant sees the state the first one left and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.utils import timezone
+
+from rollout.audit import CONTROLLER
+from rollout.engine.ladder import CONTROL, TREATMENT
+from rollout.guardrails import controller as guardrails
+from rollout.guardrails import states
+from rollout.guardrails.plan import PlanInvalid
+from rollout.guardrails.statistics import Arm
+from rollout.models import MetricBucket, SegmentRollout
+from rollout.rollouts import segment_transition
+
+logger = logging.getLogger(__name__)
+
+MEAN_METRICS = ("latency", "energy", "rating")
+
+
+@dataclass
+class TickReport:
+    """What one tick did: counts per outcome, and the transitions it made."""
+
+    now: datetime
+    checked: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    transitions: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{count} {name}" for name, count in sorted(self.outcomes.items()))
+        return f"{self.now.isoformat()}: {self.checked} segment(s) checked" + (
+            f" ({parts})" if parts else ""
+        )
+
+
+def stage_window(row: SegmentRollout, now: datetime) -> guardrails.StageWindow:
+    """The aggregates of the segment's current stage, up to `now`."""
+    state = row.plan.flag_state
+    start = (row.stage_started_at or now).replace(second=0, microsecond=0)
+    buckets = list(
+        MetricBucket.objects.filter(
+            environment_id=state.environment_id,
+            flag=state.flag.key,
+            segment=row.segment,
+            minute__gte=start,
+            minute__lte=now,
+        )
+        .order_by("minute")
+        .values()
+    )
+    arms = {TREATMENT: [b for b in buckets if b["arm"] == TREATMENT]}
+    arms[CONTROL] = [b for b in buckets if b["arm"] == CONTROL]
+
+    def total(arm: str, column: str) -> float:
+        return float(sum(b[column] for b in arms[arm]))
+
+    def mean_arm(arm: str, metric: str) -> Arm:
+        return Arm(
+            int(total(arm, f"{metric}_n")), total(arm, f"{metric}_sum"), total(arm, f"{metric}_sumsq")
+        )
+
+    minutes = sorted({b["minute"] for b in buckets})
+    index = {minute: i for i, minute in enumerate(minutes)}
+    series = np.zeros((4, len(minutes)))
+    for b in buckets:
+        offset = 0 if b["arm"] == TREATMENT else 1
+        # Exposure from the server's counters; clients' own reports where there are none.
+        series[offset, index[b["minute"]]] += b["exposures"] or b["client_exposures"]
+        series[2 + offset, index[b["minute"]]] += b["failures"]
+    latest = max(minutes) if minutes else None
+    return guardrails.StageWindow(
+        treatment_clients=int(total(TREATMENT, "clients")),
+        control_clients=int(total(CONTROL, "clients")),
+        exposures_treatment=int(series[0].sum()),
+        exposures_control=int(series[1].sum()),
+        means={m: (mean_arm(TREATMENT, m), mean_arm(CONTROL, m)) for m in MEAN_METRICS},
+        failures=guardrails.FailureSeries(series[0], series[1], series[2], series[3]),
+        hours_since_data=None
+        if latest is None
+        else max(0.0, (now - latest - timedelta(minutes=1)).total_seconds() / 3600.0),
+    )
+
+
+def _apply(row: SegmentRollout, verdict: guardrails.Verdict, now: datetime) -> str | None:
+    """Carry out a verdict; returns the transition made, if any."""
+    evidence = verdict.evidence_json()
+    if verdict.action == guardrails.ROLLBACK:
+        segment_transition(
+            row=row,
+            action=states.ROLLBACK,
+            actor=CONTROLLER,
+            reason=f"guardrail fired: {verdict.reason}",
+            evidence=evidence,
+            now=now,
+        )
+        return states.ROLLBACK
+    if row.state == states.HELD:
+        cleared = row.hold_reason == states.HOLD_NO_DATA and verdict.hold_reason != (
+            states.HOLD_NO_DATA
+        )
+        if cleared:
+            segment_transition(
+                row=row,
+                action=states.RESUME,
+                actor=CONTROLLER,
+                reason="data arrived again",
+                evidence=evidence,
+                now=now,
+            )
+            return states.RESUME
+        return None  # SRM and timeout holds wait for a person
+    if verdict.action == guardrails.HOLD:
+        segment_transition(
+            row=row,
+            action=states.HOLD,
+            actor=CONTROLLER,
+            reason=verdict.reason,
+            evidence=evidence,
+            hold_reason=verdict.hold_reason,
+            now=now,
+        )
+        return states.HOLD
+    if verdict.action == guardrails.ADVANCE:
+        segment_transition(
+            row=row,
+            action=states.ADVANCE,
+            actor=CONTROLLER,
+            reason=verdict.reason,
+            evidence=evidence,
+            stage_log_e=verdict.stage_log_e(),
+            now=now,
+        )
+        return states.ADVANCE
+    return None
+
+
+def rollout_tick(now: datetime | None = None) -> TickReport:
+    """One pass of the controller over every ramping or held segment."""
+    now = now or timezone.now()
+    report = TickReport(now)
+    rows = SegmentRollout.objects.filter(
+        state__in=(states.RAMPING, states.HELD)
+    ).select_related("plan__flag_state__flag", "plan__flag_state__environment")
+    for row in rows.order_by("pk"):
+        report.checked += 1
+        try:
+            plan = row.plan.spec()
+        except PlanInvalid as exc:
+            logger.warning("rollout %s: plan invalid, skipped: %s", row, exc)
+            report.outcomes["invalid plan"] += 1
+            continue
+        if row.last_checked_at is not None and row.last_checked_at >= now:
+            # Decided at this instant already (or later): a repeated tick changes nothing.
+            report.outcomes["already checked"] += 1
+            continue
+        window = stage_window(row, now)
+        verdict = guardrails.decide(
+            plan, row.stage, row.stage_age_hours(now), window, dict(row.carried_evidence or {})
+        )
+        done = _apply(row, verdict, now)
+        report.outcomes[done or verdict.action] += 1
+        if done is not None:
+            report.transitions.append(f"{row}: {done} — {verdict.reason}")
+        else:
+            SegmentRollout.objects.filter(pk=row.pk).update(
+                last_verdict=verdict.evidence_json(), last_checked_at=now
+            )
+    return report
+

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from capability_probe.models import ClientProfile
 from ops.services import periodic_tasks_ensure
+from rollout.demo_rollouts import demo_rollouts_load
 from rollout.models import ApiKey, Environment, Flag, FlagState, Segment
 from rollout.services import (
     api_key_create,
@@ -85,6 +86,37 @@ SMART_COMPOSE_LADDER: list[dict[str, Any]] = [
     {"key": "off", "ui_state": {"component": "None"}},
 ]
 
+LEAD_SUMMARY_LADDER: list[dict[str, Any]] = [
+    {
+        "key": "edge",
+        "runs_on": "device",
+        "ui_state": {
+            "component": "LeadSummary",
+            "copy": {"title": "Lead summary", "badge": "On-device"},
+            "options": {"model": "tiny-summarizer-v2", "maxSentences": 3},
+        },
+        "requirements": [
+            {"contextName": "memoryGb", "operator": "NUM_GTE", "value": "6"},
+            {"contextName": "benchmarkMs", "operator": "NUM_LTE", "value": "80"},
+        ],
+    },
+    {
+        "key": "cloud",
+        "runs_on": "cloud",
+        "ui_state": {
+            "component": "LeadSummary",
+            "copy": {"title": "Lead summary", "badge": "Cloud"},
+            "options": {"endpoint": "/api/summaries", "timeoutMs": 3000},
+        },
+        "requirements": [{"contextName": "rttMs", "operator": "NUM_LTE", "value": "400"}],
+    },
+    {
+        "key": "lite",
+        "ui_state": {"component": "LeadTimeline", "copy": {"title": "Recent activity"}},
+    },
+    {"key": "off", "ui_state": {"component": "None"}},
+]
+
 FLAGS: list[dict[str, Any]] = [
     {
         "key": "smart-compose",
@@ -94,6 +126,15 @@ FLAGS: list[dict[str, Any]] = [
         "enabled": True,
         "off_value": "off",
         "ladder": SMART_COMPOSE_LADDER,
+    },
+    {
+        "key": "lead-summary",
+        "kind": "string",
+        "description": "AI summary of a lead's history: on-device, cloud, or a plain timeline",
+        "tags": ["ai", "edge"],
+        "enabled": True,
+        "off_value": "off",
+        "ladder": LEAD_SUMMARY_LADDER,
     },
     {
         "key": "inbox-digest",
@@ -184,6 +225,7 @@ def demo_load() -> list[str]:
     if not SegmentationModel.objects.exists():
         run = segmentation_run(trigger="demo", seed=0)
         created.append(f"segmentation model v{run.model_version} ({run.k} segments)")
+    created += demo_rollouts_load()
     return created
 
 

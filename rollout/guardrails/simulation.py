@@ -31,7 +31,6 @@ from rollout.guardrails.states import (
     COMPLETE,
     HOLD,
     RAMPING,
-    ROLLBACK,
     ROLLED_BACK,
     Position,
     restarts_stage,
@@ -62,6 +61,8 @@ class Effect:
     rating_shift: float = 0.0
 
 
+P95_Z = float(norm.isf(0.05))  # the frozen threshold: control's own p95
+
 SCENARIOS: dict[str, Effect] = {
     "aa": Effect(),
     "crash2x": Effect(failure_ratio=2.0),
@@ -81,11 +82,17 @@ class _Totals:
         default_factory=lambda: {m: [0, 0.0, 0.0] for m in ("latency", "energy", "rating")}
     )
 
-    def add(self, metric: str, values: np.ndarray) -> None:
-        entry = self.sums[metric]
-        entry[0] += int(values.size)
-        entry[1] += float(values.sum())
-        entry[2] += float(np.square(values).sum())
+    def add(self, columns: dict[str, float]) -> int:
+        """Add one step's aggregates; returns its failures."""
+        if not columns:
+            return 0
+        self.clients += int(columns["clients"])
+        self.exposures += int(columns["exposures"])
+        for metric, entry in self.sums.items():
+            entry[0] += int(columns[f"{metric}_n"])
+            entry[1] += columns[f"{metric}_sum"]
+            entry[2] += columns[f"{metric}_sumsq"]
+        return int(columns["failures"])
 
     def arm(self, metric: str) -> Arm:
         n, total, squares = self.sums[metric]
@@ -105,32 +112,33 @@ def _ratings(rng: np.random.Generator, size: int, latent: float) -> np.ndarray:
     return np.clip(np.rint(latent + rng.standard_normal(size)), 1, 5)
 
 
-def _observe(
-    rng: np.random.Generator,
-    count: int,
-    population: Population,
-    effect: Effect,
-    p95_z: float,
-    totals: _Totals,
-) -> int:
-    """Add `count` clients' observations to an arm; returns how many failed."""
+def arm_aggregates(
+    rng: np.random.Generator, count: int, population: Population, effect: Effect
+) -> dict[str, float]:
+    """What `count` new clients of one arm add to the aggregates, in MetricBucket's columns:
+    one exposure and one report each; failures (capped: one per client); per-client share
+    of inferences above the frozen p95, mean energy per inference, and some ratings."""
     if count == 0:
-        return 0
-    totals.clients += count
-    totals.exposures += count
-    failed = int(rng.binomial(count, min(1.0, population.failure_rate * effect.failure_ratio)))
-    # A client's inferences exceed the frozen p95 with probability P(Z > z95 - ln(ratio)/σ).
-    above = norm.sf(p95_z - math.log(effect.latency_ratio) / population.latency_sigma)
+        return {}
+    failures = int(rng.binomial(count, min(1.0, population.failure_rate * effect.failure_ratio)))
+    # An inference exceeds the frozen p95 with probability P(Z > z95 - ln(ratio)/σ).
+    above = norm.sf(P95_Z - math.log(effect.latency_ratio) / population.latency_sigma)
     k = population.inferences_per_client
-    totals.add("latency", rng.binomial(k, above, size=count) / k)
+    latency = rng.binomial(k, above, size=count) / k
     sigma = math.sqrt(math.log(1 + population.energy_cv**2))
-    energy = population.energy_mj * effect.energy_ratio * rng.lognormal(
-        -sigma * sigma / 2, sigma, size=count
+    energy = (
+        population.energy_mj
+        * effect.energy_ratio
+        * rng.lognormal(-sigma * sigma / 2, sigma, size=count)
     )
-    totals.add("energy", energy)
     raters = int(rng.binomial(count, population.rating_share))
-    totals.add("rating", _ratings(rng, raters, population.rating_latent + effect.rating_shift))
-    return failed
+    ratings = _ratings(rng, raters, population.rating_latent + effect.rating_shift)
+    columns: dict[str, float] = {"exposures": count, "clients": count, "failures": failures}
+    for metric, values in (("latency", latency), ("energy", energy), ("rating", ratings)):
+        columns[f"{metric}_n"] = int(values.size)
+        columns[f"{metric}_sum"] = float(values.sum())
+        columns[f"{metric}_sumsq"] = float(np.square(values).sum())
+    return columns
 
 
 def simulate_run(
@@ -149,7 +157,6 @@ def simulate_run(
     rng = np.random.default_rng(seed)
     percentages = tuple(stage.percentage for stage in plan.stages)
     position = transition(Position("pending"), ADVANCE, percentages)
-    p95_z = float(norm.isf(0.05))
     carried: dict[str, float] = {}
     stage_started = 0.0
     hours = 0.0
@@ -162,8 +169,8 @@ def simulate_run(
         percentage = position.percentage(percentages)
         in_treatment = int(rng.binomial(arrivals, percentage / 100.0))
         in_control = arrivals - in_treatment
-        failed_t = _observe(rng, in_treatment, population, effect, p95_z, treatment)
-        failed_c = _observe(rng, in_control, population, Effect(), p95_z, control)
+        failed_t = treatment.add(arm_aggregates(rng, in_treatment, population, effect))
+        failed_c = control.add(arm_aggregates(rng, in_control, population, Effect()))
         blast_radius += in_treatment
         series.append((in_treatment, in_control, failed_t, failed_c))
         if position.state != RAMPING:
@@ -190,9 +197,6 @@ def simulate_run(
                     carried[metric] = carried.get(metric, 0.0) + log_e
                 treatment, control, series, stage_started = _Totals(), _Totals(), [], hours
             position = after
-    if position.state == ROLLED_BACK:  # pragma: no cover - returned above
-        return RunResult(True, hours, blast_radius, position.state)
-    _ = ROLLBACK
     return RunResult(False, hours, blast_radius, position.state)
 
 

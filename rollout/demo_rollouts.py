@@ -1,0 +1,104 @@
+"""Demo rollout history: three days of synthetic telemetry through the real controller.
+
+`lead-summary` ramps in production, one capability segment after another; in one of them
+the on-device summariser crashes twice as often as the baseline, and the controller rolls
+that segment back by itself, leaving the evidence in the audit log. `smart-compose` starts a
+rollout in staging a few hours ago. Aggregates are written as the telemetry fold writes
+them (one row per arm and hour) and every hour of the story is decided by `rollout_tick`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.utils import timezone
+
+from rollout.audit import Actor
+from rollout.controller import rollout_tick
+from rollout.guardrails.simulation import Effect, Population, arm_aggregates
+from rollout.guardrails.states import PENDING
+from rollout.models import FlagState, MetricBucket, RolloutPlan, SegmentRollout
+from rollout.rollouts import rollout_plan_create, segment_transition
+from rollout.services import flag_state_update
+
+HISTORY_HOURS = 72
+DEVICES_PER_HOUR = 1000
+DEMO = Actor("demo")
+CRASHING = Effect(failure_ratio=3.0)
+
+
+def _segment_plan(rows: list[SegmentRollout]) -> dict[str, tuple[int, Effect]]:
+    """(start hour, effect) per segment; segments left out stay pending (new, for review)."""
+    keys = [row.segment for row in rows if row.segment != "save-data"]
+    starts = [0, 0, 36, 60]
+    plan = {key: (start, Effect()) for key, start in zip(keys, starts, strict=False)}
+    if len(keys) >= 2:
+        plan[keys[1]] = (0, CRASHING)  # the one the guardrails catch
+    return plan
+
+
+def _feed(row: SegmentRollout, at: datetime, effect: Effect, rng: np.random.Generator) -> None:
+    percentage = row.percentage
+    arrivals = int(rng.poisson(DEVICES_PER_HOUR))
+    treatment = int(rng.binomial(arrivals, percentage / 100.0))
+    state = row.plan.flag_state
+    for arm, count, arm_effect in (
+        ("treatment", treatment, effect),
+        ("control", arrivals - treatment, Effect()),
+    ):
+        columns = arm_aggregates(rng, count, Population(), arm_effect)
+        if columns:
+            MetricBucket.objects.create(
+                environment_id=state.environment_id,
+                flag=state.flag.key,
+                segment=row.segment,
+                arm=arm,
+                minute=at,
+                **columns,
+            )
+
+
+def demo_rollouts_load(now: datetime | None = None) -> list[str]:
+    """Create the demo rollouts and their history (once); return a line per thing created."""
+    if RolloutPlan.objects.exists():
+        return []
+    now = (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(hours=HISTORY_HOURS)
+    lead_summary = FlagState.objects.select_related("flag", "environment").get(
+        flag__key="lead-summary", environment__key="production"
+    )
+    plan = rollout_plan_create(
+        state=lead_summary,
+        actor=DEMO,
+        reason="demo: ramp the on-device lead summary",
+        start=False,
+        now=start,
+    )
+    rows = list(plan.segments.order_by("segment"))
+    story = _segment_plan(rows)
+    rng = np.random.default_rng(2026)
+    for hour in range(HISTORY_HOURS):
+        at = start + timedelta(hours=hour)
+        for row in rows:
+            start_hour, effect = story.get(row.segment, (None, Effect()))
+            if start_hour == hour:
+                segment_transition(
+                    row=row, action="advance", actor=DEMO, reason="demo: start ramping", now=at
+                )
+            row.refresh_from_db()
+            if row.state != PENDING and start_hour is not None:
+                _feed(row, at + timedelta(minutes=30), effect, rng)
+        rollout_tick(at + timedelta(hours=1))
+    staging = FlagState.objects.select_related("flag", "environment").get(
+        flag__key="smart-compose", environment__key="staging"
+    )
+    staging = flag_state_update(state=staging, enabled=True)
+    rollout_plan_create(
+        state=staging, actor=DEMO, reason="demo: try smart compose in staging", now=now
+    )
+    states = sorted(
+        f"{row.segment}: {row.get_state_display()} ({row.percentage} %)"
+        for row in plan.segments.all()
+    )
+    return [f"lead-summary rollout in production after {HISTORY_HOURS} h: " + "; ".join(states)]

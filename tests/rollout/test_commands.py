@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from rollout.compiler import compile_environment
 from rollout.engine.document import snapshot_from_document
 from rollout.engine.evaluate import evaluate
-from rollout.models import ApiKey, Environment, Flag, SnapshotVersion
+from rollout.models import ApiKey, AuditEntry, Environment, Flag, SnapshotVersion
 from rollout.snapshot_store import hash_api_key
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +101,18 @@ def test_load_demo__run_twice__idempotent_and_published(django_capture_on_commit
     assert "3000 synthetic capability profiles" in first
     assert "segmentation model v1" in first
     assert "Demo data ready (0 new item(s))." in second
-    assert Flag.objects.count() == 5
+    assert Flag.objects.count() == 6
     snapshot = SnapshotVersion.objects.filter(environment__key="production").first()
     assert snapshot is not None
     assert "capabilityModel" in snapshot.document
+    # lead-summary ramps segment by segment; the guardrails rolled one segment back.
+    assert "lead-summary rollout in production after 72 h" in first
+    rollout = next(
+        f["ladder"]["rollout"] for f in snapshot.document["flags"] if f["key"] == "lead-summary"
+    )
+    states = {entry["state"] for entry in rollout["segments"].values()}
+    assert {"rolled_back", "ramping", "pending"} <= states
+    assert len({entry["percentage"] for entry in rollout["segments"].values()}) >= 3
+    fired = AuditEntry.objects.get(action="rollout.rollback", actor_name="controller")
+    assert fired.evidence["metric"] == "failures"
+    assert fired.evidence["metrics"][0]["eValue"] >= fired.evidence["threshold"]

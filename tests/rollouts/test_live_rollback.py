@@ -1,0 +1,126 @@
+"""A segment rolled back through one API process is served by another within a second."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.conf import settings
+
+from tests.support.processes import (
+    free_port,
+    manage,
+    production_env,
+    running,
+    wait_for_http,
+    web_server_argv,
+)
+
+pytestmark = pytest.mark.services
+
+# Finds a client of lead-summary's rollout that is in the treatment arm of a ramping or
+# complete segment and gets a rung above the baseline (evaluated in-process, from the
+# published snapshot), and prints it as JSON.
+FIND_TREATED_CLIENT = """
+import json
+from capability_probe.models import ClientProfile
+from rollout.engine.evaluate import evaluate
+from rollout.snapshot_store import store
+
+snapshot = store.snapshot("production").snapshot
+for profile in ClientProfile.objects.order_by("pk")[:3000]:
+    attributes = profile.attributes()
+    for i in range(100):
+        context = {"targetingKey": f"user-{i}", **attributes}
+        decision = evaluate(snapshot, "lead-summary", context)
+        if (
+            decision.metadata.get("arm") == "treatment"
+            and decision.metadata.get("rolloutState") in ("ramping", "complete")
+            and decision.variant != "lite"
+        ):
+            print(json.dumps({"context": context, "segment": decision.metadata["segment"],
+                              "variant": decision.variant}, default=str))
+            raise SystemExit(0)
+raise SystemExit("no treated client found")
+"""
+
+
+@dataclass
+class Demo:
+    urls: list[str]
+    client_key: str
+    staff_token: str
+    treated: dict[str, Any]
+
+
+@pytest.fixture
+def live_demo(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Demo]:
+    """Two web servers on one PostgreSQL database and one Redis, with the demo loaded."""
+    if not settings.REDIS_URL:
+        pytest.fail("this test needs Redis (set REDIS_URL or run one on 127.0.0.1:6379)")
+    env = production_env(tmp_path, fresh_postgres_database, settings.REDIS_URL)
+    env["EDGEFLAGS_DEMO_CLIENTS"] = "3000"
+    manage(env, "migrate", "--no-input")
+    manage(env, "load_demo")
+    client_key = manage(env, "create_api_key", "--environment", "production", "--scope", "client")
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.create_user('rm', 'rm@example.com', 'pw-for-tests-only', is_staff=True)",
+    )
+    token = manage(env, "drf_create_token", "rm").split()[2]
+    treated = json.loads(manage(env, "shell", "-c", FIND_TREATED_CLIENT).strip().splitlines()[-1])
+    with ExitStack() as stack:
+        urls = []
+        for name in ("web-a", "web-b"):
+            port = free_port()
+            server = stack.enter_context(running(name, web_server_argv(port), env, tmp_path))
+            wait_for_http(f"http://127.0.0.1:{port}/healthz", server)
+            urls.append(f"http://127.0.0.1:{port}")
+        yield Demo(urls, client_key.strip(), token, treated)
+
+
+def test_rollback_through_one_process__baseline_served_by_the_other_within_1s(
+    live_demo: Demo,
+) -> None:
+    web_a, web_b = live_demo.urls
+    segment = live_demo.treated["segment"]
+    body = {"context": live_demo.treated["context"], "flags": ["lead-summary"]}
+    headers = {"Authorization": f"Bearer {live_demo.client_key}"}
+
+    def served_on_b() -> dict[str, Any]:
+        response = requests.post(f"{web_b}/api/v1/evaluate", json=body, headers=headers, timeout=5)
+        return dict(response.json()["flags"]["lead-summary"])
+
+    before = served_on_b()
+    assert (before["variant"], before["metadata"]["arm"]) == (
+        live_demo.treated["variant"],
+        "treatment",
+    )
+    rolled_back = requests.post(
+        f"{web_a}/api/v1/rollouts/lead-summary/production/segments/{segment}/rollback",
+        json={"reason": "crash reports from support"},
+        headers={"Authorization": f"Token {live_demo.staff_token}"},
+        timeout=5,
+    )
+    changed_at = time.monotonic()
+    assert rolled_back.status_code == 200, rolled_back.text
+    assert rolled_back.json()["state"] == "rolled_back"
+    while served_on_b()["variant"] != "lite":
+        assert time.monotonic() - changed_at < 1.0, "web-b still serves the rung after 1 s"
+        time.sleep(0.02)
+    assert time.monotonic() - changed_at < 1.0
+    after = served_on_b()
+    assert (after["metadata"]["arm"], after["metadata"]["rolloutState"]) == (
+        "control",
+        "rolled_back",
+    )

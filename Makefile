@@ -11,6 +11,7 @@ export EDGEFLAGS_HOST EDGEFLAGS_PORT
 
 help:
 	@echo "make run    - install, migrate, load demo data, start web + worker + beat"
+	@echo "              (make run TRAFFIC=1 adds synthetic clients so rollout numbers move)"
 	@echo "make test   - run the whole test suite (PostgreSQL/Redis when reachable)"
 	@echo "make check  - ruff (lint + format), mypy, import-linter"
 	@echo "make clean  - remove the venv and the embedded-mode state in var/"
@@ -43,8 +44,8 @@ demo: migrate
 run: demo
 	@$(MANAGE) ensure_admin
 	@echo "Edgeflags: http://$(EDGEFLAGS_HOST):$(EDGEFLAGS_PORT)/admin/  (demo: /demo/, health: /readyz, API docs: /api/docs/)"
-	@echo "Starting web + worker + beat; Ctrl-C stops all three."
-	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile 2>&1 || true
+	@echo "Starting web + worker + beat$(if $(TRAFFIC), + traffic simulator,); Ctrl-C stops them all."
+	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile $(if $(TRAFFIC),,web worker beat) 2>&1 || true
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -79,7 +79,7 @@ def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker(tmp_path
     manage(env, "migrate", "--no-input")
 
     # When web + worker + beat start exactly as `make run` starts them
-    honcho = [str(BIN / "honcho"), "start", "-f", "Procfile"]
+    honcho = [str(BIN / "honcho"), "start", "-f", "Procfile", "web", "worker", "beat"]
     with running("honcho", honcho, env, tmp_path) as stack:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", stack)
         # Then beat sends housekeeping at its first start and the worker runs it

@@ -13,8 +13,10 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from rollout.audit import CONTROLLER
@@ -47,47 +49,71 @@ class TickReport:
         )
 
 
+SUMMED = (
+    "exposures",
+    "client_exposures",
+    "clients",
+    "failures",
+    *(f"{m}_{part}" for m in MEAN_METRICS for part in ("n", "sum", "sumsq")),
+)
+
+
+def _exposures(row: dict[str, float]) -> float:
+    # The server's own count; the clients' reports where the server counted none (a server
+    # SDK evaluating locally from the snapshot download, for instance).
+    return row["exposures"] or row["client_exposures"]
+
+
 def stage_window(row: SegmentRollout, now: datetime) -> guardrails.StageWindow:
-    """The aggregates of the segment's current stage, up to `now`."""
+    """The aggregates of the segment's current stage, up to `now`, summed in the database.
+
+    The crash e-process needs per-minute exposure shares only where a failure happened
+    (a minute without one adds nothing to its log), so only those minutes are read."""
     state = row.plan.flag_state
     start = (row.stage_started_at or now).replace(second=0, microsecond=0)
-    buckets = list(
-        MetricBucket.objects.filter(
-            environment_id=state.environment_id,
-            flag=state.flag.key,
-            segment=row.segment,
-            minute__gte=start,
-            minute__lte=now,
-        )
-        .order_by("minute")
-        .values()
+    buckets = MetricBucket.objects.filter(
+        environment_id=state.environment_id,
+        flag=state.flag.key,
+        segment=row.segment,
+        minute__gte=start,
+        minute__lte=now,
     )
-    arms = {TREATMENT: [b for b in buckets if b["arm"] == TREATMENT]}
-    arms[CONTROL] = [b for b in buckets if b["arm"] == CONTROL]
+    totals = {
+        item["arm"]: item
+        for item in buckets.values("arm").annotate(
+            latest=Max("minute"), **{name: Sum(name) for name in SUMMED}
+        )
+    }
+    empty = {name: 0 for name in SUMMED}
+    treatment, control = totals.get(TREATMENT, empty), totals.get(CONTROL, empty)
 
-    def total(arm: str, column: str) -> float:
-        return float(sum(b[column] for b in arms[arm]))
-
-    def mean_arm(arm: str, metric: str) -> Arm:
+    def arm(side: dict[str, Any], metric: str) -> Arm:
         return Arm(
-            int(total(arm, f"{metric}_n")), total(arm, f"{metric}_sum"), total(arm, f"{metric}_sumsq")
+            int(side[f"{metric}_n"] or 0),
+            float(side[f"{metric}_sum"] or 0.0),
+            float(side[f"{metric}_sumsq"] or 0.0),
         )
 
-    minutes = sorted({b["minute"] for b in buckets})
+    failed_minutes = buckets.filter(failures__gt=0).values("minute")
+    rows = list(
+        buckets.filter(minute__in=failed_minutes).values(
+            "minute", "arm", "exposures", "client_exposures", "failures"
+        )
+    )
+    minutes = sorted({r["minute"] for r in rows})
     index = {minute: i for i, minute in enumerate(minutes)}
     series = np.zeros((4, len(minutes)))
-    for b in buckets:
-        offset = 0 if b["arm"] == TREATMENT else 1
-        # Exposure from the server's counters; clients' own reports where there are none.
-        series[offset, index[b["minute"]]] += b["exposures"] or b["client_exposures"]
-        series[2 + offset, index[b["minute"]]] += b["failures"]
-    latest = max(minutes) if minutes else None
+    for r in rows:
+        offset = 0 if r["arm"] == TREATMENT else 1
+        series[offset, index[r["minute"]]] += _exposures(r)
+        series[2 + offset, index[r["minute"]]] += r["failures"]
+    latest = max((side["latest"] for side in totals.values()), default=None)
     return guardrails.StageWindow(
-        treatment_clients=int(total(TREATMENT, "clients")),
-        control_clients=int(total(CONTROL, "clients")),
-        exposures_treatment=int(series[0].sum()),
-        exposures_control=int(series[1].sum()),
-        means={m: (mean_arm(TREATMENT, m), mean_arm(CONTROL, m)) for m in MEAN_METRICS},
+        treatment_clients=int(treatment["clients"] or 0),
+        control_clients=int(control["clients"] or 0),
+        exposures_treatment=int(_exposures(treatment) or 0),
+        exposures_control=int(_exposures(control) or 0),
+        means={m: (arm(treatment, m), arm(control, m)) for m in MEAN_METRICS},
         failures=guardrails.FailureSeries(series[0], series[1], series[2], series[3]),
         hours_since_data=None
         if latest is None

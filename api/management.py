@@ -180,4 +180,4 @@ class KillApi(APIView):
             actor=Actor.of(request.user),
             reason=payload.validated_data["reason"],
         )
-        return Response(SegmentRolloutOutput(rows, many=True).data)
+        return Response(SegmentRolloutOutput(rows, many=True).data)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
@@ -12,18 +13,18 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
-from rollout.ladder_preview import ladder_reach
 from rollout.audit import Actor, audit_record
+from rollout.ladder_preview import ladder_reach
 from rollout.models import (
     ApiKey,
     AuditEntry,
-    RolloutPlan,
-    SegmentRollout,
     Environment,
     Flag,
     FlagState,
+    RolloutPlan,
     Rung,
     Segment,
+    SegmentRollout,
     SnapshotVersion,
     TargetingRule,
 )
@@ -204,7 +205,9 @@ def _segment_action(action: str, description: str) -> Any:
     def run(
         modeladmin: SegmentRolloutAdmin, request: HttpRequest, queryset: QuerySet[SegmentRollout]
     ) -> TemplateResponse | None:
-        rows = list(queryset.select_related("plan__flag_state__flag", "plan__flag_state__environment"))
+        rows = list(
+            queryset.select_related("plan__flag_state__flag", "plan__flag_state__environment")
+        )
         reason = request.POST.get("reason", "").strip()
         if "confirm" in request.POST and reason:
             done, failed = 0, []
@@ -231,7 +234,7 @@ def _segment_action(action: str, description: str) -> Any:
                 "rows": rows,
                 "missing_reason": "confirm" in request.POST,
                 "opts": modeladmin.model._meta,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             },
         )
 
@@ -244,7 +247,7 @@ class SegmentRolloutInline(admin.TabularInline[SegmentRollout, RolloutPlan]):
     extra = 0
     can_delete = False
     fields = ["segment", "state", "stage", "percentage", "hold_reason", "stage_started_at"]
-    readonly_fields = fields
+    readonly_fields = ["segment", "state", "stage", "percentage", "hold_reason", "stage_started_at"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -280,7 +283,9 @@ class RolloutPlanAdmin(admin.ModelAdmin[RolloutPlan]):
             rollout_segments_sync(plan=obj)
 
     @admin.action(description="Kill switch: roll back every segment (asks for a reason)")
-    def kill(self, request: HttpRequest, queryset: QuerySet[RolloutPlan]) -> TemplateResponse | None:
+    def kill(
+        self, request: HttpRequest, queryset: QuerySet[RolloutPlan]
+    ) -> TemplateResponse | None:
         plans = list(queryset.select_related("flag_state__flag", "flag_state__environment"))
         reason = request.POST.get("reason", "").strip()
         if "confirm" in request.POST and reason:
@@ -304,7 +309,7 @@ class RolloutPlanAdmin(admin.ModelAdmin[RolloutPlan]):
                 "rows": plans,
                 "missing_reason": "confirm" in request.POST,
                 "opts": self.model._meta,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             },
         )
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.utils import timezone
 
 from rollout.models import AuditEntry
@@ -17,13 +17,13 @@ class Actor:
     """Who or what made a change."""
 
     name: str
-    user: AbstractBaseUser | None = None
+    user: User | None = None
 
     @classmethod
     def of(cls, user: AbstractBaseUser | AnonymousUser | None, fallback: str = "system") -> Actor:
         if user is None or not user.is_authenticated:
             return cls(fallback)
-        return cls(user.get_username(), user)  # type: ignore[arg-type]
+        return cls(user.get_username(), user if isinstance(user, User) else None)
 
 
 CONTROLLER = Actor("controller")

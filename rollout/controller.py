@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -58,10 +59,10 @@ SUMMED = (
 )
 
 
-def _exposures(row: dict[str, float]) -> float:
+def _exposures(row: Mapping[str, Any]) -> float:
     # The server's own count; the clients' reports where the server counted none (a server
     # SDK evaluating locally from the snapshot download, for instance).
-    return row["exposures"] or row["client_exposures"]
+    return float(row["exposures"] or row["client_exposures"] or 0)
 
 
 def stage_window(row: SegmentRollout, now: datetime) -> guardrails.StageWindow:
@@ -78,13 +79,13 @@ def stage_window(row: SegmentRollout, now: datetime) -> guardrails.StageWindow:
         minute__gte=start,
         minute__lte=now,
     )
-    totals = {
-        item["arm"]: item
+    totals: dict[str, dict[str, Any]] = {
+        item["arm"]: dict(item)
         for item in buckets.values("arm").annotate(
             latest=Max("minute"), **{name: Sum(name) for name in SUMMED}
         )
     }
-    empty = {name: 0 for name in SUMMED}
+    empty: dict[str, Any] = dict.fromkeys(SUMMED, 0)
     treatment, control = totals.get(TREATMENT, empty), totals.get(CONTROL, empty)
 
     def arm(side: dict[str, Any], metric: str) -> Arm:
@@ -178,9 +179,9 @@ def rollout_tick(now: datetime | None = None) -> TickReport:
     """One pass of the controller over every ramping or held segment."""
     now = now or timezone.now()
     report = TickReport(now)
-    rows = SegmentRollout.objects.filter(
-        state__in=(states.RAMPING, states.HELD)
-    ).select_related("plan__flag_state__flag", "plan__flag_state__environment")
+    rows = SegmentRollout.objects.filter(state__in=(states.RAMPING, states.HELD)).select_related(
+        "plan__flag_state__flag", "plan__flag_state__environment"
+    )
     for row in rows.order_by("pk"):
         report.checked += 1
         try:
@@ -206,4 +207,3 @@ def rollout_tick(now: datetime | None = None) -> TickReport:
                 last_verdict=verdict.evidence_json(), last_checked_at=now
             )
     return report
-

@@ -96,9 +96,11 @@ def segment_transition(
 ) -> SegmentRollout:
     """Apply `action` to one segment (raises RolloutError when it does not apply)."""
     now = now or timezone.now()
-    row = SegmentRollout.objects.select_for_update().select_related(
-        "plan__flag_state__flag", "plan__flag_state__environment"
-    ).get(pk=row.pk)
+    row = (
+        SegmentRollout.objects.select_for_update()
+        .select_related("plan__flag_state__flag", "plan__flag_state__environment")
+        .get(pk=row.pk)
+    )
     before = row.position
     try:
         after = states.transition(before, action, row.plan.stage_percentages(), hold_reason)
@@ -246,9 +248,7 @@ def rollout_action(
 
 
 @transaction.atomic
-def rollout_kill(
-    *, flag: str, environment: str, actor: Actor, reason: str
-) -> list[SegmentRollout]:
+def rollout_kill(*, flag: str, environment: str, actor: Actor, reason: str) -> list[SegmentRollout]:
     """The kill switch: roll back every segment of the flag's rollout that is not rolled
     back yet; returns the rows that changed."""
     reason = _require_reason(reason)

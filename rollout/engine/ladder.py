@@ -146,7 +146,9 @@ def compile_ladder(raw: Mapping[str, Any]) -> Ladder:
     )
 
 
-def _compile_rollout(raw: Mapping[str, Any] | None, keys: list[str], baseline: int) -> Rollout | None:
+def _compile_rollout(
+    raw: Mapping[str, Any] | None, keys: list[str], baseline: int
+) -> Rollout | None:
     if raw is None:
         return None
     target = keys.index(raw["target"]) if raw.get("target") in keys else 0

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rollout.guardrails.plan import SRM_BAYES_FACTOR, Guardrail, PlanSpec
+from rollout.guardrails.states import HOLD_NO_DATA, HOLD_SRM, HOLD_TIMEOUT
 from rollout.guardrails.statistics import (
     Arm,
     mean_test,
@@ -22,7 +23,6 @@ from rollout.guardrails.statistics import (
     rollback_threshold,
     srm_log_bayes_factor,
 )
-from rollout.guardrails.states import HOLD_NO_DATA, HOLD_SRM, HOLD_TIMEOUT
 
 CONTINUE = "continue"
 ADVANCE = "advance"
@@ -234,11 +234,11 @@ def decide(
             hold_reason=HOLD_SRM,
             **common,
         )
-    no_data_for = window.hours_since_data if window.hours_since_data is not None else stage_age_hours
+    no_data_for = (
+        window.hours_since_data if window.hours_since_data is not None else stage_age_hours
+    )
     if no_data_for >= plan.no_data_hours:
-        return Verdict(
-            HOLD, f"no data for {no_data_for:.1f} h", hold_reason=HOLD_NO_DATA, **common
-        )
+        return Verdict(HOLD, f"no data for {no_data_for:.1f} h", hold_reason=HOLD_NO_DATA, **common)
     if stage.max_duration_hours and stage_age_hours >= stage.max_duration_hours:
         return Verdict(
             HOLD,

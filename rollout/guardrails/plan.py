@@ -150,9 +150,7 @@ def parse_guardrails(raw: Any, where: str = "guardrails") -> tuple[Guardrail, ..
         relative = item.get("relative", default.relative)
         if not isinstance(relative, bool):
             raise PlanInvalid(f"{at}.relative: must be true or false")
-        guardrails.append(
-            Guardrail(metric, tau, _number(item, "margin", at, 0.0, 0.0), relative)
-        )
+        guardrails.append(Guardrail(metric, tau, _number(item, "margin", at, 0.0, 0.0), relative))
     return tuple(guardrails)
 
 

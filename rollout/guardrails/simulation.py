@@ -25,7 +25,6 @@ from scipy.stats import norm
 
 from rollout.guardrails import controller
 from rollout.guardrails.plan import DEFAULT_GUARDRAILS, DEFAULT_STAGES, PlanSpec
-from rollout.guardrails.statistics import Arm
 from rollout.guardrails.states import (
     ADVANCE,
     COMPLETE,
@@ -36,6 +35,7 @@ from rollout.guardrails.states import (
     restarts_stage,
     transition,
 )
+from rollout.guardrails.statistics import Arm
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +182,9 @@ def simulate_run(
             exposures_treatment=treatment.exposures,
             exposures_control=control.exposures,
             means={m: (treatment.arm(m), control.arm(m)) for m in ("latency", "energy", "rating")},
-            failures=controller.FailureSeries(matrix[:, 0], matrix[:, 1], matrix[:, 2], matrix[:, 3]),
+            failures=controller.FailureSeries(
+                matrix[:, 0], matrix[:, 1], matrix[:, 2], matrix[:, 3]
+            ),
             hours_since_data=0.0,
         )
         verdict = controller.decide(plan, position.stage, hours - stage_started, window, carried)
@@ -205,7 +207,11 @@ def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tu
     if trials == 0:
         return (0.0, 1.0)
     tail = (1 - confidence) / 2
-    low = 0.0 if successes == 0 else float(beta_distribution.ppf(tail, successes, trials - successes + 1))
+    low = (
+        0.0
+        if successes == 0
+        else float(beta_distribution.ppf(tail, successes, trials - successes + 1))
+    )
     high = (
         1.0
         if successes == trials

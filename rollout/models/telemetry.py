@@ -66,6 +66,9 @@ class TelemetryBatch(models.Model):
     class Meta:
         ordering = ["pk"]
 
+    def __str__(self) -> str:
+        return f"telemetry batch {self.pk} received {self.received_at:%Y-%m-%d %H:%M:%S}"
+
 
 class TelemetryCursor(models.Model):
     """The sequence number of the last Redis buffer entry folded into the aggregates.
@@ -75,6 +78,9 @@ class TelemetryCursor(models.Model):
 
     name = models.CharField(max_length=40, primary_key=True)
     position = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.position}"
 
 
 class SeenEvent(models.Model):
@@ -88,6 +94,9 @@ class SeenEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["environment", "event_id"], name="event_seen_once")
         ]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id}"
 
 
 class FailureMark(models.Model):
@@ -104,3 +113,6 @@ class FailureMark(models.Model):
                 fields=["environment", "flag", "client", "window"], name="one_failure_per_window"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.flag} failure of {self.client[:8]}… in {self.window:%Y-%m-%d %H:00}"

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from rollout.audit import Actor
 from rollout.models import Environment, Flag, FlagState, RolloutPlan
 from rollout.rollouts import rollout_action, rollout_plan_create
-from rollout.services import api_key_create, flag_ladder_set, flag_state_update
+from rollout.services import api_key_create, flag_ladder_set
 
 pytestmark = pytest.mark.django_db
 
@@ -57,9 +57,7 @@ def test_evaluate__segment_rolled_back__baseline_for_it_only(api, key, publish) 
     state = FlagState.objects.get(flag__key="smart-compose", environment__key="production")
     RolloutPlan.objects.filter(flag_state=state).delete()
     publish(
-        lambda: rollout_plan_create(
-            state=state, actor=Actor("test"), stages=[{"percentage": 100}]
-        )
+        lambda: rollout_plan_create(state=state, actor=Actor("test"), stages=[{"percentage": 100}])
     )
     assert _smart_compose(api, key, HIGH_END)["variant"] == "edge"  # complete: everyone
 
@@ -77,6 +75,7 @@ def test_evaluate__segment_rolled_back__baseline_for_it_only(api, key, publish) 
     rolled_back = _smart_compose(api, key, HIGH_END)
     assert (rolled_back["variant"], rolled_back["metadata"]["arm"]) == ("lite", "control")
     assert rolled_back["metadata"]["rolloutState"] == "rolled_back"
+
 
 def test_ofrep__ladder_flag__primitive_metadata_only(api, key) -> None:
     body = api(

@@ -12,8 +12,14 @@ from rollout.engine.evaluate import evaluate
 from rollout.engine.hashing import normalized
 
 RUNGS = [
-    {"key": "edge", "requirements": [{"contextName": "memoryGb", "operator": "NUM_GTE", "value": "4"}]},
-    {"key": "cloud", "requirements": [{"contextName": "rttMs", "operator": "NUM_LTE", "value": "300"}]},
+    {
+        "key": "edge",
+        "requirements": [{"contextName": "memoryGb", "operator": "NUM_GTE", "value": "4"}],
+    },
+    {
+        "key": "cloud",
+        "requirements": [{"contextName": "rttMs", "operator": "NUM_LTE", "value": "300"}],
+    },
     {"key": "lite"},
     {"key": "off"},
 ]

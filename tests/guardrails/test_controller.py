@@ -141,9 +141,7 @@ def test_decide__stage_past_maximum__hold_timeout() -> None:
 def test_decide__means_wait_for_burn_in() -> None:
     treatment = _arm([1.0] * 10 + [0.0] * 39)  # 49 clients: still burning in
     control = _arm([0.0] * 49)
-    window = _window(
-        clients=(49, 49), exposures=(49, 49), means={"latency": (treatment, control)}
-    )
+    window = _window(clients=(49, 49), exposures=(49, 49), means={"latency": (treatment, control)})
 
     verdict = decide(PLAN, 2, 1.0, window)
 
@@ -157,7 +155,10 @@ def test_decide__means_wait_for_burn_in() -> None:
         ([{"percentage": 0}], "stages[0].percentage"),
         ([{"percentage": 10}, {"percentage": 5}], "stages[1].percentage"),
         ([{"percentage": 5, "minDwellHours": "2"}], "stages[0].minDwellHours"),
-        ([{"percentage": 5, "minDwellHours": 5, "maxDurationHours": 1}], "stages[0].maxDurationHours"),
+        (
+            [{"percentage": 5, "minDwellHours": 5, "maxDurationHours": 1}],
+            "stages[0].maxDurationHours",
+        ),
     ],
 )
 def test_parse_plan__bad_stage__names_field(stages, field) -> None:

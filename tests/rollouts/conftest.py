@@ -34,7 +34,9 @@ LADDER = [
 @pytest.fixture
 def edge_flag(environment, publish) -> FlagState:
     for identity, key in enumerate(SEGMENT_KEYS, start=1):
-        publish(lambda i=identity, k=key: CapabilitySegment.objects.create(identity=i, key=k, label=k))
+        publish(
+            lambda i=identity, k=key: CapabilitySegment.objects.create(identity=i, key=k, label=k)
+        )
     flag = publish(lambda: flag_create(key="smart-compose", kind="string", off_value="off"))
     publish(lambda: flag_ladder_set(flag=flag, rungs=LADDER, baseline="lite"))
     state = FlagState.objects.get(flag=flag, environment=environment)
@@ -43,9 +45,7 @@ def edge_flag(environment, publish) -> FlagState:
 
 @pytest.fixture
 def plan(edge_flag, publish) -> RolloutPlan:
-    return publish(
-        lambda: rollout_plan_create(state=edge_flag, actor=Actor("test"), now=START)
-    )
+    return publish(lambda: rollout_plan_create(state=edge_flag, actor=Actor("test"), now=START))
 
 
 @pytest.fixture

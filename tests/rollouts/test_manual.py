@@ -156,7 +156,9 @@ def test_rollback_command__one_segment(plan, publish, capsys) -> None:
 
     assert _state("cloud-only") == "rolled_back"
     assert _state("edge-ready") == "ramping"
-    assert "rolled back smart-compose in production for segment cloud-only" in capsys.readouterr().out
+    assert (
+        "rolled back smart-compose in production for segment cloud-only" in capsys.readouterr().out
+    )
     assert AuditEntry.objects.get(action="rollout.rollback").actor_name == "cli"
 
 
@@ -218,7 +220,7 @@ def test_simulate_rollout_command__json_last_line(capsys) -> None:
     )
 
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert last["scenario"] == "latency10" and last["runs"] == 5
+    assert (last["scenario"], last["runs"]) == ("latency10", 5)
     assert last["rollback_rate"] == 1.0
     assert len(last["rollback_rate_ci"]) == 2
     assert last["median_hours_to_rollback"] <= 8

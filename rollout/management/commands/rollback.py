@@ -45,7 +45,9 @@ class Command(BaseCommand):
             else:
                 rows = rollout_kill(flag=flag, environment=environment, actor=who, reason=reason)
         except RolloutError as exc:
-            raise CommandError(f"--{exc.field}: {exc.message}" if exc.field != "flag" else str(exc)) from exc
+            raise CommandError(
+                f"--{exc.field}: {exc.message}" if exc.field != "flag" else str(exc)
+            ) from exc
         if not rows:
             self.stdout.write(f"{flag} in {environment}: every segment was already rolled back")
         for row in rows:

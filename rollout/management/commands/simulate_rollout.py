@@ -28,9 +28,7 @@ class Command(BaseCommand):
         if not 1 <= devices <= 1_000_000:
             raise CommandError("--devices-per-hour: must be within 1..1000000")
         started = time.perf_counter()
-        result = simulate(
-            opts["scenario"], runs=runs, seed=opts["seed"], devices_per_hour=devices
-        )
+        result = simulate(opts["scenario"], runs=runs, seed=opts["seed"], devices_per_hour=devices)
         elapsed = time.perf_counter() - started
         low, high = result["rollback_rate_ci"]
         self.stdout.write(

@@ -39,9 +39,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         rate = opts["clients_per_minute"]
+        if not opts["url"].startswith(("http://", "https://")):
+            raise CommandError("--url: must be an http:// or https:// URL")
         if not 0 < rate <= 60_000:
             raise CommandError("--clients-per-minute: must be within (0, 60000]")
-        rng = random.Random(opts["seed"])
+        rng = random.Random(opts["seed"])  # noqa: S311 - synthetic traffic, not secrets
         # A sample of the stored population, sent as inline capability. Wait rather than
         # exit when there is none yet: under honcho one exiting process stops them all.
         while not (profiles := [p.attributes() for p in ClientProfile.objects.order_by("?")[:500]]):
@@ -81,14 +83,14 @@ class Traffic:
         self.last_error = ""
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - --url is checked to be http(s)
             f"{self.url}{path}",
             data=json.dumps(body, default=str).encode(),
             headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
                 return dict(json.loads(response.read() or b"{}"))
         except (urllib.error.URLError, OSError, ValueError) as exc:
             self.counts["errors"] += 1
@@ -150,4 +152,6 @@ class Traffic:
 
     def summary(self) -> str:
         counts = ", ".join(f"{n} {name}" for name, n in self.counts.items())
-        return f"traffic: {counts}" + (f" (last error {self.last_error})" if self.last_error else "")
+        return f"traffic: {counts}" + (
+            f" (last error {self.last_error})" if self.last_error else ""
+        )

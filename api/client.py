@@ -27,6 +27,7 @@ from capability_probe.services import profile_attributes
 from rollout.engine.evaluate import evaluate, evaluate_all
 from rollout.engine.types import Decision
 from rollout.snapshot_store import HeldSnapshot, KeyInfo, store
+from rollout.telemetry.exposure import exposures_count_decisions
 
 MAX_CONTEXT_ATTRIBUTES = 200
 MAX_ATTRIBUTE_NAME = 200
@@ -204,6 +205,7 @@ def evaluate_view(request: HttpRequest) -> HttpResponse:
     held, body, context = _evaluation_request(request, {"context", "flags"})
     keys = _flag_keys(body.get("flags"), held)
     decisions = evaluate_all(held.snapshot, context, keys)
+    exposures_count_decisions(held.environment, decisions)
     payload = {
         "environment": held.environment,
         "snapshotVersion": held.version,
@@ -221,6 +223,7 @@ def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
     if key not in held.snapshot.flags:
         raise ApiError(404, "FLAG_NOT_FOUND", f"flag {key!r} does not exist", key=key)
     decision = evaluate(held.snapshot, key, context)
+    exposures_count_decisions(held.environment, (decision,))
     return json_response(decision_body(decision, held))
 
 
@@ -230,6 +233,7 @@ def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
     """POST /ofrep/v1/evaluate/flags: every flag, with ETag / If-None-Match."""
     held, _, context = _evaluation_request(request, set())
     decisions = evaluate_all(held.snapshot, context, None)
+    exposures_count_decisions(held.environment, decisions)
     body_bytes = orjson.dumps({"flags": [decision_body(d, held) for d in decisions]})
     return cached_json_response(request, body_bytes, etag_of(body_bytes))
 

@@ -49,9 +49,10 @@ def json_response(body: Any, status: int = 200) -> HttpResponse:
     return HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
 
 
-def read_json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request body as a JSON object; 413 when too large, 400 naming the problem."""
-    limit = settings.EDGEFLAGS_MAX_BODY_BYTES
+def read_json_body(request: HttpRequest, limit: int | None = None) -> dict[str, Any]:
+    """The request body as a JSON object; 413 when larger than `limit` (default
+    EDGEFLAGS_MAX_BODY_BYTES), 400 naming the problem."""
+    limit = limit or settings.EDGEFLAGS_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"body: larger than {limit} bytes")

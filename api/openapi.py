@@ -51,6 +51,78 @@ _CONTEXT = {
     "additionalProperties": True,
 }
 
+_EVENT_BATCH = {
+    "type": "object",
+    "required": ["targetingKey", "events"],
+    "properties": {
+        "targetingKey": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256,
+            "description": "The client id; only its keyed hash is kept.",
+        },
+        "events": {
+            "type": "array",
+            "maxItems": 1000,
+            "items": {
+                "type": "object",
+                "required": ["id", "type", "flag", "segment", "arm"],
+                "properties": {
+                    "id": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "description": "Client-generated; a resent id within 48 h is a duplicate",
+                    },
+                    "type": {
+                        "type": "string",
+                        "enum": ["exposure", "inference", "crash", "energy", "feedback"],
+                    },
+                    "flag": {"type": "string", "description": "A flag of the environment"},
+                    "segment": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 63,
+                        "description": "The decision's metadata.segment",
+                    },
+                    "arm": {
+                        "type": "string",
+                        "enum": ["treatment", "control"],
+                        "description": "The decision's metadata.arm",
+                    },
+                    "timestamp": {
+                        "oneOf": [
+                            {"type": "string", "format": "date-time"},
+                            {"type": "number", "description": "epoch milliseconds"},
+                        ],
+                        "description": "Default now; within the last 24 h, at most 5 min ahead",
+                    },
+                    "ms": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "maximum": 600000,
+                        "description": "inference: required",
+                    },
+                    "ok": {"type": "boolean", "description": "inference: default true"},
+                    "millijoules": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "maximum": 10000000,
+                        "description": "energy: required",
+                    },
+                    "rating": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 5,
+                        "description": "feedback: required",
+                    },
+                },
+                "additionalProperties": False,
+            },
+        },
+    },
+}
+
 
 def _errors(*codes: int) -> dict[str, Any]:
     described = {
@@ -61,6 +133,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "Flag not found",
         413: "Body over 64 KiB",
         429: "Rate limited; Retry-After gives seconds",
+        503: "Not stored (buffer unavailable); send again after Retry-After seconds",
     }
     responses: dict[str, Any] = {}
     for code in codes:
@@ -158,6 +231,30 @@ CLIENT_PATHS: dict[str, Any] = {
                     ),
                 },
                 **_errors(304, 400, 401, 413, 429),
+            },
+        }
+    },
+    "/api/v1/events": {
+        "post": {
+            "operationId": "events",
+            "tags": ["client"],
+            "summary": "A client's telemetry batch (exposures and outcomes), all or nothing",
+            "security": _KEY_SECURITY,
+            "requestBody": _json(_EVENT_BATCH),
+            "responses": {
+                "202": {
+                    "description": "Durably buffered; events already accepted are duplicates",
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "accepted": {"type": "integer"},
+                                "duplicates": {"type": "integer"},
+                            },
+                        }
+                    ),
+                },
+                **_errors(400, 401, 413, 429, 503),
             },
         }
     },

@@ -18,6 +18,7 @@ from capability_probe.models import columns_to_attributes
 from capability_probe.schema import ProbeInvalid, parse_probe
 from capability_probe.services import client_erase, probe_record
 from rollout.engine.evaluate import evaluate_all, resolve_segment
+from rollout.telemetry.exposure import exposures_count_decisions
 
 
 @json_api
@@ -35,6 +36,7 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
     segment = resolve_segment(held.snapshot, context)
     outcome = probe_record(probe=probe, segment_key=segment or "")
     decisions = evaluate_all(held.snapshot, context)
+    exposures_count_decisions(held.environment, decisions)
     body = {
         "segment": {"key": segment, "label": held.snapshot.segment_labels.get(segment or "")},
         "stored": outcome.stored,

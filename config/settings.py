@@ -210,6 +210,21 @@ EDGEFLAGS_SEGMENTATION_STALE_S = env.int("EDGEFLAGS_SEGMENTATION_STALE_S", defau
 EDGEFLAGS_DEMO_CLIENTS = env.int("EDGEFLAGS_DEMO_CLIENTS", default=20_000)
 # Admin password used when `make run` creates the first admin user (generated when unset).
 EDGEFLAGS_ADMIN_PASSWORD = env.str("EDGEFLAGS_ADMIN_PASSWORD", default="")
+# Telemetry: Redis key prefix of the event buffer (default: under the cache prefix); how
+# often the buffer is folded into the aggregates, in chunks of this many batches per
+# transaction; how often each process writes its server-side exposure counts (0: no
+# background writer, the caller flushes).
+EDGEFLAGS_TELEMETRY_PREFIX = env.str(
+    "EDGEFLAGS_TELEMETRY_PREFIX", default=f"{EDGEFLAGS_CACHE_PREFIX}:telemetry"
+)
+EDGEFLAGS_TELEMETRY_FOLD_INTERVAL_S = env.int("EDGEFLAGS_TELEMETRY_FOLD_INTERVAL_S", default=10)
+EDGEFLAGS_TELEMETRY_FOLD_CHUNK = env.int("EDGEFLAGS_TELEMETRY_FOLD_CHUNK", default=200)
+EDGEFLAGS_EXPOSURE_FLUSH_S = env_float("EDGEFLAGS_EXPOSURE_FLUSH_S", 5.0)
+# A 1,000-event batch is about 125 KB of JSON: the events endpoint has its own body limit.
+EDGEFLAGS_EVENTS_MAX_BODY_BYTES = env.int("EDGEFLAGS_EVENTS_MAX_BODY_BYTES", default=1_048_576)
+# How long an accepted event id is remembered (a retry within it is a duplicate). Redis keeps
+# one key per event: about 90 bytes × events/s × this window.
+EDGEFLAGS_EVENT_DEDUPE_S = env.int("EDGEFLAGS_EVENT_DEDUPE_S", default=6 * 3600)
 
 # --- Auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

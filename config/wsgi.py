@@ -19,7 +19,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 full_application = get_wsgi_application()
 
-LEAN_PATHS = ("/api/v1/evaluate", "/api/v1/probes", "/api/v1/snapshot", "/ofrep/")
+LEAN_PATHS = (
+    "/api/v1/evaluate",
+    "/api/v1/probes",
+    "/api/v1/events",
+    "/api/v1/snapshot",
+    "/ofrep/",
+)
 LEAN_MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
 
 

@@ -42,4 +42,22 @@ DEFAULT_PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         description="Cluster capability profiles into segments and publish the new model.",
         crontab="0 2 * * *",
     ),
+    PeriodicTaskSpec(
+        name="fold telemetry",
+        task="rollout.tasks.fold_telemetry",
+        description="Fold buffered client telemetry into the guardrail aggregates.",
+        every_seconds=settings.EDGEFLAGS_TELEMETRY_FOLD_INTERVAL_S,
+    ),
+    PeriodicTaskSpec(
+        name="rollout controller",
+        task="rollout.tasks.rollout_tick",
+        description="Test every ramping segment's guardrails; advance, hold or roll back.",
+        every_seconds=60,
+    ),
+    PeriodicTaskSpec(
+        name="purge telemetry bookkeeping",
+        task="rollout.tasks.purge_telemetry",
+        description="Forget expired event ids (deduplication) and per-client failure marks.",
+        crontab="15 * * * *",
+    ),
 )

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np

@@ -49,6 +49,9 @@ from config.settings import *  # noqa: E402, F403
 
 # A smaller demo population keeps tests that load the demo quick.
 EDGEFLAGS_DEMO_CLIENTS = 3000
+# No background exposure writer in the test process: its at-exit flush would run after
+# pytest-django restored the database name (tests that need it flush explicitly).
+EDGEFLAGS_EXPOSURE_FLUSH_S = 0
 
 # Fast password hashing: tests create many users; production keeps the default.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

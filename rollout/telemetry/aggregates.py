@@ -1,0 +1,219 @@
+"""Fold the buffer into MetricBucket rows exactly once, and purge the intake bookkeeping.
+
+Redis buffer: the head entries are read without popping; in one transaction the cursor row
+is locked, entries at or below its position are skipped, the rest applied and the position
+advanced; only after the commit are the folded entries trimmed from the list. A fold that
+dies before its commit changes nothing; one that dies after it skips those entries next time.
+Database buffer: a chunk of TelemetryBatch rows is applied and deleted in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+
+from rollout.models import (
+    Environment,
+    FailureMark,
+    MetricBucket,
+    SeenEvent,
+    SegmentRollout,
+    TelemetryBatch,
+    TelemetryCursor,
+)
+from rollout.telemetry.buffer import redis_cursor_name, redis_mode, redis_peek, redis_trim
+from rollout.telemetry.fold import BucketKey, Folded, ThresholdKey, fold_batch
+
+logger = logging.getLogger(__name__)
+
+FOLD_BUDGET_S = 50.0
+RETENTION = timedelta(hours=48)
+# The row a database-buffer fold locks so that folds never run side by side.
+DATABASE_CURSOR = "database-buffer"
+
+
+@dataclass(frozen=True, slots=True)
+class FoldOutcome:
+    """What one fold run did: batches applied, and whether another fold held the lock."""
+
+    batches: int
+    busy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    applied: int = 0
+    empty: bool = False
+    busy: bool = False
+
+
+def _moment(epoch_s: int) -> datetime:
+    return datetime.fromtimestamp(epoch_s, tz=UTC)
+
+
+def latency_thresholds() -> dict[ThresholdKey, float]:
+    """Every segment rollout's frozen p95 inference time, by (environment id, flag, segment)."""
+    rows = SegmentRollout.objects.filter(latency_p95_ms__isnull=False).values_list(
+        "plan__flag_state__environment_id",
+        "plan__flag_state__flag__key",
+        "segment",
+        "latency_p95_ms",
+    )
+    return {(env, flag, segment): p95 for env, flag, segment, p95 in rows if p95 is not None}
+
+
+def bucket_add(key: BucketKey, increments: Mapping[str, float]) -> None:
+    """Add `increments` (MetricBucket field -> amount) to a bucket, creating it when missing."""
+    if not increments:
+        return
+    environment_id, flag, segment, arm, minute = key
+    lookup: dict[str, Any] = {
+        "environment_id": environment_id,
+        "flag": flag,
+        "segment": segment,
+        "arm": arm,
+        "minute": _moment(minute),
+    }
+    changes = {name: F(name) + amount for name, amount in increments.items()}
+    if MetricBucket.objects.filter(**lookup).update(**changes):
+        return
+    try:
+        with transaction.atomic():
+            MetricBucket.objects.create(**lookup, **increments)
+    except IntegrityError:
+        # Created by a concurrent writer (the exposure flush) since our update found none.
+        MetricBucket.objects.filter(**lookup).update(**changes)
+
+
+def _new_failures(folded: Folded) -> Counter[BucketKey]:
+    """Insert the FailureMarks not there yet; count each new one in its bucket."""
+    if not folded.failures:
+        return Counter()
+    candidates = list(folded.failures)
+    existing = FailureMark.objects.filter(
+        environment_id__in={c[0] for c in candidates},
+        flag__in={c[1] for c in candidates},
+        client__in={c[2] for c in candidates},
+        window__in={_moment(c[3]) for c in candidates},
+    ).values_list("environment_id", "flag", "client", "window")
+    marked = {(env, flag, client, int(when.timestamp())) for env, flag, client, when in existing}
+    new = [c for c in candidates if c not in marked]
+    FailureMark.objects.bulk_create(
+        FailureMark(environment_id=env, flag=flag, client=client, window=_moment(hour))
+        for env, flag, client, hour in new
+    )
+    return Counter(folded.failures[c] for c in new)
+
+
+def _apply(batches: Iterable[Any], thresholds: Mapping[ThresholdKey, float]) -> int:
+    """Fold `batches` into the aggregates (inside the caller's transaction); how many counted."""
+    decoded = list(batches)
+    environments = {b.get("env") for b in decoded if isinstance(b, dict)}
+    known = set(
+        Environment.objects.filter(
+            pk__in=[env for env in environments if isinstance(env, int)]
+        ).values_list("pk", flat=True)
+    )
+    folded = Folded()
+    applied = 0
+    for batch in decoded:
+        try:
+            if batch["env"] not in known:
+                continue  # the environment was deleted since: its telemetry goes with it
+            fold_batch(folded, batch, thresholds)
+            applied += 1
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.error("telemetry: skipping a malformed buffered batch: %r", exc)
+    failures = _new_failures(folded)
+    for key, delta in folded.buckets.items():
+        increments = delta.increments()
+        if failures[key]:
+            increments["failures"] = failures[key]
+        bucket_add(key, increments)
+    return applied
+
+
+def _locked_cursor(name: str) -> TelemetryCursor | None:
+    """The cursor row, locked for this transaction; None while another fold holds it."""
+    TelemetryCursor.objects.get_or_create(name=name)
+    rows = TelemetryCursor.objects.filter(name=name)
+    if connection.features.has_select_for_update_skip_locked:
+        return rows.select_for_update(skip_locked=True).first()
+    # SQLite has no row locks: its write transactions already run one at a time.
+    return rows.first()
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        logger.error("telemetry: skipping an undecodable buffered entry (%d bytes)", len(raw))
+        return None
+
+
+def _fold_redis_chunk(size: int, thresholds: Mapping[ThresholdKey, float]) -> _Step:
+    chunk = redis_peek(size)
+    if not chunk.entries:
+        return _Step(empty=True)
+    with transaction.atomic():
+        cursor = _locked_cursor(redis_cursor_name(chunk.epoch))
+        if cursor is None:
+            return _Step(busy=True)
+        fresh = [_decode(body) for seq, body in chunk.entries if seq > cursor.position]
+        applied = _apply((batch for batch in fresh if batch is not None), thresholds)
+        position = max(cursor.position, *(seq for seq, _ in chunk.entries))
+        if position != cursor.position:
+            cursor.position = position
+            cursor.save(update_fields=["position"])
+    # Only now, with the position committed: a crash before this line is harmless.
+    redis_trim(chunk.epoch, position)
+    return _Step(applied=applied)
+
+
+def _fold_database_chunk(size: int, thresholds: Mapping[ThresholdKey, float]) -> _Step:
+    with transaction.atomic():
+        if _locked_cursor(DATABASE_CURSOR) is None:
+            return _Step(busy=True)
+        rows = list(TelemetryBatch.objects.order_by("pk").values_list("pk", "payload")[:size])
+        if not rows:
+            return _Step(empty=True)
+        applied = _apply((payload for _, payload in rows), thresholds)
+        TelemetryBatch.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+    return _Step(applied=applied)
+
+
+def telemetry_fold(*, chunk: int | None = None, budget_s: float = FOLD_BUDGET_S) -> FoldOutcome:
+    """Fold buffered batches into MetricBucket, chunk by chunk, until empty or out of time."""
+    size = chunk or settings.EDGEFLAGS_TELEMETRY_FOLD_CHUNK
+    fold_chunk = _fold_redis_chunk if redis_mode() else _fold_database_chunk
+    thresholds = latency_thresholds()
+    deadline = time.monotonic() + budget_s
+    applied = 0
+    while True:
+        step = fold_chunk(size, thresholds)
+        applied += step.applied
+        if step.empty or step.busy or time.monotonic() >= deadline:
+            break
+    if applied:
+        logger.info("telemetry: folded %d batches", applied)
+    return FoldOutcome(batches=applied, busy=step.busy)
+
+
+def telemetry_purge(now: datetime) -> dict[str, int]:
+    """Forget deduplication ids older than EDGEFLAGS_EVENT_DEDUPE_S and failure marks older
+    than 48 hours; counts deleted."""
+    cutoff = now - RETENTION
+    seen_cutoff = now - timedelta(seconds=settings.EDGEFLAGS_EVENT_DEDUPE_S)
+    seen, _ = SeenEvent.objects.filter(seen_at__lt=seen_cutoff).delete()
+    marks, _ = FailureMark.objects.filter(window__lt=cutoff).delete()
+    return {"seen_events": seen, "failure_marks": marks}

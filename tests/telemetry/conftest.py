@@ -1,0 +1,110 @@
+"""Telemetry fixtures: a Redis key prefix per test, both buffer modes, flags and thresholds."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+
+from rollout.models import Environment, FlagState, RolloutPlan, SegmentRollout
+from rollout.services import flag_create
+from rollout.telemetry.exposure import counter
+
+# The buffer modes this run can exercise: the database always, Redis when the suite has one.
+BUFFER_MODES = ["database", *(["redis"] if settings.REDIS_URL else [])]
+
+FLAG = "smart-compose"
+OTHER_FLAG = "lead-scoring"
+SEGMENT = "edge-ready"
+P95_MS = 100.0
+
+
+@pytest.fixture(autouse=True)
+def _telemetry_isolation(settings: Any) -> Iterator[None]:
+    """Keys of this test only in Redis; no background exposure writer; no leftover counts."""
+    prefix = f"edgeflags-test-telemetry-{uuid.uuid4().hex[:12]}"
+    settings.EDGEFLAGS_TELEMETRY_PREFIX = prefix
+    settings.EDGEFLAGS_EXPOSURE_FLUSH_S = 0
+    redis_url = settings.REDIS_URL  # tests may point REDIS_URL elsewhere meanwhile
+    counter.clear()
+    yield
+    counter.clear()
+    if redis_url:
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.fixture(params=BUFFER_MODES)
+def buffer_mode(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Each test using it runs once per buffer mode (Redis mode only when Redis is there)."""
+    if request.param == "database":
+        settings.REDIS_URL = ""
+    return str(request.param)
+
+
+@pytest.fixture
+def flags(environment: Environment, publish: Callable[..., Any]) -> Environment:
+    """Two flags in the environment; FLAG's SEGMENT has a frozen p95 of P95_MS."""
+
+    def create() -> None:
+        flag_create(key=FLAG)
+        flag_create(key=OTHER_FLAG)
+        state = FlagState.objects.get(flag__key=FLAG, environment=environment)
+        plan = RolloutPlan.objects.create(flag_state=state)
+        SegmentRollout.objects.update_or_create(
+            plan=plan, segment=SEGMENT, defaults={"latency_p95_ms": P95_MS}
+        )
+
+    publish(create)
+    return environment
+
+
+def hour_start(hours_ago: int) -> datetime:
+    """The start of the hour `hours_ago` hours before the current one (UTC)."""
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return now - timedelta(hours=hours_ago)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class Events:
+    """Builds events with unique ids: `events.exposure(minute=...)`, `events.inference(...)`."""
+
+    def __init__(self, flag: str = FLAG, segment: str = SEGMENT, arm: str = "treatment"):
+        self.flag, self.segment, self.arm = flag, segment, arm
+        self.next_id = 0
+
+    def __call__(self, kind: str, at: datetime | None = None, **fields: Any) -> dict[str, Any]:
+        self.next_id += 1
+        event: dict[str, Any] = {
+            "id": f"e-{uuid.uuid4().hex[:8]}-{self.next_id}",
+            "type": kind,
+            "flag": fields.pop("flag", self.flag),
+            "segment": fields.pop("segment", self.segment),
+            "arm": fields.pop("arm", self.arm),
+        }
+        if at is not None:
+            event["timestamp"] = epoch_ms(at)
+        event.update(fields)
+        return event
+
+
+@pytest.fixture
+def send(api: Callable[..., Any], client_key: str) -> Callable[..., Any]:
+    """POST a batch for a targeting key with the client key; returns the response."""
+
+    def post(targeting_key: str, events: list[dict[str, Any]]) -> Any:
+        return api(
+            "POST", "/api/v1/events", client_key, {"targetingKey": targeting_key, "events": events}
+        )
+
+    return post

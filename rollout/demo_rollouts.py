@@ -1,10 +1,11 @@
 """Demo rollout history: three days of synthetic telemetry through the real controller.
 
 `lead-summary` ramps in production, one capability segment after another; in one of them
-the on-device summariser crashes twice as often as the baseline, and the controller rolls
-that segment back by itself, leaving the evidence in the audit log. `smart-compose` starts a
-rollout in staging a few hours ago. Aggregates are written as the telemetry fold writes
-them (one row per arm and hour) and every hour of the story is decided by `rollout_tick`.
+the on-device summariser crashes three times as often as the baseline, and the controller
+rolls that segment back by itself, leaving the evidence in the audit log. `smart-compose` is
+generally available in production (complete in every segment) and starts ramping in
+staging. Aggregates are written as the telemetry fold writes them (one row per arm and
+hour) and every hour of the story is decided by `rollout_tick`.
 """
 
 from __future__ import annotations
@@ -90,6 +91,18 @@ def demo_rollouts_load(now: datetime | None = None) -> list[str]:
             if row.state != PENDING and start_hour is not None:
                 _feed(row, at + timedelta(minutes=30), effect, rng)
         rollout_tick(at + timedelta(hours=1))
+    # smart-compose is generally available in production: a one-stage plan at 100 %, so
+    # every segment is complete and the demo page's telemetry has an arm to land in.
+    compose = FlagState.objects.select_related("flag", "environment").get(
+        flag__key="smart-compose", environment__key="production"
+    )
+    rollout_plan_create(
+        state=compose,
+        actor=DEMO,
+        reason="demo: smart compose is generally available",
+        stages=[{"percentage": 100}],
+        now=now,
+    )
     staging = FlagState.objects.select_related("flag", "environment").get(
         flag__key="smart-compose", environment__key="staging"
     )

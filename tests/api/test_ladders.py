@@ -55,7 +55,7 @@ def test_evaluate__no_profile__safe_rung_default(api, key) -> None:
 def test_evaluate__segment_rolled_back__baseline_for_it_only(api, key, publish) -> None:
     segment = _smart_compose(api, key, HIGH_END)["metadata"]["segment"]
     state = FlagState.objects.get(flag__key="smart-compose", environment__key="production")
-    RolloutPlan.objects.filter(flag_state=state).delete()
+    publish(lambda: RolloutPlan.objects.filter(flag_state=state).delete())
     publish(
         lambda: rollout_plan_create(state=state, actor=Actor("test"), stages=[{"percentage": 100}])
     )

@@ -63,3 +63,26 @@ def test_demo__unknown_class__400_naming_the_parameter(web) -> None:
 
     assert response.status_code == 400
     assert response.text.startswith("emulate: unknown class 'toaster'")
+
+
+def test_demo__telemetry__exposure_and_inference_accepted(page: Page, web) -> None:
+    # Given a high-end client on the edge rung of smart-compose (complete in its segment)
+    assert _rung_on(page, f"{web.url}/demo/?emulate=high-end") == "edge"
+    assert page.evaluate("Edgeflags.decision('smart-compose').metadata.arm") == "treatment"
+
+    # When the page sends its queued telemetry
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/events")) as answer:
+        page.evaluate("Edgeflags.flush()")
+
+    # Then the server took the exposure and the in-page model's inference time
+    response = answer.value
+    assert response.status == 202
+    sent = response.request.post_data_json
+    assert {e["type"] for e in sent["events"]} >= {"exposure", "inference"}
+    assert response.json()["accepted"] == len(sent["events"])
+    inference = next(e for e in sent["events"] if e["type"] == "inference")
+    assert (inference["flag"], inference["arm"], inference["ok"]) == (
+        "smart-compose",
+        "treatment",
+        True,
+    )

@@ -8,6 +8,11 @@
  *   Edgeflags.ui(flagKey)       -> the UI state to render (the safe rung's when nothing is known)
  *   Edgeflags.on("change", fn)  -> fn({flagKey, decision, previous}); also the window event
  *                                  "edgeflags:change" with the same detail.
+ *   Edgeflags.track(flagKey, type, fields?) -> queue a telemetry event for a flag under a
+ *     rollout: type "inference" ({ms, ok}), "energy" ({millijoules}), "feedback" ({rating}),
+ *     "crash". It carries the decision's segment and arm; exposures are queued by themselves
+ *     when a rolled-out decision is first shown. Sent in batches every 10 s and when the page
+ *     is hidden; Edgeflags.flush() sends now.
  *
  * Decisions are kept in localStorage with their snapshot version. Offline, or when the
  * server cannot be reached, the cached decisions are served; with nothing cached, the safe
@@ -21,6 +26,10 @@
   var options = null;
   var listeners = [];
   var timer = null;
+  var eventsTimer = null;
+  var queue = [];
+  var exposed = {};
+  var MAX_BATCH = 1000;
 
   function storage() {
     try { return window.localStorage; } catch (e) { return null; }
@@ -40,6 +49,48 @@
     }));
   }
 
+  function newId() {
+    return (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
+      : Date.now().toString(36) + "-" + String(Math.random()).slice(2, 14);
+  }
+
+  // Queue an event for a flag whose decision names its rollout segment and arm.
+  function track(flagKey, type, fields) {
+    var decision = state.flags[flagKey];
+    var meta = (decision && decision.metadata) || {};
+    if (!meta.arm || !meta.segment || state.source !== "server") return false;
+    var event = Object.assign({}, fields || {}, {
+      id: newId(), type: type, flag: flagKey, segment: meta.segment, arm: meta.arm,
+      timestamp: new Date().toISOString(),
+    });
+    queue.push(event);
+    if (queue.length >= MAX_BATCH) flush();
+    return true;
+  }
+
+  function exposeOnce(flagKey) {
+    var meta = (state.flags[flagKey] && state.flags[flagKey].metadata) || {};
+    var key = flagKey + ":" + meta.segment + ":" + meta.arm + ":" + meta.stage;
+    if (!exposed[key] && track(flagKey, "exposure")) exposed[key] = true;
+  }
+
+  // Send what is queued; a batch that fails is kept for the next try (ids make resends safe).
+  function flush() {
+    if (!options || !queue.length || navigator.onLine === false) return Promise.resolve(0);
+    var batch = queue.splice(0, MAX_BATCH);
+    return fetch(options.eventsEndpoint || "/api/v1/events", {
+      method: "POST", keepalive: true,
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + options.apiKey },
+      body: JSON.stringify({ targetingKey: options.clientId, events: batch }),
+    }).then(function (response) {
+      if (response.status >= 500 || response.status === 429) throw new Error("retry later");
+      return batch.length; // 202, or a 4xx that a resend would not fix
+    }).catch(function () {
+      queue = batch.concat(queue).slice(0, 10 * MAX_BATCH);
+      return 0;
+    });
+  }
+
   function emit(flagKey, decision, previous) {
     var detail = { flagKey: flagKey, decision: decision, previous: previous };
     listeners.forEach(function (fn) { try { fn(detail); } catch (e) { /* a listener's bug is its own */ } });
@@ -53,6 +104,7 @@
     state.snapshotVersion = snapshotVersion;
     state.source = source;
     Object.keys(state.flags).forEach(function (key) {
+      if (source === "server") exposeOnce(key);
       var before = previous[key], after = state.flags[key];
       if (!before || before.variant !== after.variant
           || JSON.stringify(before.uiState) !== JSON.stringify(after.uiState)) {
@@ -130,6 +182,12 @@
       }, function () { return fallBack(); });
     }
     timer = setInterval(refresh, options.intervalMs);
+    if (!eventsTimer) {
+      eventsTimer = setInterval(flush, options.eventsIntervalMs || 10000);
+      document.addEventListener("visibilitychange", function () {
+        if (document.visibilityState === "hidden") flush();
+      });
+    }
     return first;
   }
 
@@ -151,5 +209,7 @@
     source: function () { return state.source; },
     snapshotVersion: function () { return state.snapshotVersion; },
     on: function (event, fn) { if (event === "change") listeners.push(fn); },
+    track: track,
+    flush: flush,
   };
 })();

@@ -176,9 +176,9 @@ def wait_for_http(url: str, server: Running, timeout: float = 30) -> None:
         if server.process.poll() is not None:
             raise AssertionError(f"{server.name} exited early:\n{server.log()}")
         try:
-            requests.get(url, timeout=1)
-        except requests.ConnectionError:
-            return False
+            requests.get(url, timeout=2)
+        except (requests.ConnectionError, requests.Timeout):
+            return False  # not listening yet, or still starting on a busy machine
         return True
 
     wait_until(answers, timeout, f"{url} to answer", server.log)

@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("api.urls")),
+    path("admin/console/", include("rollout.console.urls")),
     path("admin/", admin.site.urls),
 ]

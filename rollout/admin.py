@@ -239,7 +239,10 @@ def _segment_action(action: str, description: str) -> Any:
         )
 
     run.__name__ = action
-    return admin.action(description=f"{description} (asks for a reason)")(run)
+    # Viewers (view permission only) neither see nor can post the actions.
+    return admin.action(description=f"{description} (asks for a reason)", permissions=["change"])(
+        run
+    )
 
 
 class SegmentRolloutInline(admin.TabularInline[SegmentRollout, RolloutPlan]):
@@ -282,7 +285,10 @@ class RolloutPlanAdmin(admin.ModelAdmin[RolloutPlan]):
         if not change:
             rollout_segments_sync(plan=obj)
 
-    @admin.action(description="Kill switch: roll back every segment (asks for a reason)")
+    @admin.action(
+        description="Kill switch: roll back every segment (asks for a reason)",
+        permissions=["change"],
+    )
     def kill(
         self, request: HttpRequest, queryset: QuerySet[RolloutPlan]
     ) -> TemplateResponse | None:

@@ -1,4 +1,13 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_roles(sender: AppConfig, **kwargs: Any) -> None:
+    from rollout.console.roles import roles_ensure
+
+    roles_ensure()
 
 
 class RolloutConfig(AppConfig):
@@ -9,3 +18,5 @@ class RolloutConfig(AppConfig):
         from rollout import signals
 
         signals.connect()
+        # After every app's migrations: each app's permissions exist once its own ran.
+        post_migrate.connect(_ensure_roles, dispatch_uid="edgeflags-roles")

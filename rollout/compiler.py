@@ -121,11 +121,17 @@ def compile_environment(environment: Environment) -> dict[str, Any]:
     model = model_current()
     if model is not None:
         # Keys and labels come from the segment rows: an operator may rename a segment, and
-        # rules and rollouts refer to it by its current key.
+        # rules and rollouts refer to it by its current key. A merged segment's centroid
+        # serves its target's key, so the clients of both get the same rollout.
         segments_by_identity = {s.identity: s for s in segment_list()}
+        key_by_pk = {s.pk: s.key for s in segments_by_identity.values()}
+        served = {
+            identity: key_by_pk.get(s.merged_into_id, s.key) if s.merged_into_id else s.key
+            for identity, s in segments_by_identity.items()
+        }
         artifact = dict(model.artifact)
         artifact["keys"] = [
-            segments_by_identity[i].key if i in segments_by_identity else key
+            served.get(i, key)
             for i, key in zip(artifact["identities"], artifact["keys"], strict=True)
         ]
         document["capabilityModel"] = artifact

@@ -75,6 +75,14 @@ class CapabilitySegment(models.Model):
     size = models.PositiveIntegerField(default=0)
     share = models.FloatField(default=0.0)
     centroid = models.JSONField(default=dict, blank=True, help_text="Profile in raw units.")
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged",
+        help_text="Retired into this segment: its clients get this segment's key.",
+    )
     first_run = models.ForeignKey(
         SegmentationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,20 +1,25 @@
-"""The segmentation job: sample, fit, match identities, label, measure drift, publish.
+"""The segmentation job (sample, fit, match identities, label, measure drift, publish) and
+a person's review of its segments (accept, rename, merge).
 
 A run publishes atomically at its end; a run that fails or is killed publishes nothing and
-is recorded as failed. Runs never overlap.
+is recorded as failed. Runs never overlap. A run carries the keys people gave segments and
+keeps merged segments merged: their clients are labelled with the merge target's key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -94,7 +99,21 @@ def _previous() -> tuple[ModelArtifact | None, SegmentationRun | None]:
     current = selectors.model_current()
     if current is None:
         return None, None
-    return ModelArtifact.from_json(current.artifact), current.run
+    previous = ModelArtifact.from_json(current.artifact)
+    # A segment renamed since the model was published keeps its new key in this run.
+    own = dict(CapabilitySegment.objects.values_list("identity", "key"))
+    keys = [own.get(i, key) for i, key in zip(previous.identities, previous.keys, strict=True)]
+    return dataclasses.replace(previous, keys=keys), current.run
+
+
+def _served_keys(key_of: dict[int, str]) -> dict[int, str]:
+    """identity -> the key its clients get: a merged segment's clients get its target's."""
+    merged = dict(
+        CapabilitySegment.objects.filter(merged_into__isnull=False).values_list(
+            "identity", "merged_into__key"
+        )
+    )
+    return {identity: merged.get(identity, key) for identity, key in key_of.items()}
 
 
 def _drift(
@@ -154,7 +173,8 @@ def segmentation_run(
         _heartbeat(run)
         artifact = result.artifact
         key_of = dict(zip(artifact.identities, artifact.keys, strict=True))
-        keys = np.array([key_of[int(i)] for i in result.assignments], dtype=object)
+        served = _served_keys(key_of)
+        keys = np.array([served[int(i)] for i in result.assignments], dtype=object)
         save_data = np.nan_to_num(columns["saveData"], nan=0.0) > 0.5
         keys[save_data] = SAVE_DATA_SEGMENT
         sizes = {key: int((keys == key).sum()) for key in artifact.keys}
@@ -228,7 +248,7 @@ def _publish(
                     else CapabilitySegment.Status.ACTIVE
                 ),
             )
-        elif segment.status == CapabilitySegment.Status.RETIRED:
+        elif segment.status == CapabilitySegment.Status.RETIRED and segment.merged_into_id is None:
             segment.status = CapabilitySegment.Status.ACTIVE
         segment.label = label
         segment.size = sizes.get(key, 0)
@@ -240,3 +260,149 @@ def _publish(
         status=CapabilitySegment.Status.RETIRED, size=0, share=0.0
     )
     return version
+
+
+# Review of segments by a person: accept, rename, merge. Rollout rows and the audit log
+# belong to the rollout app, which calls these inside its own transaction.
+
+KEY_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+KEY_MAX_LENGTH = 63  # what rollout rows and audit entries hold
+LABEL_MAX_LENGTH = 100
+
+
+class SegmentError(ValueError):
+    """A review action that cannot be carried out; `field` names the input at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SegmentChange:
+    """What a review action did: the segment after it, its state before and after."""
+
+    segment: CapabilitySegment
+    before: dict[str, Any]
+    after: dict[str, Any]
+    profiles_relabelled: int = 0
+
+
+def _state(segment: CapabilitySegment, merged_into: str | None = None) -> dict[str, Any]:
+    return {
+        "key": segment.key,
+        "label": segment.label,
+        "status": segment.status,
+        "mergedInto": merged_into,
+    }
+
+
+def _locked(key: str, field: str = "segment") -> CapabilitySegment:
+    segment = (
+        CapabilitySegment.objects.select_for_update(of=("self",))
+        .select_related("merged_into")
+        .filter(key=key)
+        .first()
+    )
+    if segment is None:
+        raise SegmentError(field, f"unknown segment {key!r}")
+    return segment
+
+
+def _merged_key(segment: CapabilitySegment) -> str | None:
+    return segment.merged_into.key if segment.merged_into is not None else None
+
+
+def _relabel_profiles(old_key: str, new_key: str) -> int:
+    return ClientProfile.objects.filter(segment_key=old_key).update(segment_key=new_key)
+
+
+@transaction.atomic
+def segment_accept(*, key: str) -> SegmentChange:
+    """Accept a segment flagged for review: it becomes active as it is."""
+    segment = _locked(key)
+    if segment.status != CapabilitySegment.Status.REVIEW:
+        raise SegmentError("segment", f"{key!r} is {segment.status}, not waiting for review")
+    before = _state(segment)
+    segment.status = CapabilitySegment.Status.ACTIVE
+    segment.save(update_fields=["status", "updated_at"])
+    return SegmentChange(segment, before, _state(segment))
+
+
+def _clean_key(new_key: str, segment: CapabilitySegment) -> str:
+    new_key = new_key.strip()
+    if len(new_key) > KEY_MAX_LENGTH:
+        raise SegmentError("key", f"at most {KEY_MAX_LENGTH} characters")
+    if not KEY_PATTERN.fullmatch(new_key):
+        raise SegmentError(
+            "key", "must be a slug: lowercase letters and digits, words joined by single hyphens"
+        )
+    if new_key == SAVE_DATA_SEGMENT:
+        raise SegmentError("key", f"{SAVE_DATA_SEGMENT!r} is reserved for the save-data rule")
+    if CapabilitySegment.objects.exclude(pk=segment.pk).filter(key=new_key).exists():
+        raise SegmentError("key", f"{new_key!r} is taken by another segment")
+    return new_key
+
+
+def _clean_label(new_label: str) -> str:
+    new_label = new_label.strip()
+    if len(new_label) > LABEL_MAX_LENGTH:
+        raise SegmentError("label", f"at most {LABEL_MAX_LENGTH} characters")
+    return new_label
+
+
+@transaction.atomic
+def segment_rename(*, key: str, new_key: str = "", new_label: str = "") -> SegmentChange:
+    """Give a segment a new key and/or label; its stored profiles follow the key.
+
+    Empty means "keep". Keys stay unique slugs; rules and rollouts that use the old key are
+    the caller's to move (the rollout app does it in the same transaction).
+    """
+    segment = _locked(key)
+    key_wanted = _clean_key(new_key, segment) if new_key.strip() else segment.key
+    label_wanted = _clean_label(new_label) or segment.label
+    if (key_wanted, label_wanted) == (segment.key, segment.label):
+        raise SegmentError("key", "give a new key or a new label (both are unchanged)")
+    before = _state(segment, _merged_key(segment))
+    segment.key, segment.label = key_wanted, label_wanted
+    try:
+        with transaction.atomic():
+            segment.save(update_fields=["key", "label", "updated_at"])
+    except IntegrityError as exc:  # another request took the key since the check above
+        raise SegmentError("key", f"{key_wanted!r} is taken by another segment") from exc
+    relabelled = _relabel_profiles(key, key_wanted) if key_wanted != key else 0
+    return SegmentChange(segment, before, _state(segment, _merged_key(segment)), relabelled)
+
+
+@transaction.atomic
+def segment_merge(*, key: str, into: str) -> SegmentChange:
+    """Merge a segment into another: it retires, and its clients get the target's key.
+
+    A merge target is never itself merged: segments already merged into the one merged
+    here move on to the new target.
+    """
+    segment = _locked(key)
+    if segment.merged_into is not None:
+        raise SegmentError("segment", f"{key!r} is already merged into {segment.merged_into.key!r}")
+    if into == key:
+        raise SegmentError("into", "cannot merge a segment into itself")
+    target = _locked(into, field="into")
+    if target.merged_into is not None:
+        raise SegmentError(
+            "into",
+            f"{into!r} is itself merged into {target.merged_into.key!r}; merge into that one",
+        )
+    if target.status == CapabilitySegment.Status.RETIRED:
+        raise SegmentError("into", f"{into!r} is retired: its clients are in other segments now")
+    before = _state(segment)
+    CapabilitySegment.objects.filter(merged_into=segment).update(merged_into=target)
+    target.size += segment.size
+    target.share = round(target.share + segment.share, 6)
+    target.save(update_fields=["size", "share", "updated_at"])
+    segment.merged_into = target
+    segment.status = CapabilitySegment.Status.RETIRED
+    segment.size, segment.share = 0, 0.0
+    segment.save(update_fields=["merged_into", "status", "size", "share", "updated_at"])
+    relabelled = _relabel_profiles(key, into)
+    return SegmentChange(segment, before, _state(segment, into), relabelled)

@@ -74,8 +74,9 @@ def live_demo(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Demo]:
         env,
         "shell",
         "-c",
-        "from django.contrib.auth.models import User; "
-        "User.objects.create_user('rm', 'rm@example.com', 'pw-for-tests-only', is_staff=True)",
+        "from django.contrib.auth.models import Group, User; "
+        "user = User.objects.create_user('rm', 'rm@example.com', 'pw-for-tests-only', "
+        "is_staff=True); user.groups.add(Group.objects.get(name='release manager'))",
     )
     token = manage(env, "drf_create_token", "rm").split()[2]
     treated = json.loads(manage(env, "shell", "-c", FIND_TREATED_CLIENT).strip().splitlines()[-1])

@@ -1,0 +1,1 @@
+"""The rollout console: admin pages for release managers (overview, flag, segments, audit)."""

@@ -1,0 +1,152 @@
+"""The overview: flags × segments of one environment, each cell the rung served, the stage,
+the state (in words and colour) and the latest guardrail verdict. It refreshes itself."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from rollout.console.roles import can_operate
+from rollout.models import Environment, Flag, FlagState, Rung, SegmentRollout
+from rollout.rollouts import known_segments
+
+STATE_FILTERS = ("pending", "ramping", "paused", "held", "complete", "rolled_back", "no plan")
+REFRESH_S = 15
+
+
+@dataclass(frozen=True)
+class Cell:
+    segment: str
+    text: str  # the rung served and the share: "edge · 25 %"
+    state: str  # css class and words: ramping, held, rolled_back, …
+    state_words: str
+    verdict: str  # the latest guardrail verdict in words ("" when none)
+
+
+@dataclass(frozen=True)
+class Row:
+    flag: str
+    kind: str
+    tags: list[str]
+    enabled: bool
+    cells: list[Cell]
+
+
+def _verdict(row: SegmentRollout) -> str:
+    verdict = row.last_verdict or {}
+    if not verdict:
+        return ""
+    metrics = verdict.get("metrics") or []
+    strongest = max(metrics, key=lambda m: m.get("logEValue") or -math.inf, default=None)
+    action = str(verdict.get("action", ""))
+    if strongest is None:
+        return f"{action}: no metric yet"
+    e_value = strongest.get("eValue")
+    e_text = "—" if e_value is None else f"{e_value:.3g}"
+    return f"{action}: max e {e_text} ({strongest.get('metric')}) of {verdict.get('threshold'):.0f}"
+
+
+def _cell(segment: str, state: FlagState, rungs: list[Rung], row: SegmentRollout | None) -> Cell:
+    if not state.enabled:
+        return Cell(segment, "off", "off", "flag off", "")
+    if not rungs:
+        return Cell(segment, "on (rules)", "no-plan", "not an edge feature", "")
+    try:
+        plan = state.rollout_plan
+    except FlagState.rollout_plan.RelatedObjectDoesNotExist:
+        return Cell(segment, f"{rungs[0].key} · all", "no-plan", "generally available", "")
+    baseline = state.flag.baseline_rung or rungs[-1].key
+    target = plan.target_rung or rungs[0].key
+    if row is None:
+        return Cell(segment, baseline, "excluded", "not in the plan", "")
+    percentage = row.position.percentage(plan.stage_percentages())
+    words = row.get_state_display()
+    if row.state == "held":
+        words = f"held: {row.get_hold_reason_display()}"
+    if row.state in ("ramping", "paused", "held"):
+        words += f", stage {row.stage + 1} of {len(plan.stages)}"
+    text = f"{target} · {percentage} %" if percentage else baseline
+    return Cell(segment, text, row.state, words, _verdict(row))
+
+
+def overview_rows(
+    environment: Environment, tag: str = "", state_filter: str = ""
+) -> tuple[list[str], list[Row]]:
+    """The segment columns and one row per flag (filtered by tag and by segment state)."""
+    segments = known_segments()
+    states = (
+        FlagState.objects.filter(environment=environment, flag__archived=False)
+        .select_related("flag", "rollout_plan")
+        .prefetch_related(
+            Prefetch("flag__rungs", queryset=Rung.objects.order_by("order", "pk")),
+            Prefetch("rollout_plan__segments", queryset=SegmentRollout.objects.all()),
+        )
+        .order_by("flag__key")
+    )
+    rows = []
+    for state in states:
+        if tag and tag not in (state.flag.tags or []):
+            continue
+        rungs = list(state.flag.rungs.all())
+        by_segment: dict[str, SegmentRollout] = {}
+        with contextlib.suppress(FlagState.rollout_plan.RelatedObjectDoesNotExist):
+            by_segment = {r.segment: r for r in state.rollout_plan.segments.all()}
+        cells = [_cell(s, state, rungs, by_segment.get(s)) for s in segments]
+        if state_filter:
+            wanted = "no-plan" if state_filter == "no plan" else state_filter
+            if not any(cell.state == wanted for cell in cells):
+                continue
+        rows.append(
+            Row(state.flag.key, state.flag.kind, list(state.flag.tags or []), state.enabled, cells)
+        )
+    return segments, rows
+
+
+def selected_environment(
+    request: HttpRequest, wanted: str | None = None
+) -> tuple[Environment | None, list[Environment]]:
+    """The environment asked for (default production), and every environment."""
+    environments = list(Environment.objects.order_by("key"))
+    wanted = wanted or request.GET.get("environment") or "production"
+    chosen = next((e for e in environments if e.key == wanted), None)
+    return chosen or (environments[0] if environments else None), environments
+
+
+def overview_page(request: HttpRequest) -> HttpResponse:
+    environment, environments = selected_environment(request)
+    tag = request.GET.get("tag", "")
+    state_filter = request.GET.get("state", "")
+    if state_filter and state_filter not in STATE_FILTERS:
+        state_filter = ""
+    segments, rows = overview_rows(environment, tag, state_filter) if environment else ([], [])
+    tags = sorted(
+        {
+            t
+            for tags in Flag.objects.filter(archived=False).values_list("tags", flat=True)
+            for t in tags or []
+        }
+    )
+    context: dict[str, Any] = {
+        "title": "Rollouts",
+        "section": "overview",
+        "can_operate": can_operate(request.user),
+        "environment": environment,
+        "environments": environments,
+        "segments": segments,
+        "rows": rows,
+        "tag": tag,
+        "tags": tags,
+        "state_filter": state_filter,
+        "state_filters": STATE_FILTERS,
+        "refresh_s": REFRESH_S,
+    }
+    template = (
+        "console/overview_matrix.html" if request.GET.get("partial") else "console/overview.html"
+    )
+    return render(request, template, context)

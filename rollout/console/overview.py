@@ -40,8 +40,10 @@ class Row:
 
 def _verdict(row: SegmentRollout) -> str:
     verdict = row.last_verdict or {}
-    if not verdict:
+    if not verdict or row.state in ("pending", "complete"):
         return ""
+    if row.state == "rolled_back" and verdict.get("action") != "rollback":
+        return ""  # rolled back by a person: the last automatic verdict no longer applies
     metrics = verdict.get("metrics") or []
     strongest = max(metrics, key=lambda m: m.get("logEValue") or -math.inf, default=None)
     action = str(verdict.get("action", ""))

@@ -146,6 +146,36 @@ def test_flag_page__kill_switch_in_staging(page: Page, web, accounts) -> None:
     assert all(s.startswith("rolled back") for s in states)
 
 
+def _apply(page: Page, segment: str, action: str, reason: str) -> str:
+    panel = page.locator(f"#segment-{segment}")
+    panel.locator(f"input[name=action][value={action}]").check()
+    panel.locator("textarea[name=reason]").fill(reason)
+    page.once("dialog", lambda dialog: dialog.accept())
+    panel.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    return page.locator(f"#segment-{segment} h2").inner_text()
+
+
+def test_flag_page__pause_resume_advance_a_segment(page: Page, web, accounts) -> None:
+    _login(page, web, "console-rm")
+    page.goto(f"{web.url}/admin/console/flags/lead-summary?environment=production")
+    ramping = page.locator("section.segment.state-ramping").first
+    segment = ramping.get_attribute("data-segment")
+    assert segment
+    stage_before = ramping.locator(".stages li.current").inner_text()
+
+    assert "Paused" in _apply(page, segment, "pause", "checking a support ticket")
+    assert "Ramping" in _apply(page, segment, "resume", "ticket unrelated")
+    heading = _apply(page, segment, "advance", "enough evidence by hand")
+
+    assert "Ramping" in heading or "Complete" in heading
+    current = page.locator(f"#segment-{segment} .stages li.current")
+    assert current.count() == 0 or current.inner_text() != stage_before
+    page.goto(f"{web.url}/admin/console/audit/?segment={segment}&actor=console-rm")
+    actions = page.locator("table.audit tbody tr td:nth-child(3)").all_inner_texts()
+    assert {"rollout.pause", "rollout.resume", "rollout.advance"} <= set(actions)
+
+
 def test_flag_page__confirmation_declined__nothing_changes(page: Page, web, accounts) -> None:
     _login(page, web, "console-rm")
     page.goto(f"{web.url}/admin/console/flags/smart-compose?environment=production")

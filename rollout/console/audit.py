@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from rollout.console.roles import can_operate
+from rollout.console.context import page_context
 from rollout.models import AuditEntry
 
 PAGE_SIZE = 100
@@ -85,10 +85,10 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/audit.html",
-        {
+        page_context(request)
+        | {
             "title": "Audit log",
             "section": "audit",
-            "can_operate": can_operate(request.user),
             "rows": rows,
             "page": page,
             "given": given,

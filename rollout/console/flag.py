@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from rollout.audit import Actor
+from rollout.console.context import page_context
 from rollout.console.overview import selected_environment
 from rollout.console.roles import can_operate
 from rollout.console.svg import Band, Series, line_chart
@@ -323,10 +324,9 @@ def flag_context(
                     verdict=row.last_verdict or {},
                 )
             )
-    return {
+    return page_context(request) | {
         "title": f"{state.flag.key} in {state.environment.key}",
         "section": "overview",
-        "can_operate": can_operate(request.user),
         "state": state,
         "flag": state.flag,
         "environment": state.environment,
@@ -356,7 +356,7 @@ def rollout_action_view(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "console/forbidden.html",
-            {"title": "Not allowed", "section": "overview", "can_operate": False},
+            page_context(request, title="Not allowed", section="overview"),
             status=403,
         )
     try:

@@ -12,7 +12,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from rollout.console.roles import can_operate
+from rollout.console.context import page_context
 from rollout.models import Environment, Flag, FlagState, Rung, SegmentRollout
 from rollout.rollouts import known_segments
 
@@ -134,10 +134,12 @@ def overview_page(request: HttpRequest) -> HttpResponse:
             for t in tags or []
         }
     )
-    context: dict[str, Any] = {
-        "title": "Rollouts",
-        "section": "overview",
-        "can_operate": can_operate(request.user),
+    context: dict[str, Any] = page_context(
+        request,
+        title="Rollouts",
+        section="overview",
+    )
+    context |= {
         "environment": environment,
         "environments": environments,
         "segments": segments,

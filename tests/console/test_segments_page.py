@@ -49,9 +49,9 @@ def viewer(client):
 
 @pytest.fixture
 def segmented(environment, publish) -> list[CapabilitySegment]:
-    """3,000 synthetic clients segmented twice (so there is drift), a rollout plan of an edge
+    """1,000 synthetic clients segmented twice (so there is drift), a rollout plan of an edge
     feature over every segment, and the smallest segment flagged for review."""
-    call_command("generate_population", clients=3000, seed=7, stdout=StringIO())
+    call_command("generate_population", clients=1000, seed=7, stdout=StringIO())
     publish(lambda: segmentation_run(trigger="test", seed=1))
     publish(lambda: segmentation_run(trigger="test", seed=2))
     flag = publish(lambda: flag_create(key="smart-compose", kind="string", off_value="off"))

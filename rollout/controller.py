@@ -24,14 +24,12 @@ from rollout.audit import CONTROLLER
 from rollout.engine.ladder import CONTROL, TREATMENT
 from rollout.guardrails import controller as guardrails
 from rollout.guardrails import states
-from rollout.guardrails.plan import PlanInvalid
+from rollout.guardrails.plan import MEAN_METRICS, PlanInvalid
 from rollout.guardrails.statistics import Arm
 from rollout.models import MetricBucket, SegmentRollout
 from rollout.rollouts import segment_transition
 
 logger = logging.getLogger(__name__)
-
-MEAN_METRICS = ("latency", "energy", "rating")
 
 
 @dataclass
@@ -59,7 +57,7 @@ SUMMED = (
 )
 
 
-def _exposures(row: Mapping[str, Any]) -> float:
+def exposures_of(row: Mapping[str, Any]) -> float:
     # The server's own count; the clients' reports where the server counted none (a server
     # SDK evaluating locally from the snapshot download, for instance).
     return float(row["exposures"] or row["client_exposures"] or 0)
@@ -106,14 +104,14 @@ def stage_window(row: SegmentRollout, now: datetime) -> guardrails.StageWindow:
     series = np.zeros((4, len(minutes)))
     for r in rows:
         offset = 0 if r["arm"] == TREATMENT else 1
-        series[offset, index[r["minute"]]] += _exposures(r)
+        series[offset, index[r["minute"]]] += exposures_of(r)
         series[2 + offset, index[r["minute"]]] += r["failures"]
     latest = max((side["latest"] for side in totals.values()), default=None)
     return guardrails.StageWindow(
         treatment_clients=int(treatment["clients"] or 0),
         control_clients=int(control["clients"] or 0),
-        exposures_treatment=int(_exposures(treatment) or 0),
-        exposures_control=int(_exposures(control) or 0),
+        exposures_treatment=int(exposures_of(treatment) or 0),
+        exposures_control=int(exposures_of(control) or 0),
         means={m: (arm(treatment, m), arm(control, m)) for m in MEAN_METRICS},
         failures=guardrails.FailureSeries(series[0], series[1], series[2], series[3]),
         hours_since_data=None

@@ -24,15 +24,15 @@ from rollout.console.context import page_context
 from rollout.console.overview import selected_environment
 from rollout.console.roles import can_operate
 from rollout.console.svg import Band, Series, line_chart
+from rollout.controller import exposures_of
 from rollout.engine.ladder import explain
 from rollout.guardrails import states
-from rollout.guardrails.plan import METRIC_LABELS, PlanInvalid
+from rollout.guardrails.controller import HARM_SIGN
+from rollout.guardrails.plan import MEAN_METRICS, METRIC_LABELS, PlanInvalid
 from rollout.guardrails.statistics import Arm, mean_test
 from rollout.models import AuditEntry, FlagState, MetricBucket, RolloutPlan, SegmentRollout
 from rollout.rollouts import RolloutError, rollout_action, rollout_kill
 
-MEAN_METRICS = ("latency", "rating", "energy")
-HARM_SIGN = {"latency": 1, "energy": 1, "rating": -1}
 AUDIT_SHOWN = 50
 
 
@@ -181,8 +181,10 @@ def _charts(
     taus = {g["metric"]: g for g in plan.guardrails}
     alpha = plan.alpha / max(1, len(plan.guardrails))
     charts = []
-    rates_t = [(x(h), treatment[h]["failures"] / max(1.0, _exposure(treatment[h]))) for h in hours]
-    rates_c = [(x(h), control[h]["failures"] / max(1.0, _exposure(control[h]))) for h in hours]
+    rates_t = [
+        (x(h), treatment[h]["failures"] / max(1.0, exposures_of(treatment[h]))) for h in hours
+    ]
+    rates_c = [(x(h), control[h]["failures"] / max(1.0, exposures_of(control[h]))) for h in hours]
     if "failures" in taus:
         last_t, last_c = treatment[hours[-1]], control[hours[-1]]
         charts.append(
@@ -199,8 +201,8 @@ def _charts(
                 ),
                 None,
                 {
-                    "n_treatment": int(_exposure(last_t)),
-                    "n_control": int(_exposure(last_c)),
+                    "n_treatment": int(exposures_of(last_t)),
+                    "n_control": int(exposures_of(last_c)),
                     "treatment": rates_t[-1][1],
                     "control": rates_c[-1][1],
                 },
@@ -258,10 +260,6 @@ def _charts(
             )
         )
     return charts
-
-
-def _exposure(totals: dict[str, float]) -> float:
-    return totals.get("exposures") or totals.get("client_exposures") or 0.0
 
 
 def _arm(totals: dict[str, float], metric: str) -> Arm:

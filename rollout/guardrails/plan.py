@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 METRICS = ("failures", "latency", "rating", "energy")
+MEAN_METRICS = ("latency", "rating", "energy")  # tested with the mSPRT over per-client means
 # What a metric measures, per client, oriented so that a positive difference is harm.
 METRIC_LABELS = {
     "failures": "crash or error (0/1 per client and hour)",

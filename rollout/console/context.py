@@ -14,6 +14,8 @@ from rollout.console.roles import can_operate
 def page_context(request: HttpRequest, **values: Any) -> dict[str, Any]:
     return {
         **admin.site.each_context(request),
+        # The console has its own navigation; the admin's app sidebar would halve a tablet.
+        "is_nav_sidebar_enabled": False,
         "can_operate": can_operate(request.user),
         **values,
     }

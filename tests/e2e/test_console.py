@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from typing import Any
 
@@ -15,30 +14,9 @@ from playwright.sync_api import Page
 
 from tests.e2e.conftest import ARTIFACTS, WebServer
 from tests.support.processes import manage
+from tests.support.treated import treated_client
 
 PASSWORD = "pw-for-tests-only"
-
-# A lead-summary client in the treatment arm of a ramping or complete segment that gets a
-# rung above the baseline, found with the server's own engine and snapshot.
-FIND_TREATED_CLIENT = """
-import json
-from capability_probe.models import ClientProfile
-from rollout.engine.evaluate import evaluate
-from rollout.snapshot_store import store
-
-snapshot = store.snapshot("production").snapshot
-for profile in ClientProfile.objects.order_by("pk")[:3000]:
-    attributes = profile.attributes()
-    for i in range(100):
-        context = {"targetingKey": f"console-user-{i}", **attributes}
-        decision = evaluate(snapshot, "lead-summary", context)
-        if (decision.metadata.get("arm") == "treatment" and decision.variant != "lite"
-                and decision.metadata.get("rolloutState") in ("ramping", "complete")):
-            print(json.dumps({"context": context, "segment": decision.metadata["segment"],
-                              "variant": decision.variant}, default=str))
-            raise SystemExit(0)
-raise SystemExit("no treated client found")
-"""
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +74,7 @@ def test_overview__matrix_states_in_words_and_filters(page: Page, web, accounts)
 def test_flag_page__roll_back_a_segment__cell_audit_and_api_follow(
     page: Page, web, accounts
 ) -> None:
-    treated = json.loads(
-        manage(web.env, "shell", "-c", FIND_TREATED_CLIENT).strip().splitlines()[-1]
-    )
+    treated = treated_client(web.env, "lead-summary", "console-user")
     segment = treated["segment"]
     assert _evaluate(web, treated["context"])["variant"] == treated["variant"]
     _login(page, web, "console-rm")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,34 +21,9 @@ from tests.support.processes import (
     wait_for_http,
     web_server_argv,
 )
+from tests.support.treated import treated_client
 
 pytestmark = pytest.mark.services
-
-# Finds a client of lead-summary's rollout that is in the treatment arm of a ramping or
-# complete segment and gets a rung above the baseline (evaluated in-process, from the
-# published snapshot), and prints it as JSON.
-FIND_TREATED_CLIENT = """
-import json
-from capability_probe.models import ClientProfile
-from rollout.engine.evaluate import evaluate
-from rollout.snapshot_store import store
-
-snapshot = store.snapshot("production").snapshot
-for profile in ClientProfile.objects.order_by("pk")[:3000]:
-    attributes = profile.attributes()
-    for i in range(100):
-        context = {"targetingKey": f"user-{i}", **attributes}
-        decision = evaluate(snapshot, "lead-summary", context)
-        if (
-            decision.metadata.get("arm") == "treatment"
-            and decision.metadata.get("rolloutState") in ("ramping", "complete")
-            and decision.variant != "lite"
-        ):
-            print(json.dumps({"context": context, "segment": decision.metadata["segment"],
-                              "variant": decision.variant}, default=str))
-            raise SystemExit(0)
-raise SystemExit("no treated client found")
-"""
 
 
 @dataclass
@@ -79,7 +53,7 @@ def live_demo(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Demo]:
         "is_staff=True); user.groups.add(Group.objects.get(name='release manager'))",
     )
     token = manage(env, "drf_create_token", "rm").split()[2]
-    treated = json.loads(manage(env, "shell", "-c", FIND_TREATED_CLIENT).strip().splitlines()[-1])
+    treated = treated_client(env, "lead-summary", "user")
     with ExitStack() as stack:
         urls = []
         for name in ("web-a", "web-b"):

@@ -1,4 +1,5 @@
-"""The management API (DRF, staff only: token or session): flags, their state, rollouts."""
+"""The management API (DRF; token or session): flags, their state, rollouts. Staff read;
+release managers and superusers change (api/permissions.py)."""
 
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ class Row:
     tags: list[str]
     enabled: bool
     cells: list[Cell]
+    summary: Cell | None = None  # one cell across every segment: off, or not an edge feature
 
 
 def _verdict(row: SegmentRollout) -> str:
@@ -104,8 +105,18 @@ def overview_rows(
             wanted = "no-plan" if state_filter == "no plan" else state_filter
             if not any(cell.state == wanted for cell in cells):
                 continue
+        summary = None
+        if not state.enabled or not rungs:
+            summary = cells[0] if cells else _cell("", state, rungs, None)
         rows.append(
-            Row(state.flag.key, state.flag.kind, list(state.flag.tags or []), state.enabled, cells)
+            Row(
+                state.flag.key,
+                state.flag.kind,
+                list(state.flag.tags or []),
+                state.enabled,
+                cells,
+                summary,
+            )
         )
     return segments, rows
 

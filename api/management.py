@@ -19,6 +19,15 @@ from rollout.selectors import flag_list
 from rollout.services import flag_state_update
 
 
+def _flag_state(flag: str, environment: str) -> FlagState:
+    """The flag's state in the environment, or 404."""
+    return get_object_or_404(
+        FlagState.objects.select_related("flag", "environment"),
+        flag__key=flag,
+        environment__key=environment,
+    )
+
+
 class FlagStateOutput(serializers.Serializer[FlagState]):
     environment = serializers.CharField(source="environment.key")
     enabled = serializers.BooleanField()
@@ -52,11 +61,7 @@ class FlagStateUpdateApi(APIView):
     @extend_schema(request=InputSerializer, responses=FlagStateOutput)
     def patch(self, request: Request, key: str, environment: str) -> Response:
         """Turn a flag on or off (or change its off value) in one environment."""
-        state = get_object_or_404(
-            FlagState.objects.select_related("flag", "environment"),
-            flag__key=key,
-            environment__key=environment,
-        )
+        state = _flag_state(key, environment)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         fields = dict(payload.validated_data)
@@ -117,11 +122,7 @@ class RolloutApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: RolloutPlanOutput})
     def post(self, request: Request, flag: str, environment: str) -> Response:
         """Start a rollout of an edge feature in one environment (default plan unless given)."""
-        state = get_object_or_404(
-            FlagState.objects.select_related("flag", "environment"),
-            flag__key=flag,
-            environment__key=environment,
-        )
+        state = _flag_state(flag, environment)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)

@@ -120,57 +120,38 @@ def stage_window(row: SegmentRollout, now: datetime) -> guardrails.StageWindow:
     )
 
 
+def _transition_for(row: SegmentRollout, verdict: guardrails.Verdict) -> tuple[str, str] | None:
+    """(action, reason) the verdict asks of the segment in its state, or None."""
+    if verdict.action == states.ROLLBACK:
+        return states.ROLLBACK, f"guardrail fired: {verdict.reason}"
+    if row.state == states.HELD:
+        # A no-data hold clears itself when data returns; SRM and timeout holds wait for
+        # a person.
+        if row.hold_reason == states.HOLD_NO_DATA and verdict.hold_reason != states.HOLD_NO_DATA:
+            return states.RESUME, "data arrived again"
+        return None
+    if verdict.action in (states.HOLD, states.ADVANCE):
+        return verdict.action, verdict.reason
+    return None
+
+
 def _apply(row: SegmentRollout, verdict: guardrails.Verdict, now: datetime) -> str | None:
     """Carry out a verdict; returns the transition made, if any."""
-    evidence = verdict.evidence_json()
-    if verdict.action == guardrails.ROLLBACK:
-        segment_transition(
-            row=row,
-            action=states.ROLLBACK,
-            actor=CONTROLLER,
-            reason=f"guardrail fired: {verdict.reason}",
-            evidence=evidence,
-            now=now,
-        )
-        return states.ROLLBACK
-    if row.state == states.HELD:
-        cleared = row.hold_reason == states.HOLD_NO_DATA and verdict.hold_reason != (
-            states.HOLD_NO_DATA
-        )
-        if cleared:
-            segment_transition(
-                row=row,
-                action=states.RESUME,
-                actor=CONTROLLER,
-                reason="data arrived again",
-                evidence=evidence,
-                now=now,
-            )
-            return states.RESUME
-        return None  # SRM and timeout holds wait for a person
-    if verdict.action == guardrails.HOLD:
-        segment_transition(
-            row=row,
-            action=states.HOLD,
-            actor=CONTROLLER,
-            reason=verdict.reason,
-            evidence=evidence,
-            hold_reason=verdict.hold_reason,
-            now=now,
-        )
-        return states.HOLD
-    if verdict.action == guardrails.ADVANCE:
-        segment_transition(
-            row=row,
-            action=states.ADVANCE,
-            actor=CONTROLLER,
-            reason=verdict.reason,
-            evidence=evidence,
-            stage_log_e=verdict.stage_log_e(),
-            now=now,
-        )
-        return states.ADVANCE
-    return None
+    transition = _transition_for(row, verdict)
+    if transition is None:
+        return None
+    action, reason = transition
+    segment_transition(
+        row=row,
+        action=action,
+        actor=CONTROLLER,
+        reason=reason,
+        evidence=verdict.evidence_json(),
+        hold_reason=verdict.hold_reason if action == states.HOLD else "",
+        stage_log_e=verdict.stage_log_e() if action == states.ADVANCE else None,
+        now=now,
+    )
+    return action
 
 
 def rollout_tick(now: datetime | None = None) -> TickReport:

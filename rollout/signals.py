@@ -32,18 +32,13 @@ def _environment_of(instance: Any) -> set[int] | None:
         return {instance.pk}
     if isinstance(instance, (FlagState, ApiKey)):
         return {instance.environment_id}
-    if isinstance(instance, RolloutPlan):
-        environment_id = (
-            FlagState.objects.filter(pk=instance.flag_state_id)
-            .values_list("environment_id", flat=True)
-            .first()
+    if isinstance(instance, (RolloutPlan, TargetingRule)):
+        # Both belong to a flag state; it may be gone already (a cascade delete).
+        state_id = (
+            instance.flag_state_id if isinstance(instance, RolloutPlan) else instance.state_id
         )
-        return {environment_id} if environment_id is not None else set()
-    if isinstance(instance, TargetingRule):
         environment_id = (
-            FlagState.objects.filter(pk=instance.state_id)
-            .values_list("environment_id", flat=True)
-            .first()
+            FlagState.objects.filter(pk=state_id).values_list("environment_id", flat=True).first()
         )
         return {environment_id} if environment_id is not None else set()
     return None  # flags and segments are shared by every environment

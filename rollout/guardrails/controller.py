@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from rollout.guardrails.plan import SRM_BAYES_FACTOR, Guardrail, PlanSpec
-from rollout.guardrails.states import HOLD_NO_DATA, HOLD_SRM, HOLD_TIMEOUT
+from rollout.guardrails.states import (
+    ADVANCE,
+    HOLD,
+    HOLD_NO_DATA,
+    HOLD_SRM,
+    HOLD_TIMEOUT,
+    ROLLBACK,
+)
 from rollout.guardrails.statistics import (
     Arm,
     mean_test,
@@ -24,10 +31,8 @@ from rollout.guardrails.statistics import (
     srm_log_bayes_factor,
 )
 
+# A verdict is a state-machine action (advance, hold, rollback), or nothing to do yet.
 CONTINUE = "continue"
-ADVANCE = "advance"
-HOLD = "hold"
-ROLLBACK = "rollback"
 
 # Harm direction per mean metric: +1 higher is worse, -1 lower is worse.
 HARM_SIGN = {"latency": 1, "energy": 1, "rating": -1}

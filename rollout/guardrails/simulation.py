@@ -24,12 +24,13 @@ from scipy.stats import beta as beta_distribution
 from scipy.stats import norm
 
 from rollout.guardrails import controller
-from rollout.guardrails.plan import DEFAULT_GUARDRAILS, DEFAULT_STAGES, PlanSpec
+from rollout.guardrails.plan import DEFAULT_GUARDRAILS, DEFAULT_STAGES, MEAN_METRICS, PlanSpec
 from rollout.guardrails.states import (
     ADVANCE,
     COMPLETE,
     HOLD,
     RAMPING,
+    ROLLBACK,
     ROLLED_BACK,
     Position,
     restarts_stage,
@@ -79,7 +80,7 @@ class _Totals:
     clients: int = 0
     exposures: int = 0
     sums: dict[str, list[float]] = field(
-        default_factory=lambda: {m: [0, 0.0, 0.0] for m in ("latency", "energy", "rating")}
+        default_factory=lambda: {m: [0, 0.0, 0.0] for m in MEAN_METRICS}
     )
 
     def add(self, columns: dict[str, float]) -> int:
@@ -181,18 +182,18 @@ def simulate_run(
             control_clients=control.clients,
             exposures_treatment=treatment.exposures,
             exposures_control=control.exposures,
-            means={m: (treatment.arm(m), control.arm(m)) for m in ("latency", "energy", "rating")},
+            means={m: (treatment.arm(m), control.arm(m)) for m in MEAN_METRICS},
             failures=controller.FailureSeries(
                 matrix[:, 0], matrix[:, 1], matrix[:, 2], matrix[:, 3]
             ),
             hours_since_data=0.0,
         )
         verdict = controller.decide(plan, position.stage, hours - stage_started, window, carried)
-        if verdict.action == controller.ROLLBACK:
+        if verdict.action == ROLLBACK:
             return RunResult(True, hours, blast_radius, ROLLED_BACK, verdict.metric)
-        if verdict.action == controller.HOLD:
+        if verdict.action == HOLD:
             position = transition(position, HOLD, percentages, verdict.hold_reason)
-        elif verdict.action == controller.ADVANCE:
+        elif verdict.action == ADVANCE:
             after = transition(position, ADVANCE, percentages)
             if restarts_stage(position, after):
                 for metric, log_e in verdict.stage_log_e().items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +19,7 @@ from openfeature import api as openfeature_api
 from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 
-from tests.support.processes import (
-    free_port,
-    manage,
-    production_env,
-    running,
-    wait_for_http,
-    web_server_argv,
-)
+from tests.support.processes import manage, production_env, web_servers
 
 pytestmark = pytest.mark.services
 
@@ -116,13 +108,7 @@ def live_stack(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Stack]:
         "User.objects.create_superuser('ops', 'ops@example.com', 'pw-for-tests-only')",
     )
     token = manage(env, "drf_create_token", "ops").split()[2]
-    with ExitStack() as stack:
-        urls = []
-        for name in ("web-a", "web-b"):
-            port = free_port()
-            server = stack.enter_context(running(name, web_server_argv(port), env, tmp_path))
-            wait_for_http(f"http://127.0.0.1:{port}/healthz", server)
-            urls.append(f"http://127.0.0.1:{port}")
+    with web_servers(("web-a", "web-b"), env, tmp_path) as urls:
         yield Stack(urls=urls, client_key=client_key.strip(), staff_token=token)
 
 

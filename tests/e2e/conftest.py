@@ -123,6 +123,18 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
             yield WebServer(f"http://127.0.0.1:{port}", key.strip(), env, database_url)
 
 
+STAFF_PASSWORD = "pw-for-tests-only"
+
+
+def admin_login(page: Page, web: WebServer, username: str, next_path: str) -> None:
+    """Sign in through the admin's login form (password STAFF_PASSWORD), landing on next_path."""
+    page.goto(f"{web.url}/admin/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{web.url}{next_path}")
+
+
 @pytest.fixture
 def console_log() -> ConsoleLog:
     return ConsoleLog()

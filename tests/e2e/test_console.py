@@ -12,11 +12,9 @@ import pytest
 import requests
 from playwright.sync_api import Page
 
-from tests.e2e.conftest import ARTIFACTS, WebServer
+from tests.e2e.conftest import ARTIFACTS, STAFF_PASSWORD, WebServer, admin_login
 from tests.support.processes import manage
 from tests.support.treated import treated_client
-
-PASSWORD = "pw-for-tests-only"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +26,7 @@ def accounts(web: WebServer) -> dict[str, str]:
         "-c",
         "from django.contrib.auth.models import Group, User\n"
         "for name, group in (('console-rm', 'release manager'), ('console-viewer', 'viewer')):\n"
-        f"    user = User.objects.create_user(name, password={PASSWORD!r}, is_staff=True)\n"
+        f"    user = User.objects.create_user(name, password={STAFF_PASSWORD!r}, is_staff=True)\n"
         "    user.groups.add(Group.objects.get(name=group))\n",
     )
     token = manage(web.env, "drf_create_token", "console-viewer").split()[2]
@@ -36,11 +34,7 @@ def accounts(web: WebServer) -> dict[str, str]:
 
 
 def _login(page: Page, web: WebServer, username: str) -> None:
-    page.goto(f"{web.url}/admin/login/?next=/admin/console/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{web.url}/admin/console/")
+    admin_login(page, web, username, "/admin/console/")
 
 
 def _evaluate(web: WebServer, context: dict[str, Any]) -> dict[str, Any]:

@@ -9,12 +9,11 @@ import json
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ARTIFACTS, ConsoleLog, WebServer
+from tests.e2e.conftest import ARTIFACTS, STAFF_PASSWORD, ConsoleLog, WebServer, admin_login
 from tests.support.processes import manage
 
 pytestmark = pytest.mark.services
 
-PASSWORD = "pw-for-tests-only"
 PAGE = "/admin/console/segments/"
 REVIEW_KEYS = ("e2e-new-a", "e2e-new-b", "e2e-new-c")
 
@@ -44,16 +43,12 @@ print(json.dumps(list(CapabilitySegment.objects.values_list("key", flat=True))))
 @pytest.fixture(scope="module")
 def segment_keys(web: WebServer) -> list[str]:
     """Every segment key after the setup (the demo's and the three review segments)."""
-    code = f"PASSWORD = {PASSWORD!r}\nKEYS = {list(REVIEW_KEYS)!r}\n{SETUP}"
+    code = f"PASSWORD = {STAFF_PASSWORD!r}\nKEYS = {list(REVIEW_KEYS)!r}\n{SETUP}"
     return list(json.loads(manage(web.env, "shell", "-c", code).strip().splitlines()[-1]))
 
 
 def _login(page: Page, web: WebServer, username: str) -> None:
-    page.goto(f"{web.url}/admin/login/?next={PAGE}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{web.url}{PAGE}")
+    admin_login(page, web, username, PAGE)
 
 
 def test_segments_page__release_manager__charts_run_now_and_both_widths(

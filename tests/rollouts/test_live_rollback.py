@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from tests.support.processes import (
-    free_port,
-    manage,
-    production_env,
-    running,
-    wait_for_http,
-    web_server_argv,
-)
+from tests.support.processes import manage, production_env, web_servers
 from tests.support.treated import treated_client
 
 pytestmark = pytest.mark.services
@@ -54,13 +46,7 @@ def live_demo(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Demo]:
     )
     token = manage(env, "drf_create_token", "rm").split()[2]
     treated = treated_client(env, "lead-summary", "user")
-    with ExitStack() as stack:
-        urls = []
-        for name in ("web-a", "web-b"):
-            port = free_port()
-            server = stack.enter_context(running(name, web_server_argv(port), env, tmp_path))
-            wait_for_http(f"http://127.0.0.1:{port}/healthz", server)
-            urls.append(f"http://127.0.0.1:{port}")
+    with web_servers(("web-a", "web-b"), env, tmp_path) as urls:
         yield Demo(urls, client_key.strip(), token, treated)
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,3 +182,18 @@ def wait_for_http(url: str, server: Running, timeout: float = 30) -> None:
         return True
 
     wait_until(answers, timeout, f"{url} to answer", server.log)
+
+
+@contextmanager
+def web_servers(
+    names: tuple[str, ...], env: Mapping[str, str], log_dir: Path
+) -> Iterator[list[str]]:
+    """Web servers as the Procfile starts them, one per name, all answering; their URLs."""
+    with ExitStack() as stack:
+        urls = []
+        for name in names:
+            port = free_port()
+            server = stack.enter_context(running(name, web_server_argv(port), env, log_dir))
+            wait_for_http(f"http://127.0.0.1:{port}/healthz", server)
+            urls.append(f"http://127.0.0.1:{port}")
+        yield urls

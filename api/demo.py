@@ -1,4 +1,9 @@
-"""The demo client page (/demo/) and the simulated cloud inference it calls."""
+"""The demo client page (/demo/) and the simulated cloud inference it calls.
+
+Opt-in: both answer 404 unless EDGEFLAGS_DEMO is true (`make run` sets it). The page embeds
+the client key of the dedicated `demo` environment, which `load_demo` creates; a page view
+never creates anything.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,17 @@ import re
 import time
 
 import orjson
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from rollout.demo import TEMPLATES, demo_client_key
+from rollout.demo import TEMPLATES, DemoNotLoaded, demo_client_key
 
 # Device classes the page can emulate, as overrides of what the probe reports.
 EMULATED_CLASSES: dict[str, dict[str, object]] = {
@@ -45,6 +55,19 @@ EMULATED_CLASSES: dict[str, dict[str, object]] = {
 }
 
 
+def demo_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """404 unless the demo is switched on (EDGEFLAGS_DEMO)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.EDGEFLAGS_DEMO:
+            raise Http404("the demo is off (EDGEFLAGS_DEMO)")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@demo_only
 @require_GET
 def demo_page(request: HttpRequest) -> HttpResponse:
     """A small CRM screen whose smart-compose panel renders the rung this client gets."""
@@ -55,11 +78,19 @@ def demo_page(request: HttpRequest) -> HttpResponse:
             status=400,
             content_type="text/plain",
         )
+    try:
+        api_key = demo_client_key()
+    except DemoNotLoaded:
+        return HttpResponse(
+            "The demo has no client key yet: run `manage.py load_demo`.",
+            status=503,
+            content_type="text/plain",
+        )
     return render(
         request,
         "demo/index.html",
         {
-            "api_key": demo_client_key(),
+            "api_key": api_key,
             "emulate": emulate,
             "classes": list(EMULATED_CLASSES),
             "overrides_json": orjson.dumps(EMULATED_CLASSES.get(emulate) or {}).decode(),
@@ -71,14 +102,21 @@ def demo_page(request: HttpRequest) -> HttpResponse:
 WORDS = re.compile(r"[A-Za-z']+")
 
 
+@demo_only
 @csrf_exempt
 @require_POST
 def demo_compose(request: HttpRequest) -> JsonResponse:
     """Simulated server-side inference: realistic latency, replies shaped by the message."""
     try:
-        message = str(orjson.loads(request.body or b"{}").get("message", ""))[:2000]
+        body = orjson.loads(request.body or b"{}")
     except orjson.JSONDecodeError:
         return JsonResponse({"errorDetails": "body: malformed JSON"}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"errorDetails": "body: must be a JSON object"}, status=400)
+    message = body.get("message", "")
+    if not isinstance(message, str):
+        return JsonResponse({"errorDetails": "message: must be a string"}, status=400)
+    message = message[:2000]
     time.sleep(random.uniform(0.25, 0.6))  # noqa: S311 - a simulated model's latency
     topic = next((w for w in WORDS.findall(message) if len(w) > 6), "your request").lower()
     return JsonResponse(

@@ -206,6 +206,9 @@ EDGEFLAGS_PROBE_RETENTION_DAYS = env.int("EDGEFLAGS_PROBE_RETENTION_DAYS", defau
 EDGEFLAGS_SEGMENTATION_FIT_SAMPLE = env.int("EDGEFLAGS_SEGMENTATION_FIT_SAMPLE", default=1_000_000)
 EDGEFLAGS_SEGMENTATION_MIN_PROFILES = env.int("EDGEFLAGS_SEGMENTATION_MIN_PROFILES", default=200)
 EDGEFLAGS_SEGMENTATION_STALE_S = env.int("EDGEFLAGS_SEGMENTATION_STALE_S", default=1800)
+# The demo page (/demo/, /demo/compose): off unless asked for (`make run` turns it on); it
+# embeds the public client key of the separate `demo` environment.
+EDGEFLAGS_DEMO = env.bool("EDGEFLAGS_DEMO", default=False)
 # Synthetic capability profiles `load_demo` writes (then segments) on an empty installation.
 EDGEFLAGS_DEMO_CLIENTS = env.int("EDGEFLAGS_DEMO_CLIENTS", default=20_000)
 # Admin password used when `make run` creates the first admin user (generated when unset).

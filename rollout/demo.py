@@ -27,6 +27,16 @@ from segments.population import population_write
 from segments.services import segmentation_run
 
 ENVIRONMENTS = ("production", "staging")
+# The demo page's own environment: its public client key (embedded in /demo/) can evaluate
+# and report only there, never in production. Its flags start as production's demo flags.
+DEMO_ENVIRONMENT = "demo"
+DEMO_KEY_FILE = "demo_client_key"
+# The traffic simulator's production client key (a file in var/, like the generated secret).
+TRAFFIC_KEY_FILE = "traffic_client_key"
+
+
+class DemoNotLoaded(Exception):
+    """The demo page's key is missing or revoked: `manage.py load_demo` makes a new one."""
 
 SEGMENTS: list[dict[str, Any]] = [
     {
@@ -193,7 +203,7 @@ def _segment(key: str) -> Segment:
     return Segment.objects.get(key=key)
 
 
-def _create_flag(spec: dict[str, Any], production: Environment) -> None:
+def _create_flag(spec: dict[str, Any], environments: list[Environment]) -> None:
     flag_create(
         key=spec["key"],
         kind=spec["kind"],
@@ -201,10 +211,15 @@ def _create_flag(spec: dict[str, Any], production: Environment) -> None:
         tags=spec["tags"],
         off_value=spec.get("off_value"),
     )
-    state = FlagState.objects.get(flag__key=spec["key"], environment=production)
     if "ladder" in spec:
         flag = Flag.objects.get(key=spec["key"])
         flag_ladder_set(flag=flag, rungs=spec["ladder"], baseline="lite", safe="lite")
+    for environment in environments:
+        _configure_state(spec, environment)
+
+
+def _configure_state(spec: dict[str, Any], environment: Environment) -> None:
+    state = FlagState.objects.get(flag__key=spec["key"], environment=environment)
     flag_state_update(
         state=state,
         enabled=spec["enabled"],
@@ -241,29 +256,63 @@ def _flags_and_keys() -> list[str]:
             segment_create(**spec)
             created.append(f"segment {spec['key']}")
     production = Environment.objects.get(key="production")
+    demo, demo_new = environment_get_or_create(key=DEMO_ENVIRONMENT)
+    if demo_new:
+        created.append(f"environment {DEMO_ENVIRONMENT}")
     for spec in FLAGS:
         if not Flag.objects.filter(key=spec["key"]).exists():
-            _create_flag(spec, production)
+            _create_flag(spec, [production, demo])
             created.append(f"flag {spec['key']}")
-    if not ApiKey.objects.filter(environment=production, scope=ApiKey.Scope.CLIENT).exists():
-        _, raw_key = api_key_create(environment=production, scope="client", name="demo web app")
-        created.append(f"client API key for production (shown once): {raw_key}")
+        elif demo_new:
+            _configure_state(spec, demo)
+    if _key_file_missing(DEMO_KEY_FILE):
+        _key_file_write(DEMO_KEY_FILE, demo, "demo page")
+        created.append(f"client API key for the {DEMO_ENVIRONMENT} environment (the demo page's)")
+    if _key_file_missing(TRAFFIC_KEY_FILE):
+        _key_file_write(TRAFFIC_KEY_FILE, production, "traffic simulator")
+        created.append("client API key for production (the traffic simulator's)")
     return created
 
 
-def demo_client_key() -> str:
-    """The client key the demo page ships (client keys are public by design).
+def _key_file_read(name: str) -> str | None:
+    """The live raw key kept in var/<name>, or None when missing or revoked."""
+    path = Path(settings.VAR_DIR) / name
+    if not path.is_file():
+        return None
+    raw = path.read_text().strip()
+    if ApiKey.objects.filter(key_hash=hash_api_key(raw), revoked_at__isnull=True).exists():
+        return raw
+    return None
 
-    Kept in var/demo_client_key, like the generated secret; a missing or revoked one is
-    replaced by a new key of the production environment.
-    """
-    path = Path(settings.VAR_DIR) / "demo_client_key"
-    if path.is_file():
-        raw = path.read_text().strip()
-        if ApiKey.objects.filter(key_hash=hash_api_key(raw), revoked_at__isnull=True).exists():
-            return raw
-    environment, _ = environment_get_or_create(key="production")
-    _, raw = api_key_create(environment=environment, scope="client", name="demo page")
+
+def _key_file_missing(name: str) -> bool:
+    return _key_file_read(name) is None
+
+
+def _key_file_write(name: str, environment: Environment, purpose: str) -> None:
+    _, raw = api_key_create(environment=environment, scope="client", name=purpose)
+    path = Path(settings.VAR_DIR) / name
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Owner-only: the file holds a live key (public by design, but no need to hand it out).
+    path.touch(mode=0o600)
     path.write_text(raw)
+
+
+def demo_client_key() -> str:
+    """The client key the demo page ships: the demo environment's, made by `load_demo`.
+
+    Read-only: a page view never creates anything. Raises DemoNotLoaded when it is missing
+    or revoked.
+    """
+    raw = _key_file_read(DEMO_KEY_FILE)
+    if raw is None:
+        raise DemoNotLoaded(f"no live demo key in {settings.VAR_DIR}/{DEMO_KEY_FILE}")
+    return raw
+
+
+def traffic_client_key() -> str:
+    """The production client key the traffic simulator uses, made by `load_demo`."""
+    raw = _key_file_read(TRAFFIC_KEY_FILE)
+    if raw is None:
+        raise DemoNotLoaded(f"no live traffic key in {settings.VAR_DIR}/{TRAFFIC_KEY_FILE}")
     return raw

@@ -41,6 +41,8 @@ _required = os.environ.get("REQUIRE_SERVICES", "") in ("1", "true", "yes")
 _choose("DATABASE_URL", LOCAL_POSTGRES, _required)
 _choose("REDIS_URL", LOCAL_REDIS, _required)
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+# Servers started by tests serve the demo page, as `make run` does.
+os.environ.setdefault("EDGEFLAGS_DEMO", "true")
 os.environ.setdefault("EDGEFLAGS_VAR_DIR", tempfile.mkdtemp(prefix="edgeflags-test-var-"))
 # Subprocesses started by tests (servers, workers) inherit the choice made here.
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"

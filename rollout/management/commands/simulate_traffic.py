@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from capability_probe.models import ClientProfile
-from rollout.demo import demo_client_key
+from rollout.demo import traffic_client_key
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         host = os.environ.get("EDGEFLAGS_HOST", "127.0.0.1")
         port = os.environ.get("EDGEFLAGS_PORT", "8000")
         parser.add_argument("--url", default=f"http://{host}:{port}")
-        parser.add_argument("--key", help="client API key (default: the demo page's key)")
+        parser.add_argument("--key", help="client API key (default: the production key load_demo made for it)")
         parser.add_argument("--clients-per-minute", type=float, default=120.0)
         parser.add_argument("--flags", nargs="+", default=["lead-summary", "smart-compose"])
         parser.add_argument(
@@ -49,7 +49,7 @@ class Command(BaseCommand):
         while not (profiles := [p.attributes() for p in ClientProfile.objects.order_by("?")[:500]]):
             self.stderr.write("traffic: no capability profiles yet (load_demo); waiting")
             time.sleep(10)
-        traffic = Traffic(opts["url"].rstrip("/"), opts["key"] or demo_client_key(), opts, rng)
+        traffic = Traffic(opts["url"].rstrip("/"), opts["key"] or traffic_client_key(), opts, rng)
         started = time.monotonic()
         report_at = started + 60
         while not opts["duration"] or time.monotonic() - started < opts["duration"]:

@@ -17,12 +17,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from api.http import (
     ApiError,
-    RateLimiter,
     cached_json_response,
     etag_of,
     json_response,
     read_json_body,
 )
+from api.rate_limits import client_address, limits_from_settings
 from capability_probe.services import profile_attributes
 from rollout.engine.evaluate import evaluate, evaluate_all
 from rollout.engine.types import Decision
@@ -33,7 +33,7 @@ MAX_CONTEXT_ATTRIBUTES = 200
 MAX_ATTRIBUTE_NAME = 200
 MAX_FLAGS_PER_REQUEST = 500
 
-rate_limiter = RateLimiter(settings.EDGEFLAGS_RATE_LIMIT_PER_KEY)
+rate_limits = limits_from_settings()
 
 
 def _presented_key(request: HttpRequest) -> str:
@@ -59,16 +59,33 @@ def authenticate(request: HttpRequest, *, server_only: bool = False) -> KeyInfo:
         raise ApiError(401, "UNAUTHORIZED", "Authorization: this API key has been revoked")
     if server_only and info.scope != "server":
         raise ApiError(403, "FORBIDDEN", "Authorization: this endpoint needs a server key")
-    wait = rate_limiter.retry_after(info.key_id)
-    if wait:
-        raise ApiError(
-            429,
-            "RATE_LIMITED",
-            f"Authorization: more than {settings.EDGEFLAGS_RATE_LIMIT_PER_KEY:g} requests/s "
-            "for this key",
-            headers={"Retry-After": str(wait)},
-        )
+    _raise_if_limited(rate_limits.check_caller(info.key_id, client_address(request)))
     return info
+
+
+_LIMIT_FIELDS = {
+    "key": ("Authorization", "EDGEFLAGS_RATE_LIMIT_PER_KEY", "this key"),
+    "address": ("Authorization", "EDGEFLAGS_RATE_LIMIT_PER_ADDRESS", "this key from your address"),
+    "client": ("context.targetingKey", "EDGEFLAGS_RATE_LIMIT_PER_CLIENT", "this client"),
+}
+
+
+def _raise_if_limited(refused: tuple[str, int] | None) -> None:
+    if refused is None:
+        return
+    what, wait = refused
+    field, setting, whom = _LIMIT_FIELDS[what]
+    raise ApiError(
+        429,
+        "RATE_LIMITED",
+        f"{field}: more than {getattr(settings, setting):g} requests/s for {whom}",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def limit_client(request: HttpRequest, info: KeyInfo, targeting_key: Any) -> None:
+    """429 when this client (key, address, targeting key) sends more than its share."""
+    _raise_if_limited(rate_limits.check_client(info.key_id, client_address(request), targeting_key))
 
 
 def held_snapshot(info: KeyInfo) -> HeldSnapshot:
@@ -190,12 +207,15 @@ def json_api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 def _evaluation_request(
     request: HttpRequest, allowed_fields: set[str]
 ) -> tuple[HeldSnapshot, dict[str, Any], dict[str, Any]]:
-    """The steps every evaluation endpoint shares: key, snapshot, body, context."""
-    held = held_snapshot(authenticate(request))
+    """The steps every evaluation endpoint shares: key, limits, snapshot, body, context."""
+    info = authenticate(request)
+    held = held_snapshot(info)
     body = read_json_body(request)
     if allowed_fields:
         _reject_unknown_fields(body, allowed_fields)
-    return held, body, with_stored_profile(parse_context(body.get("context")), held)
+    context = parse_context(body.get("context"))
+    limit_client(request, info, context.get("targetingKey"))
+    return held, body, with_stored_profile(context, held)
 
 
 @json_api

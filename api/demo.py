@@ -10,12 +10,11 @@ from __future__ import annotations
 import random
 import re
 import time
-
-import orjson
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render

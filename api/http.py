@@ -1,4 +1,4 @@
-"""Lean HTTP helpers for the client API's hot path: JSON in and out, errors, ETags, limits.
+"""Lean HTTP helpers for the client API's hot path: JSON in and out, errors, ETags.
 
 The client endpoints are plain Django views (not DRF) because they are the hot path: DRF's
 request wrapping and content negotiation cost about 40 % of the throughput budget.
@@ -7,7 +7,6 @@ request wrapping and content negotiation cost about 40 % of the throughput budge
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 import orjson
@@ -41,6 +40,10 @@ class ApiError(Exception):
         response = json_response(body, status=self.status)
         for name, value in self.headers.items():
             response[name] = value
+        if self.status == 429:
+            # Counted and logged in aggregate (api.rate_limits.RefusalLog): one line per
+            # interval, not Django's WARNING line per refused request.
+            response._has_been_logged = True  # type: ignore[attr-defined]
         return response
 
 
@@ -95,23 +98,3 @@ def cached_json_response(request: HttpRequest, body_bytes: bytes, etag: str) -> 
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response
-
-
-class RateLimiter:
-    """A token bucket per API key, per process: cheap enough for the hot path."""
-
-    def __init__(self, rate_per_s: float, burst: float | None = None):
-        self.rate = rate_per_s
-        self.burst = burst if burst is not None else max(rate_per_s, 1.0)
-        self._buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
-
-    def retry_after(self, key_id: int) -> int:
-        """0 when the request may go on; otherwise whole seconds to wait."""
-        now = time.monotonic()
-        tokens, at = self._buckets.get(key_id, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens >= 1.0:
-            self._buckets[key_id] = (tokens - 1.0, now)
-            return 0
-        self._buckets[key_id] = (tokens, now)
-        return max(1, int((1.0 - tokens) / self.rate + 0.999))

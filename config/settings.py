@@ -191,9 +191,20 @@ EDGEFLAGS_BEAT_STALE_AFTER_S = env.int("EDGEFLAGS_BEAT_STALE_AFTER_S", default=9
 EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S = env_float("EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S", 0.5)
 # Snapshot versions kept per environment (older ones are deleted by housekeeping).
 EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT = env.int("EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT", default=200)
-# Client API limits: request body size, and requests per second per API key per process.
+# Client API limits: request body size, and requests per second per process (api/rate_limits.py
+# says why): per client (key, source address, targeting key) — the limit that bites, on a
+# runaway client —, and per (key, address) and per key, abuse ceilings above what one process
+# can serve (about 2,500–5,000 evaluate requests/s on 2 cores), since every installed app
+# shares one client key. Buckets hold twice the rate as burst.
 EDGEFLAGS_MAX_BODY_BYTES = env.int("EDGEFLAGS_MAX_BODY_BYTES", default=64 * 1024)
-EDGEFLAGS_RATE_LIMIT_PER_KEY = env_float("EDGEFLAGS_RATE_LIMIT_PER_KEY", 2000.0)
+EDGEFLAGS_RATE_LIMIT_PER_CLIENT = env_float("EDGEFLAGS_RATE_LIMIT_PER_CLIENT", 50.0)
+EDGEFLAGS_RATE_LIMIT_PER_ADDRESS = env_float("EDGEFLAGS_RATE_LIMIT_PER_ADDRESS", 20000.0)
+EDGEFLAGS_RATE_LIMIT_PER_KEY = env_float("EDGEFLAGS_RATE_LIMIT_PER_KEY", 50000.0)
+# Refused requests are logged as one summary line per this many seconds, not one line each.
+EDGEFLAGS_RATE_LIMIT_LOG_S = env_float("EDGEFLAGS_RATE_LIMIT_LOG_S", 60.0)
+# Reverse proxies in front that append to X-Forwarded-For (0: the peer address is the
+# client's); the rate limits and identity caps read the client's address through them.
+EDGEFLAGS_NUM_PROXIES = env.int("EDGEFLAGS_NUM_PROXIES", default=0)
 # Secret for the keyed hash under which client ids are stored (derived from SECRET_KEY when
 # unset; changing it orphans every stored profile).
 EDGEFLAGS_PROFILE_SECRET = env.str("EDGEFLAGS_PROFILE_SECRET", default="") or (

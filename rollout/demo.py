@@ -10,7 +10,7 @@ from django.db import transaction
 
 from capability_probe.models import ClientProfile
 from ops.services import periodic_tasks_ensure
-from rollout.demo_rollouts import demo_rollouts_load
+from rollout.demo_rollouts import DEMO_ENVIRONMENT, demo_rollouts_load
 from rollout.models import ApiKey, Environment, Flag, FlagState, Segment
 from rollout.services import (
     api_key_create,
@@ -27,9 +27,7 @@ from segments.population import population_write
 from segments.services import segmentation_run
 
 ENVIRONMENTS = ("production", "staging")
-# The demo page's own environment: its public client key (embedded in /demo/) can evaluate
-# and report only there, never in production. Its flags start as production's demo flags.
-DEMO_ENVIRONMENT = "demo"
+# The demo page's client key (a key of DEMO_ENVIRONMENT, whose flags start as production's).
 DEMO_KEY_FILE = "demo_client_key"
 # The traffic simulator's production client key (a file in var/, like the generated secret).
 TRAFFIC_KEY_FILE = "traffic_client_key"
@@ -37,6 +35,7 @@ TRAFFIC_KEY_FILE = "traffic_client_key"
 
 class DemoNotLoaded(Exception):
     """The demo page's key is missing or revoked: `manage.py load_demo` makes a new one."""
+
 
 SEGMENTS: list[dict[str, Any]] = [
     {

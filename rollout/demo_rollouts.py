@@ -26,6 +26,9 @@ from rollout.services import flag_state_update
 HISTORY_HOURS = 72
 DEVICES_PER_HOUR = 1000
 DEMO = Actor("demo")
+# The demo page's own environment: its public client key (embedded in /demo/) evaluates and
+# reports only there, never in production.
+DEMO_ENVIRONMENT = "demo"
 CRASHING = Effect(failure_ratio=3.0)
 
 
@@ -60,11 +63,33 @@ def _feed(row: SegmentRollout, at: datetime, effect: Effect, rng: np.random.Gene
             )
 
 
+def _generally_available(environment: str, now: datetime) -> bool:
+    """smart-compose at 100 % in every segment of `environment` (a one-stage plan), so every
+    segment is complete and the demo page's telemetry has an arm to land in; False when the
+    plan was there already."""
+    compose = FlagState.objects.select_related("flag", "environment").get(
+        flag__key="smart-compose", environment__key=environment
+    )
+    if RolloutPlan.objects.filter(flag_state=compose).exists():
+        return False
+    rollout_plan_create(
+        state=compose,
+        actor=DEMO,
+        reason="demo: smart compose is generally available",
+        stages=[{"percentage": 100}],
+        now=now,
+    )
+    return True
+
+
 def demo_rollouts_load(now: datetime | None = None) -> list[str]:
     """Create the demo rollouts and their history (once); return a line per thing created."""
-    if RolloutPlan.objects.exists():
-        return []
     now = (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
+    created = []
+    if _generally_available(DEMO_ENVIRONMENT, now):
+        created.append(f"smart-compose generally available in {DEMO_ENVIRONMENT}")
+    if RolloutPlan.objects.exclude(flag_state__environment__key=DEMO_ENVIRONMENT).exists():
+        return created
     start = now - timedelta(hours=HISTORY_HOURS)
     lead_summary = FlagState.objects.select_related("flag", "environment").get(
         flag__key="lead-summary", environment__key="production"
@@ -91,18 +116,7 @@ def demo_rollouts_load(now: datetime | None = None) -> list[str]:
             if row.state != PENDING and start_hour is not None:
                 _feed(row, at + timedelta(minutes=30), effect, rng)
         rollout_tick(at + timedelta(hours=1))
-    # smart-compose is generally available in production: a one-stage plan at 100 %, so
-    # every segment is complete and the demo page's telemetry has an arm to land in.
-    compose = FlagState.objects.select_related("flag", "environment").get(
-        flag__key="smart-compose", environment__key="production"
-    )
-    rollout_plan_create(
-        state=compose,
-        actor=DEMO,
-        reason="demo: smart compose is generally available",
-        stages=[{"percentage": 100}],
-        now=now,
-    )
+    _generally_available("production", now)
     staging = FlagState.objects.select_related("flag", "environment").get(
         flag__key="smart-compose", environment__key="staging"
     )
@@ -114,4 +128,7 @@ def demo_rollouts_load(now: datetime | None = None) -> list[str]:
         f"{row.segment}: {row.get_state_display()} ({row.percentage} %)"
         for row in plan.segments.all()
     )
-    return [f"lead-summary rollout in production after {HISTORY_HOURS} h: " + "; ".join(states)]
+    created.append(
+        f"lead-summary rollout in production after {HISTORY_HOURS} h: " + "; ".join(states)
+    )
+    return created

@@ -94,19 +94,6 @@ def test_ofrep_bulk__etag__304_then_200_after_change(
     assert changed.status_code == 200
 
 
-def test_ofrep__rate_limit__429_with_retry_after_seconds(
-    api, client_key, flags, monkeypatch
-) -> None:
-    from api import client
-
-    monkeypatch.setattr(client, "rate_limiter", client.RateLimiter(rate_per_s=1, burst=2))
-    statuses = [api("POST", "/ofrep/v1/evaluate/flags", client_key, {}) for _ in range(3)]
-
-    assert [r.status_code for r in statuses] == [200, 200, 429]
-    assert statuses[2]["Retry-After"].isdigit()
-    assert statuses[2].json()["errorCode"] == "RATE_LIMITED"
-
-
 def test_ofrep__client_key_of_other_scope__403_on_snapshot_only(api, client_key, flags) -> None:
     assert api("POST", "/ofrep/v1/evaluate/flags", client_key, {}).status_code == 200
     assert api("GET", "/api/v1/snapshot", client_key).status_code == 403

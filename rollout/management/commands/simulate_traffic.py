@@ -26,7 +26,9 @@ class Command(BaseCommand):
         host = os.environ.get("EDGEFLAGS_HOST", "127.0.0.1")
         port = os.environ.get("EDGEFLAGS_PORT", "8000")
         parser.add_argument("--url", default=f"http://{host}:{port}")
-        parser.add_argument("--key", help="client API key (default: the production key load_demo made for it)")
+        parser.add_argument(
+            "--key", help="client API key (default: the production key load_demo made for it)"
+        )
         parser.add_argument("--clients-per-minute", type=float, default=120.0)
         parser.add_argument("--flags", nargs="+", default=["lead-summary", "smart-compose"])
         parser.add_argument(

@@ -965,6 +965,7 @@ class Options:
     threads: int
     overrides: Setup
     as_json: bool
+    keep_logs: bool = False
 
 
 def server_env(database_url: str, redis_url: str, work_dir: Path, **extra: str) -> dict[str, str]:
@@ -1219,6 +1220,7 @@ class Sample:
 class Phase:
     name: str
     down: str | None  # the service that is away during the phase, if any
+    recovering: bool = False  # right after a service was started again
     started: float = 0.0
     ended: float = 0.0
     samples: list[Sample] = field(default_factory=list)
@@ -1325,9 +1327,9 @@ def outage(options: Options) -> int:
         phases = [
             Phase("before", None),
             Phase("Redis down", "Redis"),
-            Phase("Redis back", None),
+            Phase("Redis back", None, recovering=True),
             Phase("PostgreSQL down", "PostgreSQL"),
-            Phase("PostgreSQL back", None),
+            Phase("PostgreSQL back", None, recovering=True),
         ]
         say(
             f"outage under wrk ({options.connections} connections, {options.threads} threads): "
@@ -1361,8 +1363,9 @@ def outage(options: Options) -> int:
         if wrk.returncode != 0:
             raise BenchError(f"wrk exited {wrk.returncode}:\n{errors[-4000:]}")
         result = parse_wrk("evaluate", output)
-        status = outage_report(result, phases, time.monotonic() - run_started, options)
-        if status:
+        elapsed = time.monotonic() - run_started
+        status = outage_report(result, phases, elapsed, log_summary(app.log_path), options)
+        if status or options.keep_logs:
             kept = Path(tempfile.mkdtemp(prefix="http-bench-logs-"))
             for log in (*work_dir.glob("*.log"), postgres.log_path):
                 if log.exists():
@@ -1371,8 +1374,43 @@ def outage(options: Options) -> int:
     return status
 
 
+_LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) (\S+) (.*)$")
+_GRANIAN_LOG_LINE = re.compile(r"^\[(WARNING|ERROR|CRITICAL)\] (.*)$")
+
+
+def log_summary(path: Path) -> list[str]:
+    """The server log's warnings and errors, one line per (level, logger) with a count and the
+    first message, and how many tracebacks: where answers that were not 2xx come from."""
+    counts: Counter[tuple[str, str]] = Counter()
+    first: dict[tuple[str, str], str] = {}
+    tracebacks = 0
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("Traceback"):
+            tracebacks += 1
+            continue
+        match = _LOG_LINE.match(line)
+        if match:
+            level, source, message = match.groups()
+        else:
+            match = _GRANIAN_LOG_LINE.match(line)
+            if not match:
+                continue
+            (level, message), source = match.groups(), "granian"
+        counts[level, source] += 1
+        first.setdefault((level, source), message[:160])
+    lines = [
+        f"{count} x {level} {source}: {first[level, source]}"
+        for (level, source), count in counts.most_common()
+    ]
+    return [*lines, f"{tracebacks} traceback(s)"]
+
+
 def outage_report(
-    result: WrkResult, phases: Sequence[Phase], elapsed_s: float, options: Options
+    result: WrkResult,
+    phases: Sequence[Phase],
+    elapsed_s: float,
+    server_log: Sequence[str],
+    options: Options,
 ) -> int:
     """Print answers per status and per phase, and what /readyz said; 1 when an answer was not
     2xx, a socket failed or /readyz did not say 503 while a service was down and 200 after."""
@@ -1391,7 +1429,7 @@ def outage_report(
             if int(phase.started) <= second < int(phase.ended) + 1:
                 bad[status] += count
         ready = phase.ready_after_s
-        note = f"; 200 after {ready:.1f} s" if phase.down is None and ready is not None else ""
+        note = f"; 200 after {ready:.1f} s" if phase.recovering and ready is not None else ""
         print(
             f"{phase.name:<16} {phase.ended - phase.started:>7.1f}  {sum(bad.values()):>7}  "
             f"{phase.readyz_text()}{note}" + (f"  [not 2xx: {_statuses_text(bad)}]" if bad else "")
@@ -1403,6 +1441,9 @@ def outage_report(
         print("not 2xx per second (unix time, status: count):")
         for (second, status), count in sorted(result.bad_by_second.items()):
             print(f"  {second} {status}: {count}")
+    print("server log, warnings and errors:")
+    for line in server_log:
+        print(f"  {line}")
     for line in unexpected:
         print(f"WARNING: {line}")
     if result.non_2xx or result.socket_errors:
@@ -1430,6 +1471,7 @@ def outage_report(
                             for p in phases
                         ],
                         "readyz_as_expected": not unexpected,
+                        "server_log": list(server_log),
                         "elapsed_s": round(elapsed_s, 1),
                     }
                 }
@@ -1483,6 +1525,11 @@ def main() -> int:
         help="a setting for the servers, e.g. EDGEFLAGS_RATE_LIMIT_PER_CLIENT=1000000",
     )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="outage run: keep the server logs (they are kept anyway when it fails)",
+    )
     parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
@@ -1506,6 +1553,7 @@ def main() -> int:
         threads=args.threads,
         overrides=setup,
         as_json=args.json,
+        keep_logs=args.keep_logs,
     )
     try:
         return outage(options) if args.outage else benchmark(options)

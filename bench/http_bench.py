@@ -972,6 +972,8 @@ def server_env(database_url: str, redis_url: str, work_dir: Path, **extra: str) 
     """What every server and management command of a run gets: the services (production
     mode, as the Procfile runs), a random SECRET_KEY (it has no default) and a temporary
     EDGEFLAGS_VAR_DIR; everything else is left to its shipped default."""
+    # Where collectstatic would have written: WhiteNoise warns when the folder is missing.
+    (work_dir / "var" / "static").mkdir(parents=True, exist_ok=True)
     return child_env(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -1379,10 +1381,10 @@ _GRANIAN_LOG_LINE = re.compile(r"^\[(WARNING|ERROR|CRITICAL)\] (.*)$")
 
 
 def log_summary(path: Path) -> list[str]:
-    """The server log's warnings and errors, one line per (level, logger) with a count and the
-    first message, and how many tracebacks: where answers that were not 2xx come from."""
-    counts: Counter[tuple[str, str]] = Counter()
-    first: dict[tuple[str, str], str] = {}
+    """The server log's warnings and errors, one line per distinct message (numbers left out)
+    with its count, and how many tracebacks: where answers that were not 2xx come from."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    first: dict[tuple[str, str, str], str] = {}
     tracebacks = 0
     for line in path.read_text(errors="replace").splitlines():
         if line.startswith("Traceback"):
@@ -1396,11 +1398,11 @@ def log_summary(path: Path) -> list[str]:
             if not match:
                 continue
             (level, message), source = match.groups(), "granian"
-        counts[level, source] += 1
-        first.setdefault((level, source), message[:160])
+        kind = (level, source, re.sub(r"\d+", "N", message)[:60])
+        counts[kind] += 1
+        first.setdefault(kind, message[:160])
     lines = [
-        f"{count} x {level} {source}: {first[level, source]}"
-        for (level, source), count in counts.most_common()
+        f"{count} x {kind[0]} {kind[1]}: {first[kind]}" for kind, count in counts.most_common()
     ]
     return [*lines, f"{tracebacks} traceback(s)"]
 

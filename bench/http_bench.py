@@ -60,7 +60,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -875,7 +875,9 @@ def own_postgres() -> Iterator[OwnPostgres]:
         try:
             yield cluster
         finally:
-            if cluster.running:
+            # Also when a start failed half-way: pg_ctl refuses (and we ignore) only when
+            # no server of this folder runs.
+            with suppress(BenchError):
                 cluster.stop(mode="immediate")
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -1345,6 +1347,14 @@ def outage(options: Options) -> int:
             text=True,
             start_new_session=True,
         )
+        # A step that fails from here on leaves the logs to read (kept before the servers stop).
+        keep = [True]
+
+        def keep_logs_if_asked() -> None:
+            if keep[0]:
+                keep_logs(work_dir, postgres)
+
+        stack.callback(keep_logs_if_asked)
         try:
             poll_phase(phases[0], app, OUTAGE_BASELINE_S)
             redis_server.stop()
@@ -1367,13 +1377,17 @@ def outage(options: Options) -> int:
         result = parse_wrk("evaluate", output)
         elapsed = time.monotonic() - run_started
         status = outage_report(result, phases, elapsed, log_summary(app.log_path), options)
-        if status or options.keep_logs:
-            kept = Path(tempfile.mkdtemp(prefix="http-bench-logs-"))
-            for log in (*work_dir.glob("*.log"), postgres.log_path):
-                if log.exists():
-                    shutil.copy(log, kept / log.name)
-            print(f"server logs kept in {kept}")
+        keep[0] = bool(status) or options.keep_logs
     return status
+
+
+def keep_logs(work_dir: Path, postgres: OwnPostgres) -> None:
+    """Copy the run's logs (granian, Redis, PostgreSQL) to a folder that stays; say where."""
+    kept = Path(tempfile.mkdtemp(prefix="http-bench-logs-"))
+    for log in (*work_dir.glob("*.log"), postgres.log_path):
+        if log.exists():
+            shutil.copy(log, kept / log.name)
+    print(f"server logs kept in {kept}", flush=True)
 
 
 _LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) (\S+) (.*)$")

@@ -1023,8 +1023,12 @@ def benchmark(options: Options) -> int:
             "EDGEFLAGS_PORT, --host 127.0.0.1 (a free port per server; no effect on the figures)",
         ]
         say_changes(say, changes)
+        seeding_started = time.monotonic()
         key = seed_services(env)
-        say(f"seeded {FLAG_COUNT} flags in environment production and a client key")
+        say(
+            f"migrated and seeded {FLAG_COUNT} flags in environment production and a client key "
+            f"in {time.monotonic() - seeding_started:.0f} s"
+        )
 
         results: list[WrkResult] = []
         warmups: list[WrkResult] = []
@@ -1267,7 +1271,7 @@ def readyz_sample(server: Server) -> Sample:
 def poll_phase(phase: Phase, server: Server, seconds: float, *, until_ready: bool = False) -> None:
     """Ask /readyz every READYZ_POLL_S for `seconds` or, with `until_ready`, until it says
     200 (at most OUTAGE_RECOVERY_MAX_S) and then OUTAGE_AFTER_READY_S more."""
-    phase.started = time.time()
+    phase.started = phase.started or time.time()
     deadline = time.monotonic() + (OUTAGE_RECOVERY_MAX_S if until_ready else seconds)
     while time.monotonic() < deadline:
         tick = time.monotonic()
@@ -1303,8 +1307,12 @@ def outage(options: Options) -> int:
                 "EDGEFLAGS_PORT, --host 127.0.0.1 (a free port; no effect on the figures)",
             ],
         )
+        seeding_started = time.monotonic()
         key = seed_services(env)
-        say(f"seeded {FLAG_COUNT} flags in environment production and a client key")
+        say(
+            f"migrated and seeded {FLAG_COUNT} flags in environment production and a client key "
+            f"in {time.monotonic() - seeding_started:.0f} s"
+        )
         app = stack.enter_context(
             granian("evaluate", APP_TARGET, Setup("shipped defaults"), env, work_dir)
         )
@@ -1340,6 +1348,7 @@ def outage(options: Options) -> int:
             f"{OUTAGE_BASELINE_S:g} s before, Redis away {OUTAGE_DOWN_S:g} s, "
             f"PostgreSQL away {OUTAGE_DOWN_S:g} s; /readyz every {READYZ_POLL_S:g} s"
         )
+        setup_s = time.monotonic() - run_started
         wrk = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
@@ -1356,13 +1365,19 @@ def outage(options: Options) -> int:
 
         stack.callback(keep_logs_if_asked)
         try:
+            # Each phase starts when its stop or start is asked for, so the phases cover the
+            # whole load and "200 after" counts from the restart.
             poll_phase(phases[0], app, OUTAGE_BASELINE_S)
+            phases[1].started = time.time()
             redis_server.stop()
             poll_phase(phases[1], app, OUTAGE_DOWN_S)
+            phases[2].started = time.time()
             redis_server.start()
             poll_phase(phases[2], app, 0, until_ready=True)
+            phases[3].started = time.time()
             postgres.stop()
             poll_phase(phases[3], app, OUTAGE_DOWN_S)
+            phases[4].started = time.time()
             postgres.start()
             poll_phase(phases[4], app, 0, until_ready=True)
         finally:
@@ -1376,7 +1391,9 @@ def outage(options: Options) -> int:
             raise BenchError(f"wrk exited {wrk.returncode}:\n{errors[-4000:]}")
         result = parse_wrk("evaluate", output)
         elapsed = time.monotonic() - run_started
-        status = outage_report(result, phases, elapsed, log_summary(app.log_path), options)
+        status = outage_report(
+            result, phases, (setup_s, elapsed), log_summary(app.log_path), options
+        )
         keep[0] = bool(status) or options.keep_logs
     return status
 
@@ -1424,25 +1441,30 @@ def log_summary(path: Path) -> list[str]:
 def outage_report(
     result: WrkResult,
     phases: Sequence[Phase],
-    elapsed_s: float,
+    seconds: tuple[float, float],  # setup (services, migrate, seed, server), whole run
     server_log: Sequence[str],
     options: Options,
 ) -> int:
     """Print answers per status and per phase, and what /readyz said; 1 when an answer was not
     2xx, a socket failed or /readyz did not say 503 while a service was down and 200 after."""
+    setup_s, elapsed_s = seconds
     print()
     print(
         f"outage run: {result.requests} answers ({result.requests_per_s:,.0f}/s), "
         f"{result.non_2xx} not 2xx, {result.socket_errors} socket errors; "
-        f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms; whole run {elapsed_s:.0f} s"
+        f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms; whole run {elapsed_s:.0f} s "
+        f"(setup {setup_s:.0f} s)"
     )
     print(f"answers by status: {_statuses_text(result.statuses)}")
     print(f"{'phase':<16} {'seconds':>7}  {'not 2xx':>7}  /readyz")
     unexpected = []
-    for phase in phases:
+    for index, phase in enumerate(phases):
+        # wrk's clock has whole seconds: a second belongs to the phase its middle falls in.
+        until = phases[index + 1].started if index + 1 < len(phases) else float("inf")
+        since = phase.started if index else float("-inf")
         bad = Counter[int]()
         for (second, status), count in result.bad_by_second.items():
-            if int(phase.started) <= second < int(phase.ended) + 1:
+            if since <= second + 0.5 < until:
                 bad[status] += count
         ready = phase.ready_after_s
         note = f"; 200 after {ready:.1f} s" if phase.recovering and ready is not None else ""
@@ -1489,6 +1511,7 @@ def outage_report(
                         "readyz_as_expected": not unexpected,
                         "server_log": list(server_log),
                         "elapsed_s": round(elapsed_s, 1),
+                        "setup_s": round(setup_s, 1),
                     }
                 }
             )

@@ -1504,7 +1504,9 @@ def outage_report(
                                 "name": p.name,
                                 "seconds": round(p.ended - p.started, 2),
                                 "readyz": [s.status for s in p.samples],
-                                "ready_after_s": p.ready_after_s,
+                                "ready_after_s": (
+                                    None if p.ready_after_s is None else round(p.ready_after_s, 2)
+                                ),
                             }
                             for p in phases
                         ],

@@ -112,7 +112,7 @@ def client_address(request: HttpRequest) -> str:
     """The caller's address: REMOTE_ADDR, or the X-Forwarded-For entry written by the
     outermost of EDGEFLAGS_NUM_PROXIES trusted proxies (entries to its left are the
     client's own claims)."""
-    proxies = settings.EDGEFLAGS_NUM_PROXIES
+    proxies: int = settings.EDGEFLAGS_NUM_PROXIES
     if proxies > 0:
         forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]

@@ -169,7 +169,9 @@ def profile_attributes(*, environment_id: int, client_id: str) -> dict[str, Any]
         cached = None
     if cached is not None:
         return dict(cached) or None  # {} marks "no profile"
-    profile = ClientProfile.objects.filter(environment_id=environment_id, client_hash=hashed).first()
+    profile = ClientProfile.objects.filter(
+        environment_id=environment_id, client_hash=hashed
+    ).first()
     if profile is None:
         with contextlib.suppress(Exception):
             cache.set(key, {}, timeout=NO_PROFILE_TTL_S)

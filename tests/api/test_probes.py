@@ -282,7 +282,10 @@ def test_probe__retry_of_one_probe__duplicate_answers_that_probe_only(
     assert _profile("production").cores == 2
 
 
-@pytest.mark.parametrize(("writer", "owner"), [("staging", "production"), ("production", "staging")])
+BOTH_WAYS = [("staging", "production"), ("production", "staging")]
+
+
+@pytest.mark.parametrize(("writer", "owner"), BOTH_WAYS)
 def test_probe__other_environments_key__cannot_overwrite_or_erase_profile(
     api, two_environments, writer, owner
 ) -> None:
@@ -320,7 +323,7 @@ def test_erase__own_environments_server_key__only_that_environments_profile_gone
     assert _profile("production") is not None
 
 
-@pytest.mark.parametrize(("reader", "owner"), [("staging", "production"), ("production", "staging")])
+@pytest.mark.parametrize(("reader", "owner"), BOTH_WAYS)
 def test_evaluate__other_environments_key__does_not_read_stored_profile(
     api, demo, publish, reader, owner
 ) -> None:
@@ -422,7 +425,7 @@ def test_probe_record__value_the_database_refuses__probe_invalid_nothing_written
     # past the schema (which refuses it), as a future field might slip one through
     probe = replace(parse_probe(PROBE), profile={"os": "mac\x00OS"})
 
-    with pytest.raises(ProbeInvalid, match="^probe: "):
+    with pytest.raises(ProbeInvalid, match=r"^probe: "):
         probe_record(probe=probe, environment_id=1)
 
     assert not ClientProfile.objects.exists()

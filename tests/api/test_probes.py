@@ -9,6 +9,7 @@ refuses and SQLite takes).
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -28,6 +29,13 @@ PROBE = {
     "platform": {"os": "macOS", "browser": "Chrome", "appVersion": "3.4.0"},
     "benchmark": {"ms": 18.5, "workload": "matmul-f32-64x64-v1"},
 }
+
+
+@pytest.fixture(autouse=True)
+def _own_profile_secret(settings) -> None:
+    """A fresh hashing secret per test: profiles cached in Redis by an earlier run (whose
+    test database handed out the same environment ids) can never answer for this one."""
+    settings.EDGEFLAGS_PROFILE_SECRET = f"test-{uuid.uuid4()}"
 
 
 @pytest.fixture

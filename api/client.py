@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -121,11 +122,11 @@ def with_stored_profile(context: dict[str, Any], held: HeldSnapshot) -> dict[str
         return context
     try:
         environment = environment_id(held)
-    except BufferUnavailable:
+        if environment is None:
+            return context
+        stored = profile_attributes(environment_id=environment, client_id=client_id)
+    except (BufferUnavailable, DatabaseError):
         return context  # database away: the inline context decides (a safe rung at worst)
-    if environment is None:
-        return context
-    stored = profile_attributes(environment_id=environment, client_id=client_id)
     return {**stored, **context} if stored else context
 
 

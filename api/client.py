@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -27,6 +28,7 @@ from capability_probe.services import profile_attributes
 from rollout.engine.evaluate import evaluate, evaluate_all
 from rollout.engine.types import Decision
 from rollout.snapshot_store import HeldSnapshot, KeyInfo, store
+from rollout.telemetry.buffer import BufferUnavailable, environment_id
 from rollout.telemetry.exposure import exposures_count_decisions
 
 MAX_CONTEXT_ATTRIBUTES = 200
@@ -127,14 +129,21 @@ CAPABILITY_ATTRIBUTES = frozenset(
 def with_stored_profile(context: dict[str, Any], held: HeldSnapshot) -> dict[str, Any]:
     """The context, completed with the client's stored profile when it brings none inline.
 
-    The profile is read from the cache (Redis), and from the database only on a miss.
+    Only the profile the caller's environment stored is read: from the cache (Redis), and
+    from the database only on a miss. The environment's id is read once per publication.
     """
     if held.snapshot.capability is None or not CAPABILITY_ATTRIBUTES.isdisjoint(context):
         return context
     client_id = context.get("clientId") or context.get("targetingKey")
     if not isinstance(client_id, str) or not client_id:
         return context
-    stored = profile_attributes(client_id=client_id)
+    try:
+        environment = environment_id(held)
+        if environment is None:
+            return context
+        stored = profile_attributes(environment_id=environment, client_id=client_id)
+    except (BufferUnavailable, DatabaseError):
+        return context  # database away: the inline context decides (a safe rung at worst)
     return {**stored, **context} if stored else context
 
 

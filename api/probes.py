@@ -1,7 +1,9 @@
 """Capability probes: take one in, answer with the client's segment and every decision.
 
 One round trip gets a client started: the probe is validated and stored (under a keyed
-hash of the client id), and the answer carries the segment and all flag decisions.
+hash of the client id, in the key's environment), and the answer carries the segment and all
+flag decisions. The answer is computed from this probe alone: it never carries a stored
+profile, so a replayed probe id or someone else's client id reads nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +19,22 @@ from api.http import ApiError, json_response, read_json_body
 from capability_probe.models import columns_to_attributes
 from capability_probe.schema import ProbeInvalid, parse_probe
 from capability_probe.services import client_erase, probe_record
+from ops.json_input import JsonInputError, check_text
 from rollout.engine.evaluate import evaluate_all, resolve_segment
+from rollout.snapshot_store import HeldSnapshot
+from rollout.telemetry.buffer import BufferUnavailable, environment_id
 from rollout.telemetry.exposure import exposures_count_decisions
+
+
+def _environment_id(held: HeldSnapshot) -> int:
+    """The id profiles of the key's environment are stored under; 503 when unknown."""
+    try:
+        environment = environment_id(held)
+    except BufferUnavailable as exc:
+        raise ApiError(503, "GENERAL", "database: unavailable, nothing was stored") from exc
+    if environment is None:
+        raise ApiError(503, "GENERAL", "environment: no longer exists")
+    return environment
 
 
 @json_api
@@ -34,7 +50,12 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
     attributes = {"targetingKey": probe.client_id, **columns_to_attributes(probe.profile)}
     context: dict[str, Any] = {**attributes, **probe.runtime}
     segment = resolve_segment(held.snapshot, context)
-    outcome = probe_record(probe=probe, segment_key=segment or "")
+    try:
+        outcome = probe_record(
+            probe=probe, environment_id=_environment_id(held), segment_key=segment or ""
+        )
+    except ProbeInvalid as exc:
+        raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
     decisions = evaluate_all(held.snapshot, context)
     exposures_count_decisions(held.environment, decisions)
     body = {
@@ -54,6 +75,12 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
 @json_api
 @require_http_methods(["DELETE"])
 def probe_erase_view(request: HttpRequest, client_id: str) -> HttpResponse:
-    """DELETE /api/v1/probes/{clientId} (server key): erase everything about one client."""
-    authenticate(request, server_only=True)
-    return json_response({"erased": client_erase(client_id=client_id)})
+    """DELETE /api/v1/probes/{clientId} (server key): erase what the key's environment stored
+    about one client."""
+    held = held_snapshot(authenticate(request, server_only=True))
+    try:
+        check_text(client_id, field="clientId")
+    except JsonInputError as exc:
+        raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
+    erased = client_erase(environment_id=_environment_id(held), client_id=client_id)
+    return json_response({"erased": erased})

@@ -12,6 +12,7 @@ from capability_probe.models import ClientProfile
 class ClientProfileAdmin(admin.ModelAdmin[ClientProfile]):
     list_display = [
         "short_hash",
+        "environment_id",
         "segment_key",
         "memory_gb",
         "cores",
@@ -23,7 +24,16 @@ class ClientProfileAdmin(admin.ModelAdmin[ClientProfile]):
         "browser",
         "received_at",
     ]
-    list_filter = ["segment_key", "effective_type", "webgpu", "save_data", "os", "browser"]
+    # environment_id: which environment's keys stored the row (empty: synthetic or legacy)
+    list_filter = [
+        "environment_id",
+        "segment_key",
+        "effective_type",
+        "webgpu",
+        "save_data",
+        "os",
+        "browser",
+    ]
     search_fields = ["client_hash", "segment_key"]
     date_hierarchy = "received_at"
     show_full_result_count = False  # counting a million rows on every page is slow

@@ -2,6 +2,14 @@
 
 The raw client id is never stored: rows are keyed by HMAC-SHA256(clientId, server secret).
 Missing signals stay NULL (Safari reports no device memory); nothing is invented.
+
+Profiles and receipts belong to one environment (the id of the environment whose key sent
+the probe): a staging key can neither read, overwrite nor erase a production profile. The id
+is a plain integer, not a foreign key, because this app sits below `rollout` (which owns
+environments). Rows with no environment (synthetic populations, and profiles stored before
+profiles were scoped, when any environment's key could have written them) are read by no
+key; segmentation fits on every row, since a device's capability does not depend on which
+environment it talks to.
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ def columns_to_attributes(columns: dict[str, Any]) -> dict[str, Any]:
 class ClientProfile(models.Model):
     """What one client last reported about its device, network and platform."""
 
-    client_hash = models.CharField(max_length=64, unique=True)
+    environment_id = models.BigIntegerField(null=True, blank=True)
+    client_hash = models.CharField(max_length=64)
     received_at = models.DateTimeField(db_index=True)
     probe_count = models.PositiveIntegerField(default=1)
     # device
@@ -85,6 +94,11 @@ class ClientProfile(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment_id", "client_hash"], name="profile_one_per_client"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"client {self.client_hash[:12]}…"
@@ -95,11 +109,27 @@ class ClientProfile(models.Model):
 
 
 class ProbeReceipt(models.Model):
-    """A probe id already taken in: a client retrying the same probe changes nothing."""
+    """A probe already taken in: the same client retrying the same probe changes nothing.
 
-    probe_id = models.CharField(max_length=64, primary_key=True)
-    client_hash = models.CharField(max_length=64, db_index=True)
+    Scoped to the client (environment, hashed client id) and to the probe's content, so a
+    probe id seen before, sent for another client or with other content, is a new probe: the
+    answer to a replayed id never depends on what anyone else stored.
+    """
+
+    environment_id = models.BigIntegerField()
+    client_hash = models.CharField(max_length=64)
+    probe_id = models.CharField(max_length=64)
+    # SHA-256 of the normalised probe (`schema.probe_fingerprint`)
+    fingerprint = models.CharField(max_length=64)
     received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment_id", "client_hash", "probe_id", "fingerprint"],
+                name="receipt_one_per_client_probe",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.probe_id

@@ -1,16 +1,23 @@
 """Probe validation and normalisation (capability.md): types, ranges, browser quantisation.
 
 Every problem is reported with the field it concerns (`device.memoryGb: …`). Unknown fields
-are rejected by name. Missing signals stay missing.
+are rejected by name. Missing signals stay missing. Before anything else the whole body goes
+through `ops.json_input.check_json`: a NUL, another control character or a lone surrogate in
+any key or string (which PostgreSQL or orjson would refuse later) is a 400 naming the field.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
+
+from ops.json_input import JsonInputError, check_json
 
 PROBE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 EFFECTIVE_TYPES = ("slow-2g", "2g", "3g", "4g")
@@ -144,6 +151,10 @@ def parse_probe(raw: Any) -> Probe:
     """Validate and normalise a probe body; raises ProbeInvalid naming the field."""
     if not isinstance(raw, Mapping):
         raise ProbeInvalid("body", "must be a JSON object")
+    try:
+        check_json(dict(raw), field="")
+    except JsonInputError as exc:
+        raise ProbeInvalid(exc.field, exc.message) from exc
     unknown = sorted(set(raw) - TOP_LEVEL)
     if unknown:
         raise ProbeInvalid(unknown[0], "unknown field")
@@ -180,3 +191,9 @@ def parse_probe(raw: Any) -> Probe:
                 "benchmark.workload", benchmark.get("workload", "")
             )
     return Probe(probe_id, client_id, consent, profile, runtime)
+
+
+def probe_fingerprint(probe: Probe) -> str:
+    """SHA-256 of what a probe says (normalised): equal for a client's retries of one probe."""
+    content = {"profile": probe.profile, "runtime": probe.runtime}
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -35,7 +35,8 @@ def _plain(values: np.ndarray, kind: str) -> list[Any]:
 def population_write(*, clients: int, seed: int) -> int:
     """Generate `clients` realistic profiles (capability.md) and store them; returns the count.
 
-    Client ids are `synthetic:<seed>:<n>`, stored hashed like any other.
+    Client ids are `synthetic:<seed>:<n>`, stored hashed like any other. They belong to no
+    environment: they train segmentation, and no key reads them as a client's profile.
     """
     population = generate_population(clients, seed)
     columns = {
@@ -48,5 +49,5 @@ def population_write(*, clients: int, seed: int) -> int:
         chunk = {
             column: _plain(values[start:end], _kind(column)) for column, values in columns.items()
         }
-        written += profiles_bulk_load(client_hashes=hashes, columns=chunk)
+        written += profiles_bulk_load(environment_id=None, client_hashes=hashes, columns=chunk)
     return written

@@ -148,6 +148,9 @@ def segmentation_run(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     try:
+        # Every environment's profiles (and unscoped synthetic ones) together: a device's
+        # capability does not depend on the environment it talks to, and every environment's
+        # snapshot serves the one model. Only serving a profile to a key is per environment.
         ids, columns = selectors.profile_columns()
         timings["read"] = round(time.perf_counter() - started, 3)
         if len(ids) < settings.EDGEFLAGS_SEGMENTATION_MIN_PROFILES:

@@ -1,6 +1,16 @@
-"""POST /api/v1/probes and DELETE /api/v1/probes/{clientId}."""
+"""POST /api/v1/probes and DELETE /api/v1/probes/{clientId}.
+
+Profiles are private: a probe's answer carries only that probe, receipts belong to one
+client's probe, and a key of one environment can neither read, overwrite nor erase another
+environment's profiles. Run on PostgreSQL + Redis (the strings below are what PostgreSQL
+refuses and SQLite takes).
+"""
 
 from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -21,17 +31,53 @@ PROBE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _own_profile_secret(settings) -> None:
+    """A fresh hashing secret per test: profiles cached in Redis by an earlier run (whose
+    test database handed out the same environment ids) can never answer for this one."""
+    settings.EDGEFLAGS_PROFILE_SECRET = f"test-{uuid.uuid4()}"
+
+
 @pytest.fixture
 def demo(publish) -> None:
     publish(lambda: call_command("load_demo", verbosity=0))
 
 
-def _client_key(publish, scope: str = "client") -> str:
+def _client_key(publish, scope: str = "client", environment_key: str = "production") -> str:
     from rollout.models import Environment
     from rollout.services import api_key_create
 
-    environment = Environment.objects.get(key="production")
+    environment = Environment.objects.get(key=environment_key)
     return publish(lambda: api_key_create(environment=environment, scope=scope, name="t"))[1]
+
+
+def _environment_id(key: str = "production") -> int:
+    from rollout.models import Environment
+
+    return int(Environment.objects.get(key=key).pk)
+
+
+@pytest.fixture
+def two_environments(publish) -> dict[str, dict[str, str]]:
+    """production and staging, each with a client and a server key (no demo data: quick)."""
+    from rollout.services import environment_create
+
+    for key in ("production", "staging"):
+        publish(lambda key=key: environment_create(key=key))
+    return {
+        key: {scope: _client_key(publish, scope, key) for scope in ("client", "server")}
+        for key in ("production", "staging")
+    }
+
+
+def _profile(environment: str, client_id: str = "device-42") -> ClientProfile | None:
+    return ClientProfile.objects.filter(
+        environment_id=_environment_id(environment), client_hash=client_hash(client_id)
+    ).first()
+
+
+def _without_decisions(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "decisions"}
 
 
 def test_probe__valid__segment_profile_and_decisions_returned(api, demo, publish) -> None:
@@ -47,14 +93,14 @@ def test_probe__valid__segment_profile_and_decisions_returned(api, demo, publish
     assert "smart-compose" in body["decisions"]["flags"]
     assert body["profile"]["memoryGb"] == 8.0
     profile = ClientProfile.objects.get(client_hash=client_hash("device-42"))
-    assert profile.client_hash == client_hash("device-42")
+    assert profile.environment_id == _environment_id("production")
     assert "device-42" not in str(profile.__dict__)
     assert profile.benchmark_ms == 18.5
     assert profile.runtime == {"charging": True}
 
 
-def test_probe__same_probe_id_twice__stored_once(api, demo, publish) -> None:
-    key = _client_key(publish)
+def test_probe__same_probe_id_twice__stored_once(api, two_environments) -> None:
+    key = two_environments["production"]["client"]
 
     api("POST", "/api/v1/probes", key, PROBE)
     again = api("POST", "/api/v1/probes", key, PROBE)
@@ -65,8 +111,8 @@ def test_probe__same_probe_id_twice__stored_once(api, demo, publish) -> None:
     assert ProbeReceipt.objects.count() == 1
 
 
-def test_probe__new_probe__replaces_profile_and_keeps_history(api, demo, publish) -> None:
-    key = _client_key(publish)
+def test_probe__new_probe__replaces_profile_and_keeps_history(api, two_environments) -> None:
+    key = two_environments["production"]["client"]
     api("POST", "/api/v1/probes", key, PROBE)
 
     slower = {**PROBE, "probeId": "probe-0002", "device": {"cores": 4}}
@@ -78,8 +124,8 @@ def test_probe__new_probe__replaces_profile_and_keeps_history(api, demo, publish
     assert len(profile.history) == 2
 
 
-def test_probe__bad_probe__400_naming_field_and_nothing_stored(api, demo, publish) -> None:
-    key = _client_key(publish)
+def test_probe__bad_probe__400_naming_field_and_nothing_stored(api, two_environments) -> None:
+    key = two_environments["production"]["client"]
     bad = {**PROBE, "network": {"rttMs": "fast"}}
 
     response = api("POST", "/api/v1/probes", key, bad)
@@ -90,8 +136,8 @@ def test_probe__bad_probe__400_naming_field_and_nothing_stored(api, demo, publis
     assert not ProbeReceipt.objects.exists()
 
 
-def test_probe__no_consent__answered_not_stored(api, demo, publish) -> None:
-    key = _client_key(publish)
+def test_probe__no_consent__answered_not_stored(api, two_environments) -> None:
+    key = two_environments["production"]["client"]
 
     response = api("POST", "/api/v1/probes", key, {**PROBE, "consent": False})
 
@@ -112,9 +158,9 @@ def test_probe__save_data__save_data_segment(api, demo, publish) -> None:
     )
 
 
-def test_erase__server_key__profile_gone(api, demo, publish) -> None:
-    key = _client_key(publish)
-    server_key = _client_key(publish, "server")
+def test_erase__server_key__profile_gone(api, two_environments) -> None:
+    key = two_environments["production"]["client"]
+    server_key = two_environments["production"]["server"]
     api("POST", "/api/v1/probes", key, PROBE)
 
     client_key_attempt = api("DELETE", "/api/v1/probes/device-42", key)
@@ -126,13 +172,14 @@ def test_erase__server_key__profile_gone(api, demo, publish) -> None:
     assert not ProbeReceipt.objects.exists()
 
 
-def test_erase_client_command__erases() -> None:
+def test_erase_client_command__profiles_in_two_environments__all_erased() -> None:
     from io import StringIO
 
     from capability_probe.schema import parse_probe
     from capability_probe.services import probe_record
 
-    probe_record(probe=parse_probe(PROBE))
+    for environment_id in (1, 2):
+        probe_record(probe=parse_probe(PROBE), environment_id=environment_id)
     out = StringIO()
 
     call_command("erase_client", "device-42", stdout=out)
@@ -149,7 +196,7 @@ def test_purge__old_profiles__deleted() -> None:
     from capability_probe.schema import parse_probe
     from capability_probe.services import probe_record, probes_purge_expired
 
-    probe_record(probe=parse_probe(PROBE))
+    probe_record(probe=parse_probe(PROBE), environment_id=1)
     ClientProfile.objects.update(received_at=timezone.now() - timedelta(days=91))
     ProbeReceipt.objects.update(received_at=timezone.now() - timedelta(days=91))
 
@@ -189,3 +236,216 @@ def test_evaluate__after_probe__stored_profile_gives_segment_to_rules(api, demo,
         api("POST", "/api/v1/evaluate", key, spoofed).json()["flags"]["on-device-summary"]["value"]
         is False
     )
+
+
+# --- privacy: replays, membership, environments ----------------------------------------
+
+
+def test_probe__replayed_probe_id_with_victims_client_id__answers_only_what_it_sent(
+    api, two_environments
+) -> None:
+    # Given a victim's probe stored in production, and its probe id and client id known
+    key = two_environments["production"]["client"]
+    assert api("POST", "/api/v1/probes", key, PROBE).json()["stored"] is True
+
+    # When an attacker replays them with nothing of its own, and sends a never-seen id for
+    # a client id that has no profile
+    replay = api("POST", "/api/v1/probes", key, {"probeId": "probe-0001", "clientId": "device-42"})
+    unseen = api("POST", "/api/v1/probes", key, {"probeId": "probe-9999", "clientId": "nobody-7"})
+
+    # Then neither answer carries anything the victim sent, and the two cannot be told apart
+    assert replay.status_code == unseen.status_code == 200
+    for leaked in (b"macOS", b"Chrome", b"3.4.0", b"18.5", b"memoryGb"):
+        assert leaked not in replay.content
+    assert replay.json()["profile"] == {}
+    assert _without_decisions(replay.json()) == _without_decisions(unseen.json())
+
+
+def test_probe__same_probe_id_from_two_clients__each_stored_with_its_own_receipt(
+    api, two_environments
+) -> None:
+    key = two_environments["production"]["client"]
+
+    first = api("POST", "/api/v1/probes", key, PROBE).json()
+    second = api("POST", "/api/v1/probes", key, {**PROBE, "clientId": "device-43"}).json()
+
+    assert first["stored"] is second["stored"] is True
+    assert second["duplicate"] is False
+    assert _profile("production", "device-43") is not None
+    assert ProbeReceipt.objects.count() == 2
+
+
+def test_probe__retry_of_one_probe__duplicate_answers_that_probe_only(
+    api, two_environments
+) -> None:
+    key = two_environments["production"]["client"]
+    first = api("POST", "/api/v1/probes", key, PROBE).json()
+    # a later probe changes the stored profile; then the first one arrives again
+    api("POST", "/api/v1/probes", key, {**PROBE, "probeId": "probe-0002", "device": {"cores": 2}})
+
+    retry = api("POST", "/api/v1/probes", key, PROBE).json()
+
+    assert retry["duplicate"] is True
+    assert retry["profile"] == first["profile"]  # what it sent, not the stored (2-core) row
+    assert _profile("production").cores == 2
+
+
+BOTH_WAYS = [("staging", "production"), ("production", "staging")]
+
+
+@pytest.mark.parametrize(("writer", "owner"), BOTH_WAYS)
+def test_probe__other_environments_key__cannot_overwrite_or_erase_profile(
+    api, two_environments, writer, owner
+) -> None:
+    # Given a profile stored through one environment's key
+    api("POST", "/api/v1/probes", two_environments[owner]["client"], PROBE)
+
+    # When the other environment's keys probe for the same client and erase it
+    other = {**PROBE, "probeId": "probe-0002", "device": {"cores": 2}, "platform": {}}
+    written = api("POST", "/api/v1/probes", two_environments[writer]["client"], other)
+    erased = api("DELETE", "/api/v1/probes/device-42", two_environments[writer]["server"])
+
+    # Then the owner's profile is as it stored it; the other environment's write and erasure
+    # concerned its own row only
+    assert written.json()["stored"] is True
+    assert erased.json() == {"erased": True}
+    assert _profile(writer) is None
+    profile = _profile(owner)
+    assert profile is not None
+    assert (profile.cores, profile.os, profile.probe_count) == (8, "macOS", 1)
+    assert ProbeReceipt.objects.filter(environment_id=_environment_id(owner)).count() == 1
+
+
+def test_erase__own_environments_server_key__only_that_environments_profile_gone(
+    api, two_environments
+) -> None:
+    for environment in ("production", "staging"):
+        api("POST", "/api/v1/probes", two_environments[environment]["client"], PROBE)
+
+    response = api("DELETE", "/api/v1/probes/device-42", two_environments["staging"]["server"])
+    again = api("DELETE", "/api/v1/probes/device-42", two_environments["staging"]["server"])
+
+    assert response.json() == {"erased": True}
+    assert again.json() == {"erased": False}
+    assert _profile("staging") is None
+    assert _profile("production") is not None
+
+
+@pytest.mark.parametrize(("reader", "owner"), BOTH_WAYS)
+def test_evaluate__other_environments_key__does_not_read_stored_profile(
+    api, demo, publish, reader, owner
+) -> None:
+    from rollout.models import FlagState
+    from rollout.services import flag_create, flag_state_update, rule_create
+
+    owner_key = _client_key(publish, environment_key=owner)
+    reader_key = _client_key(publish, environment_key=reader)
+    segment = api("POST", "/api/v1/probes", owner_key, PROBE).json()["segment"]["key"]
+    assert segment
+
+    def gate_on_segment() -> None:
+        flag_create(key="on-device-summary")
+        for environment in ("production", "staging"):
+            state = FlagState.objects.get(
+                flag__key="on-device-summary", environment__key=environment
+            )
+            flag_state_update(state=state, enabled=True)
+            rule_create(
+                state=state,
+                constraints=[{"contextName": "segment", "operator": "IN", "values": [segment]}],
+            )
+
+    publish(gate_on_segment)
+    body = {"context": {"targetingKey": "device-42"}, "flags": ["on-device-summary"]}
+
+    def value(key: str) -> Any:
+        return api("POST", "/api/v1/evaluate", key, body).json()["flags"]["on-device-summary"][
+            "value"
+        ]
+
+    assert value(owner_key) is True
+    assert value(reader_key) is False
+
+
+def test_evaluate__stored_profile_in_cache__no_database_query(
+    api, demo, publish, django_assert_num_queries
+) -> None:
+    key = _client_key(publish)
+    api("POST", "/api/v1/probes", key, PROBE)
+    known = {"context": {"targetingKey": "device-42"}}
+    first = api("POST", "/api/v1/evaluate", key, known).json()  # loads snapshot and env id
+
+    with django_assert_num_queries(0):
+        again = api("POST", "/api/v1/evaluate", key, known).json()
+
+    assert again["flags"] == first["flags"]
+    assert any(f["metadata"].get("segment") for f in again["flags"].values())
+
+
+# --- strings the database refuses ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"clientId": "device\u000042"}, "clientId"),
+        ({"platform": {"os": "mac\u0000OS"}}, "platform.os"),
+        ({"platform": {"appVersion": "3.4\u001b[0m"}}, "platform.appVersion"),
+        ({"benchmark": {"ms": 12, "workload": "matmul\u0000"}}, "benchmark.workload"),
+        ({"device": {"memory\u0000Gb": 8}}, "device.memory?Gb"),
+    ],
+)
+def test_probe__control_character_anywhere__400_naming_field_nothing_stored(
+    api, two_environments, change, field
+) -> None:
+    body = {**PROBE, **change}  # json.dumps sends it escaped, as a client would
+
+    response = api("POST", "/api/v1/probes", two_environments["production"]["client"], body)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errorDetails"].startswith(f"{field}:")
+    assert not ClientProfile.objects.exists()
+    assert not ProbeReceipt.objects.exists()
+
+
+def test_probe__lone_surrogate__400_nothing_stored(api, two_environments) -> None:
+    body = json.dumps({**PROBE, "platform": {"os": "@"}}).replace('"@"', '"\\ud800"')
+
+    response = api("POST", "/api/v1/probes", two_environments["production"]["client"], body)
+
+    assert response.status_code == 400
+    assert not ClientProfile.objects.exists()
+
+
+def test_erase__nul_in_client_id__400_naming_field(api, two_environments) -> None:
+    response = api("DELETE", "/api/v1/probes/device%0042", two_environments["production"]["server"])
+
+    assert response.status_code == 400
+    assert response.json()["errorDetails"].startswith("clientId:")
+
+
+def test_probe_record__value_the_database_refuses__probe_invalid_nothing_written() -> None:
+    from dataclasses import replace
+
+    from capability_probe.schema import ProbeInvalid, parse_probe
+    from capability_probe.services import probe_record
+
+    # past the schema (which refuses it), as a future field might slip one through
+    probe = replace(parse_probe(PROBE), profile={"os": "mac\x00OS"})
+
+    with pytest.raises(ProbeInvalid, match=r"^probe: "):
+        probe_record(probe=probe, environment_id=1)
+
+    assert not ClientProfile.objects.exists()
+    assert not ProbeReceipt.objects.exists()
+
+
+def test_probe_record__store_false__answered_nothing_kept() -> None:
+    from capability_probe.schema import parse_probe
+    from capability_probe.services import probe_record
+
+    outcome = probe_record(probe=parse_probe(PROBE), environment_id=1, store=False)
+
+    assert (outcome.stored, outcome.attributes["os"]) == (False, "macOS")
+    assert not ClientProfile.objects.exists()
+    assert not ProbeReceipt.objects.exists()

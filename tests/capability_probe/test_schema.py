@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capability_probe.schema import ProbeInvalid, parse_probe
+from capability_probe.schema import ProbeInvalid, parse_probe, probe_fingerprint
 
 
 def _probe(**sections: object) -> dict[str, object]:
@@ -51,6 +51,12 @@ def test_parse_probe__safari_without_memory__memory_missing_not_invented() -> No
         ({"probeId": "p"}, "clientId"),
         (_probe(consent="yes"), "consent"),
         (_probe(device=[1]), "device"),
+        (_probe(platform={"os": "mac\ud800"}), "platform.os"),
+        (_probe(platform={"browser": "Chrome\x00"}), "platform.browser"),
+        (_probe(benchmark={"ms": 1, "workload": "\udfff"}), "benchmark.workload"),
+        ({"probeId": "p", "clientId": "c\x07"}, "clientId"),
+        (_probe(device={"\ud800": 1}), "device.?"),
+        (_probe(platform={"os": float("nan")}), "platform.os"),
     ],
 )
 def test_parse_probe__bad_field__rejected_naming_it(body, field) -> None:
@@ -58,3 +64,12 @@ def test_parse_probe__bad_field__rejected_naming_it(body, field) -> None:
         parse_probe(body)
 
     assert str(error.value).startswith(f"{field}: ")
+
+
+def test_probe_fingerprint__same_probe_reordered__equal_other_content__differs() -> None:
+    one = parse_probe(_probe(device={"cores": 4, "webgpu": True}, network={"online": True}))
+    same = parse_probe(_probe(network={"online": True}, device={"webgpu": True, "cores": 4}))
+    other = parse_probe(_probe(device={"cores": 2, "webgpu": True}, network={"online": True}))
+
+    assert probe_fingerprint(one) == probe_fingerprint(same)
+    assert probe_fingerprint(one) != probe_fingerprint(other)

@@ -14,7 +14,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
-from api.client import authenticate, decision_body, held_snapshot, json_api
+from api.client import authenticate, decision_body, held_snapshot, json_api, limit_client
 from api.http import ApiError, json_response, read_json_body
 from capability_probe.models import columns_to_attributes
 from capability_probe.schema import ProbeInvalid, parse_probe
@@ -47,6 +47,7 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
         probe = parse_probe(read_json_body(request))
     except ProbeInvalid as exc:
         raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
+    limit_client(request, info, probe.client_id)
     attributes = {"targetingKey": probe.client_id, **columns_to_attributes(probe.profile)}
     context: dict[str, Any] = {**attributes, **probe.runtime}
     segment = resolve_segment(held.snapshot, context)

@@ -1,0 +1,161 @@
+"""Decision tokens: the server's word for the segment and arm it served a client.
+
+Every decision of a flag under a rollout plan carries `metadata.decisionToken`; an event
+about that flag must echo it, and the fold counts the event in the token's segment and arm,
+never in one the client claims. A token is
+
+    1.<issued, hex epoch s>.<arm t|c><signed 1|0>.<segment>.<MAC>
+
+where MAC is HMAC-SHA256 (truncated to 96 bits, base64url) under
+EDGEFLAGS_DECISION_TOKEN_SECRET of the environment id, the flag key, the targeting key, the
+segment, the arm, the signed-identity bit and the issue time. The environment, flag and
+client are bound by the MAC without being written in the token (the verifier has them), so
+the token stays short and names no client.
+
+The issue time is rounded down to a 24th of the lifetime (an hour by default): every
+evaluation of one client within that step answers the same bytes, so ETag / If-None-Match
+keeps working.
+
+Pure Python over `hmac` (settings are read by the callers): the hot path builds one
+`TokenIssuer` per request and pays one HMAC copy and digest per token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+VERSION = "1"
+MAC_BYTES = 12
+MAX_TOKEN = 120
+TREATMENT, CONTROL = "treatment", "control"
+_ARM_CODES = {TREATMENT: "t", CONTROL: "c"}
+_ARMS = {code: arm for arm, code in _ARM_CODES.items()}
+# Tokens issued this far ahead of the verifier's clock (another process' clock) still pass.
+CLOCK_SKEW_S = 300
+
+
+class TokenInvalid(ValueError):
+    """A token that does not prove a decision of this flag for this client; says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What a valid token says the server served."""
+
+    segment: str
+    arm: str
+    signed: bool
+    issued: int
+
+
+def _field(value: str) -> bytes:
+    # Length-prefixed, so no choice of targeting key or segment can shift another field.
+    data = value.encode("utf-8", "surrogatepass")
+    return b"%d:%s" % (len(data), data)
+
+
+def _prefix(secret: bytes, environment_id: int, targeting_key: str) -> hmac.HMAC:
+    mac = hmac.new(secret, digestmod=hashlib.sha256)
+    mac.update(b"edgeflags-decision/" + VERSION.encode() + b"|%d|" % environment_id)
+    mac.update(_field(targeting_key))
+    return mac
+
+
+def _mac(prefix: hmac.HMAC, flag_key: str, segment: str, arm: str, bits: str) -> str:
+    mac = prefix.copy()
+    mac.update(b"|" + _field(flag_key) + b"|" + _field(segment) + b"|" + bits.encode())
+    return base64.urlsafe_b64encode(mac.digest()[:MAC_BYTES]).decode()
+
+
+def issue_step(lifetime_s: int) -> int:
+    """How coarsely issue times are rounded: a 24th of the lifetime, at least a second."""
+    return max(1, lifetime_s // 24)
+
+
+class TokenIssuer:
+    """Issues the tokens of one request (one environment, one client, one moment)."""
+
+    __slots__ = ("_issued", "_prefix", "_signed")
+
+    def __init__(
+        self,
+        *,
+        secret: bytes,
+        environment_id: int,
+        targeting_key: str,
+        signed: bool,
+        now: float,
+        lifetime_s: int,
+    ):
+        step = issue_step(lifetime_s)
+        self._prefix = _prefix(secret, environment_id, targeting_key)
+        self._issued = f"{int(now) // step * step:x}"
+        self._signed = "1" if signed else "0"
+
+    @property
+    def signed(self) -> bool:
+        """Whether the request proved its identity (a valid identityHash)."""
+        return self._signed == "1"
+
+    def issue(self, flag_key: str, segment: str, arm: str) -> str:
+        """The token of a decision of `flag_key` that put the client in (`segment`, `arm`)."""
+        bits = f"{self._issued}.{_ARM_CODES[arm]}{self._signed}"
+        return f"{VERSION}.{bits}.{segment}.{_mac(self._prefix, flag_key, segment, arm, bits)}"
+
+
+class TokenVerifier:
+    """Checks the tokens echoed in one client's event batch."""
+
+    __slots__ = ("_lifetime_s", "_now", "_prefix", "_seen")
+
+    def __init__(
+        self, *, secret: bytes, environment_id: int, targeting_key: str, now: float, lifetime_s: int
+    ):
+        self._prefix = _prefix(secret, environment_id, targeting_key)
+        self._now = now
+        self._lifetime_s = lifetime_s
+        # A batch echoes the same few tokens many times: each is checked once.
+        self._seen: dict[tuple[str, str], Served] = {}
+
+    def verify(self, token: str, flag_key: str) -> Served:
+        """What `token` proves about a decision of `flag_key`; TokenInvalid when nothing."""
+        known = self._seen.get((token, flag_key))
+        if known is not None:
+            return known
+        version, _, rest = token.partition(".")
+        issued_text, _, rest = rest.partition(".")
+        bits, _, rest = rest.partition(".")
+        segment, _, mac = rest.rpartition(".")
+        if version != VERSION or not segment or len(bits) != 2 or bits[0] not in _ARMS:
+            raise TokenInvalid("not a decision token of this server")
+        try:
+            issued = int(issued_text, 16)
+        except ValueError:
+            raise TokenInvalid("not a decision token of this server") from None
+        arm = _ARMS[bits[0]]
+        expected = _mac(self._prefix, flag_key, segment, arm, f"{issued_text}.{bits}")
+        if not hmac.compare_digest(expected.encode(), mac.encode("utf-8", "replace")):
+            raise TokenInvalid(
+                "does not match: not issued by this server for this flag, client and environment"
+            )
+        # The issue time is rounded down (by under a step): a token lives a little less
+        # than the lifetime, never more.
+        if issued > self._now + CLOCK_SKEW_S:
+            raise TokenInvalid("issued in the future")
+        if issued + self._lifetime_s < self._now:
+            raise TokenInvalid(
+                f"expired (decision tokens live {self._lifetime_s} s): evaluate again"
+            )
+        served = Served(segment, arm, bits[1] == "1", issued)
+        self._seen[(token, flag_key)] = served
+        return served
+
+
+def identity_hash(secret: str, targeting_key: str) -> str:
+    """HMAC-SHA256 (hex) of a targeting key under an environment's identity secret: what the
+    customer's backend computes and sends as `identityHash`."""
+    key = targeting_key.encode("utf-8", "surrogatepass")
+    return hmac.new(secret.encode(), key, hashlib.sha256).hexdigest()

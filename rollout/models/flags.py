@@ -57,6 +57,7 @@ class Environment(models.Model):
     identity_secret = models.CharField(max_length=64, blank=True, editable=False)
     require_signed_identities = models.BooleanField(
         default=False,
+        editable=False,  # changed through its audited service (admin action, command)
         help_text="Only clients with a valid identityHash count in guardrails and may store a "
         "capability profile.",
     )

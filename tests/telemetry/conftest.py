@@ -123,11 +123,11 @@ def served(
     )
     out: list[Any] = []
     for event in events:
-        if isinstance(event, dict) and isinstance(event.get("flag"), str):
-            if "decisionToken" not in event:
-                arm = event.get("arm") if event.get("arm") in ARMS else "treatment"
-                segment = _served_segment(event.get("segment"))
-                event = {**event, "decisionToken": issuer.issue(event["flag"], segment, arm)}
+        flag = event.get("flag") if isinstance(event, dict) else None
+        if isinstance(flag, str) and "decisionToken" not in event:
+            arm = event.get("arm") if event.get("arm") in ARMS else "treatment"
+            segment = _served_segment(event.get("segment"))
+            event = {**event, "decisionToken": issuer.issue(flag, segment, arm)}
         out.append(event)
     return out
 

@@ -63,9 +63,9 @@ def _setup() -> int:
 
 def _fill(count: int, base: datetime) -> int:
     from capability_probe.services import client_hash
+    from rollout.client_trust import token_verifier
     from rollout.models import Environment
     from rollout.telemetry.buffer import telemetry_append
-    from rollout.client_trust import token_verifier
     from rollout.telemetry.schema import parse_batch
     from tests.telemetry.conftest import served
 
@@ -78,8 +78,8 @@ def _fill(count: int, base: datetime) -> int:
             {"targetingKey": client, "events": served(environment, client, events)},
             flags={FLAG},
             segments={SEGMENT},
-            tokens=lambda key: token_verifier(
-                environment_id=environment.pk, targeting_key=key, now=now
+            tokens=lambda key, at=now: token_verifier(
+                environment_id=environment.pk, targeting_key=key, now=at
             ),
             now=now,
         )

@@ -4,8 +4,9 @@ switch that makes only signed identities count.
 The customer's backend computes identityHash = hex HMAC-SHA256(secret, targetingKey) and
 passes it to its app, which sends it in the evaluation context; evaluation checks it without
 a query (`rollout.client_trust.identity_signed`, over what the snapshot store holds with the
-API keys) and records the result in every decision token. Changing either field publishes a
-snapshot version, which is what makes every process load the keys (and these fields) again.
+API keys) and records the result in every decision token. Saving an Environment publishes a
+snapshot version on commit (rollout.signals), which is what makes every process load the
+keys, and these fields with them, again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from django.db import transaction
 
 from rollout.audit import Actor, audit_record
 from rollout.models import Environment
-from rollout.publishing import snapshot_publish
 
 
 def _superuser_only(actor: Actor, what: str) -> None:
@@ -44,7 +44,6 @@ def environment_identity_secret_rotate(*, environment: Environment, actor: Actor
         after={"identitySecret": "rotated" if had_secret else "set"},
         reason="identity secret generated",
     )
-    snapshot_publish(environment=locked, reason="identity secret rotated")
     environment.identity_secret = secret
     return secret
 
@@ -70,6 +69,5 @@ def environment_signed_identities_require(
         )
         locked.require_signed_identities = required
         locked.save(update_fields=["require_signed_identities"])
-        snapshot_publish(environment=locked, reason="signed-identity mode changed")
     environment.require_signed_identities = required
     return locked

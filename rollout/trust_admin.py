@@ -28,7 +28,11 @@ def _superuser(request: HttpRequest) -> bool:
     return bool(user.is_active and user.is_superuser)
 
 
-def _rotate(
+@admin.action(
+    description="Generate a new identity secret (shown once; the old one stops working)",
+    permissions=["manage_identities"],
+)
+def identity_secret_rotate(
     modeladmin: admin.ModelAdmin[Environment], request: HttpRequest, queryset: QuerySet[Environment]
 ) -> None:
     if not _superuser(request):
@@ -64,10 +68,6 @@ def _require(required: bool) -> Any:
     return run
 
 
-identity_secret_rotate = admin.action(
-    description="Generate a new identity secret (shown once; the old one stops working)",
-    permissions=["manage_identities"],
-)(_rotate)
 signed_identities_require = admin.action(
     description="Require signed identities (only they count in guardrails, store profiles)",
     permissions=["manage_identities"],

@@ -96,8 +96,7 @@ class QuarantinedBatchAdmin(admin.ModelAdmin[QuarantinedBatch]):
 
     list_display = ["pk", "source", "quarantined_at", "attempts", "error_start"]
     list_filter = ["source"]
-    readonly_fields = ["source", "quarantined_at", "attempts", "error", "entry_text"]
-    fields = readonly_fields
+    readonly_fields = fields = ("source", "quarantined_at", "attempts", "error", "entry_text")
     actions = ["replay"]
 
     @admin.display(description="error")

@@ -106,7 +106,7 @@ def issue_step(lifetime_s: int) -> int:
 class TokenIssuer:
     """Issues the tokens of one request (one environment, one client, one moment)."""
 
-    __slots__ = ("_issued", "_prefix", "_signed")
+    __slots__ = ("_environment_id", "_issued", "_prefix", "_secret", "_signed", "_targeting_key")
 
     def __init__(
         self,
@@ -119,7 +119,11 @@ class TokenIssuer:
         lifetime_s: int,
     ):
         step = issue_step(lifetime_s)
-        self._prefix = _prefix(secret, environment_id, targeting_key)
+        self._secret = secret
+        self._environment_id = environment_id
+        self._targeting_key = targeting_key
+        # Hashed at the first token: most requests decide no flag under a plan.
+        self._prefix: tuple[Any, Any] | None = None
         self._issued = f"{int(now) // step * step:x}"
         self._signed = "1" if signed else "0"
 
@@ -135,9 +139,12 @@ class TokenIssuer:
         if parts is None:
             parts = _token_parts(*key)
         head, suffix = parts
-        inner = self._prefix[0].copy()
+        prefix = self._prefix
+        if prefix is None:
+            prefix = self._prefix = _prefix(self._secret, self._environment_id, self._targeting_key)
+        inner = prefix[0].copy()
         inner.update(suffix)
-        outer = self._prefix[1].copy()
+        outer = prefix[1].copy()
         outer.update(inner.digest())
         return head + base64.urlsafe_b64encode(outer.digest()[:MAC_BYTES]).decode()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 from typing import Any
 
@@ -167,3 +170,21 @@ def test_events__1000_invented_segment_keys__400_naming_the_event_no_bucket(
     _refused(without, "decisionToken")
     assert MetricBucket.objects.count() == 0
     assert buffered_count() == 0
+
+
+def test_token__mac__is_truncated_hmac_sha256_of_the_documented_message() -> None:
+    secret = b"s" * 100  # longer than a SHA-256 block: HMAC hashes such keys first
+    token = TokenIssuer(
+        secret=secret, environment_id=7, targeting_key="user-1", signed=True, now=1_800_000_000,
+        lifetime_s=24 * 3600,
+    ).issue(FLAG, "edge-ready", "treatment")  # fmt: skip
+
+    version, issued, bits, segment, mac = token.split(".")
+    message = (
+        b"edgeflags-decision/1|7|6:user-1|13:smart-compose|10:edge-ready|"
+        + f"{issued}.{bits}".encode()
+    )
+    expected = hmac.new(secret, message, hashlib.sha256).digest()[:12]
+    assert (version, bits, segment) == ("1", "t1", "edge-ready")
+    assert int(issued, 16) == 1_800_000_000 // 3600 * 3600
+    assert base64.urlsafe_b64decode(mac) == expected

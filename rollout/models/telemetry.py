@@ -14,8 +14,8 @@ from rollout.models.flags import Environment
 class MetricBucket(models.Model):
     """Aggregates per (environment, flag, segment, arm, minute).
 
-    `arm` is the rollout arm a client was in (treatment or control, from the decision's
-    metadata). Per metric: n (client reports), sum and sum of squares of the per-client
+    `segment` and `arm` are the ones the server served the client (treatment or control,
+    as its decision token records them; a client's own claim is never used). Per metric: n (client reports), sum and sum of squares of the per-client
     values the guardrails test; failures are clients that crashed or errored, at most one
     per client, flag and hour.
     """

@@ -7,6 +7,7 @@ database query (the snapshot store pays for at most one version check per interv
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,6 +26,8 @@ from api.http import (
 )
 from api.rate_limits import client_address, limits_from_settings
 from capability_probe.services import profile_attributes
+from rollout.client_trust import identity_counts, token_issuer
+from rollout.decision_tokens import TokenIssuer
 from rollout.engine.evaluate import evaluate, evaluate_all
 from rollout.engine.types import Decision
 from rollout.snapshot_store import HeldSnapshot, KeyInfo, store
@@ -169,26 +172,37 @@ def _flag_keys(value: Any, held: HeldSnapshot) -> list[str] | None:
     return value
 
 
-def _metadata(decision: Decision, held: HeldSnapshot) -> dict[str, Any]:
+def _metadata(decision: Decision, held: HeldSnapshot, tokens: TokenIssuer | None) -> dict[str, Any]:
     metadata: dict[str, Any] = {"enabled": decision.enabled, "snapshotVersion": held.version}
     metadata.update(decision.metadata)
+    if tokens is not None:
+        segment, arm = metadata.get("segment"), metadata.get("arm")
+        if segment is not None and arm is not None:
+            # What the client's events echo: the server's record of the arm it served.
+            metadata["decisionToken"] = tokens.issue(decision.flag_key, segment, arm)
     return metadata
 
 
 def decision_body(
-    decision: Decision, held: HeldSnapshot, *, extended: bool = False
+    decision: Decision,
+    held: HeldSnapshot,
+    *,
+    extended: bool = False,
+    tokens: TokenIssuer | None = None,
 ) -> dict[str, Any]:
     """One decision in OFREP's evaluationSuccess / evaluationFailure shape.
 
     `extended` (the Edgeflags API) adds an edge feature's UI state and unmet requirements,
-    which OFREP's primitive-only metadata cannot carry.
+    which OFREP's primitive-only metadata cannot carry. With `tokens` (the request's issuer,
+    `rollout.client_trust.token_issuer`), a decision under a rollout plan carries its
+    `decisionToken`.
     """
     body: dict[str, Any] = {
         "key": decision.flag_key,
         "value": decision.value,
         "variant": decision.variant,
         "reason": decision.reason,
-        "metadata": _metadata(decision, held),
+        "metadata": _metadata(decision, held, tokens),
     }
     if decision.error_code:
         body["errorCode"] = decision.error_code
@@ -213,10 +227,18 @@ def json_api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return csrf_exempt(wrapped)
 
 
-def _evaluation_request(
-    request: HttpRequest, allowed_fields: set[str]
-) -> tuple[HeldSnapshot, dict[str, Any], dict[str, Any]]:
-    """The steps every evaluation endpoint shares: key, limits, snapshot, body, context."""
+@dataclass(frozen=True, slots=True)
+class _Evaluation:
+    held: HeldSnapshot
+    body: dict[str, Any]
+    context: dict[str, Any]
+    tokens: TokenIssuer | None
+    counts: bool  # whether this client's exposures count in the guardrails
+
+
+def _evaluation_request(request: HttpRequest, allowed_fields: set[str]) -> _Evaluation:
+    """The steps every evaluation endpoint shares: key, limits, snapshot, body, context, and
+    the request's decision-token issuer (one per request, not per flag)."""
     info = authenticate(request)
     held = held_snapshot(info)
     body = read_json_body(request)
@@ -224,22 +246,28 @@ def _evaluation_request(
         _reject_unknown_fields(body, allowed_fields)
     context = parse_context(body.get("context"))
     limit_client(request, info, context.get("targetingKey"))
-    return held, body, with_stored_profile(context, held)
+    tokens = token_issuer(info, context)
+    counts = identity_counts(info, tokens is not None and tokens.signed)
+    # Where signed identities are required, only a signed one may use the profile stored
+    # under its targeting key (as only a signed one may write it).
+    completed = with_stored_profile(context, held) if counts else context
+    return _Evaluation(held, body, completed, tokens, counts)
 
 
 @json_api
 @require_POST
 def evaluate_view(request: HttpRequest) -> HttpResponse:
     """POST /api/v1/evaluate: every (or the listed) flag's decision for one context."""
-    held, body, context = _evaluation_request(request, {"context", "flags"})
-    keys = _flag_keys(body.get("flags"), held)
-    decisions = evaluate_all(held.snapshot, context, keys)
-    exposures_count_decisions(held.environment, decisions)
-    payload = {
-        "environment": held.environment,
-        "snapshotVersion": held.version,
-        "flags": {d.flag_key: decision_body(d, held, extended=True) for d in decisions},
+    ask = _evaluation_request(request, {"context", "flags"})
+    held = ask.held
+    keys = _flag_keys(ask.body.get("flags"), held)
+    decisions = evaluate_all(held.snapshot, ask.context, keys)
+    if ask.counts:
+        exposures_count_decisions(held.environment, decisions)
+    flags = {
+        d.flag_key: decision_body(d, held, extended=True, tokens=ask.tokens) for d in decisions
     }
+    payload = {"environment": held.environment, "snapshotVersion": held.version, "flags": flags}
     body_bytes = orjson.dumps(payload)
     return cached_json_response(request, body_bytes, etag_of(body_bytes))
 
@@ -248,22 +276,27 @@ def evaluate_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
     """POST /ofrep/v1/evaluate/flags/{key}: one flag, OFREP single-evaluation contract."""
-    held, _, context = _evaluation_request(request, set())
+    ask = _evaluation_request(request, set())
+    held = ask.held
     if key not in held.snapshot.flags:
         raise ApiError(404, "FLAG_NOT_FOUND", f"flag {key!r} does not exist", key=key)
-    decision = evaluate(held.snapshot, key, context)
-    exposures_count_decisions(held.environment, (decision,))
-    return json_response(decision_body(decision, held))
+    decision = evaluate(held.snapshot, key, ask.context)
+    if ask.counts:
+        exposures_count_decisions(held.environment, (decision,))
+    return json_response(decision_body(decision, held, tokens=ask.tokens))
 
 
 @json_api
 @require_POST
 def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
     """POST /ofrep/v1/evaluate/flags: every flag, with ETag / If-None-Match."""
-    held, _, context = _evaluation_request(request, set())
-    decisions = evaluate_all(held.snapshot, context, None)
-    exposures_count_decisions(held.environment, decisions)
-    body_bytes = orjson.dumps({"flags": [decision_body(d, held) for d in decisions]})
+    ask = _evaluation_request(request, set())
+    held = ask.held
+    decisions = evaluate_all(held.snapshot, ask.context, None)
+    if ask.counts:
+        exposures_count_decisions(held.environment, decisions)
+    flags = [decision_body(d, held, tokens=ask.tokens) for d in decisions]
+    body_bytes = orjson.dumps({"flags": flags})
     return cached_json_response(request, body_bytes, etag_of(body_bytes))
 
 

@@ -5,19 +5,27 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
-from api.client import authenticate, held_snapshot, json_api
+from api.client import authenticate, held_snapshot, json_api, limit_client
 from api.http import ApiError, json_response, read_json_body
+from api.rate_limits import client_address
 from capability_probe.services import client_hash
+from rollout.client_trust import token_verifier
+from rollout.engine.capability import SAVE_DATA_SEGMENT
+from rollout.snapshot_store import HeldSnapshot
 from rollout.telemetry.buffer import BufferUnavailable, environment_id, telemetry_append
-from rollout.telemetry.schema import EventsInvalid, parse_batch
+from rollout.telemetry.identities import identity_admit
+from rollout.telemetry.schema import EventBatch, EventsInvalid, parse_batch
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 5
+UNSIGNED = "unsigned identity: this environment counts only signed identities (identityHash)"
+OVER_CAP = "identity cap: too many new clients from this address or key this hour"
 
 
 def _unavailable(what: str) -> ApiError:
@@ -29,33 +37,81 @@ def _unavailable(what: str) -> ApiError:
     )
 
 
+# environment key -> (the snapshot the set was computed for, its segment keys)
+_segments: dict[str, tuple[HeldSnapshot, frozenset[str]]] = {}
+
+
+def known_segments(held: HeldSnapshot) -> frozenset[str]:
+    """Every segment key the held snapshot knows (learned, hard-rule, or under a rollout):
+    computed once per publication, not per batch."""
+    cached = _segments.get(held.environment)
+    if cached is not None and cached[0] is held:
+        return cached[1]
+    keys = {*held.snapshot.segment_labels, SAVE_DATA_SEGMENT}
+    for flag in held.snapshot.flags.values():
+        if flag.ladder is not None and flag.ladder.rollout is not None:
+            keys.update(flag.ladder.rollout.segments)
+    known = frozenset(keys)
+    _segments[held.environment] = (held, known)
+    return known
+
+
 @json_api
 @require_POST
 def events_view(request: HttpRequest) -> HttpResponse:
-    """POST /api/v1/events (client key): buffer a batch; 202 with accepted and duplicates.
+    """POST /api/v1/events (client key): buffer a batch; 202 with accepted, duplicates and
+    uncounted (with uncountedReason).
 
-    The whole batch is refused (400 naming `events[i].field`) when any event is invalid.
+    The whole batch is refused (400 naming `events[i].field`) when any event is invalid,
+    including an event without a valid `decisionToken` or whose `segment` / `arm` differs
+    from its token's. Events are counted in the token's segment and arm. Events of an
+    unsigned identity where signed ones are required, and of identities over the hourly caps,
+    are accepted but not counted (a resend would not change that).
     """
-    held = held_snapshot(authenticate(request))
+    info = authenticate(request)
+    held = held_snapshot(info)
     now = time.time()
+    segments = known_segments(held)
     try:
         body = read_json_body(request, limit=settings.EDGEFLAGS_EVENTS_MAX_BODY_BYTES)
-        batch = parse_batch(body, flags=held.snapshot.flags, now=now)
+        batch = parse_batch(
+            body,
+            flags=held.snapshot.flags,
+            segments=segments,
+            tokens=lambda targeting_key: token_verifier(
+                environment_id=info.environment_id, targeting_key=targeting_key, now=now
+            ),
+            now=now,
+        )
     except EventsInvalid as exc:
         raise ApiError(400, "INVALID_EVENT", str(exc)) from exc
+    limit_client(request, info, batch.targeting_key)
+    client = client_hash(batch.targeting_key)
+    counted, reason = batch, ""
+    if info.require_signed_identities and not all(batch.signed):
+        counted, reason = batch.only(batch.signed), UNSIGNED
     try:
+        if counted.events and not identity_admit(
+            environment_id=info.environment_id,
+            key_id=info.key_id,
+            address=client_address(request),
+            client=client,
+        ):
+            counted, reason = EventBatch(batch.targeting_key, (), ()), OVER_CAP
         environment = environment_id(held)
         if environment is None:
             raise _unavailable("this environment no longer exists")
         outcome = telemetry_append(
-            environment_id=environment,
-            client=client_hash(batch.targeting_key),
-            batch=batch,
-            received_at=now,
+            environment_id=environment, client=client, batch=counted, received_at=now
         )
-    except BufferUnavailable as exc:
+    except (BufferUnavailable, redis.RedisError) as exc:
         logger.warning("telemetry batch refused, buffer unavailable: %s", exc)
         raise _unavailable("telemetry storage is unavailable") from exc
-    return json_response(
-        {"accepted": outcome.accepted, "duplicates": outcome.duplicates}, status=202
-    )
+    answer: dict[str, object] = {
+        "accepted": outcome.accepted,
+        "duplicates": outcome.duplicates,
+        "uncounted": len(batch.events) - len(counted.events),
+    }
+    if reason:
+        answer["uncountedReason"] = reason
+    return json_response(answer, status=202)

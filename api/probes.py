@@ -20,6 +20,7 @@ from capability_probe.models import columns_to_attributes
 from capability_probe.schema import ProbeInvalid, parse_probe
 from capability_probe.services import client_erase, probe_record
 from ops.json_input import JsonInputError, check_text
+from rollout.client_trust import identity_counts, token_issuer
 from rollout.engine.evaluate import evaluate_all, resolve_segment
 from rollout.snapshot_store import HeldSnapshot
 from rollout.telemetry.buffer import BufferUnavailable, environment_id
@@ -51,14 +52,24 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
     attributes = {"targetingKey": probe.client_id, **columns_to_attributes(probe.profile)}
     context: dict[str, Any] = {**attributes, **probe.runtime}
     segment = resolve_segment(held.snapshot, context)
+    tokens = token_issuer(
+        info, {"targetingKey": probe.client_id, "identityHash": probe.identity_hash}
+    )
+    # Where the environment requires signed identities, an unsigned client is answered but
+    # leaves nothing behind: no stored profile, no exposures counted.
+    counts = identity_counts(info, tokens is not None and tokens.signed)
     try:
         outcome = probe_record(
-            probe=probe, environment_id=_environment_id(held), segment_key=segment or ""
+            probe=probe,
+            environment_id=_environment_id(held),
+            segment_key=segment or "",
+            store=counts,
         )
     except ProbeInvalid as exc:
         raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
     decisions = evaluate_all(held.snapshot, context)
-    exposures_count_decisions(held.environment, decisions)
+    if counts:
+        exposures_count_decisions(held.environment, decisions)
     body = {
         "segment": {"key": segment, "label": held.snapshot.segment_labels.get(segment or "")},
         "stored": outcome.stored,
@@ -67,7 +78,9 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
         "decisions": {
             "environment": held.environment,
             "snapshotVersion": held.version,
-            "flags": {d.flag_key: decision_body(d, held, extended=True) for d in decisions},
+            "flags": {
+                d.flag_key: decision_body(d, held, extended=True, tokens=tokens) for d in decisions
+            },
         },
     }
     return HttpResponse(orjson.dumps(body), content_type="application/json")

@@ -41,6 +41,8 @@ class Probe:
     consent: bool
     profile: dict[str, Any]
     runtime: dict[str, Any]
+    # The customer backend's HMAC of client_id (signed identities); "" when not sent.
+    identity_hash: str = ""
 
 
 def _number(field: str, value: Any, low: float, high: float) -> float:
@@ -133,7 +135,17 @@ FIELDS: dict[str, dict[str, tuple[str, Normaliser, bool]]] = {
         "mobile": ("mobile", _boolean, False),
     },
 }
-TOP_LEVEL = {"probeId", "clientId", "consent", "device", "network", "platform", "benchmark"}
+TOP_LEVEL = {
+    "probeId",
+    "clientId",
+    "identityHash",
+    "consent",
+    "device",
+    "network",
+    "platform",
+    "benchmark",
+}
+IDENTITY_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 def _section(name: str, raw: Any) -> Mapping[str, Any]:
@@ -164,6 +176,11 @@ def parse_probe(raw: Any) -> Probe:
     client_id = raw.get("clientId")
     if not isinstance(client_id, str) or not 1 <= len(client_id) <= 200:
         raise ProbeInvalid("clientId", "required: a string of 1 to 200 characters")
+    identity_hash = raw.get("identityHash", "")
+    if not isinstance(identity_hash, str) or not (
+        identity_hash == "" or IDENTITY_HASH.match(identity_hash)
+    ):
+        raise ProbeInvalid("identityHash", "must be 64 hex digits: HMAC-SHA256 of clientId")
     consent = raw.get("consent", True)
     if not isinstance(consent, bool):
         raise ProbeInvalid("consent", "must be true or false")
@@ -190,7 +207,7 @@ def parse_probe(raw: Any) -> Probe:
             profile["benchmark_workload"] = _text(
                 "benchmark.workload", benchmark.get("workload", "")
             )
-    return Probe(probe_id, client_id, consent, profile, runtime)
+    return Probe(probe_id, client_id, consent, profile, runtime, identity_hash)
 
 
 def probe_fingerprint(probe: Probe) -> str:

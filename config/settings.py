@@ -210,6 +210,14 @@ EDGEFLAGS_NUM_PROXIES = env.int("EDGEFLAGS_NUM_PROXIES", default=0)
 EDGEFLAGS_PROFILE_SECRET = env.str("EDGEFLAGS_PROFILE_SECRET", default="") or (
     "edgeflags-profiles:" + SECRET_KEY
 )
+# Secret of the decision tokens (the MAC binding a served segment and arm to a flag and a
+# client; derived from SECRET_KEY when unset; changing it refuses every token in flight, so
+# clients' events are refused until they evaluate again), and how long a token is accepted
+# in events: a day, like the oldest event accepted (clients re-evaluate every 30 s anyway).
+EDGEFLAGS_DECISION_TOKEN_SECRET = env.str("EDGEFLAGS_DECISION_TOKEN_SECRET", default="") or (
+    "edgeflags-decision-tokens:" + SECRET_KEY
+)
+EDGEFLAGS_DECISION_TOKEN_TTL_S = env.int("EDGEFLAGS_DECISION_TOKEN_TTL_S", default=24 * 3600)
 # Days a capability profile is kept after its last probe (purged daily).
 EDGEFLAGS_PROBE_RETENTION_DAYS = env.int("EDGEFLAGS_PROBE_RETENTION_DAYS", default=90)
 # Segmentation: rows the model is fitted on (all rows are labelled), the fewest profiles
@@ -239,6 +247,17 @@ EDGEFLAGS_EVENTS_MAX_BODY_BYTES = env.int("EDGEFLAGS_EVENTS_MAX_BODY_BYTES", def
 # How long an accepted event id is remembered (a retry within it is a duplicate). Redis keeps
 # one key per event: about 90 bytes × events/s × this window.
 EDGEFLAGS_EVENT_DEDUPE_S = env.int("EDGEFLAGS_EVENT_DEDUPE_S", default=6 * 3600)
+# New guardrail identities (targeting keys whose events count) per hour, per source address
+# and per API key. Guardrails need a sample, not every client: a stage's burn-in and minimum
+# sample are hundreds of clients per arm, so 50,000 an hour per key is ample, while a script
+# minting targeting keys is held to 100 an hour per address (a NAT of 100 devices that all
+# report in one hour still fills it). Events of identities over a cap are accepted, not counted.
+EDGEFLAGS_IDENTITY_CAP_PER_ADDRESS = env.int("EDGEFLAGS_IDENTITY_CAP_PER_ADDRESS", default=100)
+EDGEFLAGS_IDENTITY_CAP_PER_KEY = env.int("EDGEFLAGS_IDENTITY_CAP_PER_KEY", default=50_000)
+# Days MetricBucket aggregates are kept (purged hourly with the telemetry bookkeeping): longer
+# than any stage dwells, so the controller never loses evidence of a stage still running, and
+# the console's charts keep a quarter of history.
+EDGEFLAGS_METRIC_RETENTION_DAYS = env.int("EDGEFLAGS_METRIC_RETENTION_DAYS", default=90)
 
 # --- Auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -57,7 +57,8 @@ DEFAULT_PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
     PeriodicTaskSpec(
         name="purge telemetry bookkeeping",
         task="rollout.tasks.purge_telemetry",
-        description="Forget expired event ids (deduplication) and per-client failure marks.",
+        description="Forget expired event ids (deduplication), per-client failure marks and "
+        "guardrail aggregates older than EDGEFLAGS_METRIC_RETENTION_DAYS.",
         crontab="15 * * * *",
     ),
 )

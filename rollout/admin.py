@@ -30,12 +30,14 @@ from rollout.models import (
 )
 from rollout.rollouts import RolloutError, rollout_kill, rollout_segments_sync, segment_transition
 from rollout.services import api_key_create, api_key_revoke, ladder_problems
+from rollout.trust_admin import IDENTITY_ACTIONS, IdentityAdminMixin
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin[Environment]):
+class EnvironmentAdmin(IdentityAdminMixin, admin.ModelAdmin[Environment]):
     list_display = ["key", "name", "created_at"]
     search_fields = ["key", "name"]
+    actions = IDENTITY_ACTIONS
 
 
 @admin.register(ApiKey)

@@ -49,12 +49,17 @@ class HeldSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
-    """What the hot path needs to know about a presented API key."""
+    """What the hot path needs to know about a presented API key, and about its environment
+    (held here, with the keys, so that decision tokens and signed identities cost no query;
+    the identity secret never goes into the downloadable snapshot document)."""
 
     key_id: int
     environment: str
     scope: str
     revoked: bool
+    environment_id: int
+    identity_secret: str
+    require_signed_identities: bool
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -161,7 +166,15 @@ class SnapshotStore:
                 continue
             snapshots[env] = _hold(env, row["version"], row["document"], row["etag"])
         keys = {
-            k.key_hash: KeyInfo(k.pk, k.environment.key, k.scope, k.revoked_at is not None)
+            k.key_hash: KeyInfo(
+                k.pk,
+                k.environment.key,
+                k.scope,
+                k.revoked_at is not None,
+                k.environment_id,
+                k.environment.identity_secret,
+                k.environment.require_signed_identities,
+            )
             for k in ApiKey.objects.select_related("environment")
         }
         self._state = _State(snapshots=snapshots, keys=keys)

@@ -28,5 +28,5 @@ def rollout_tick() -> str:
 
 @shared_task
 def purge_telemetry() -> dict[str, int]:
-    """Forget expired deduplication ids and failure marks."""
+    """Forget expired deduplication ids, failure marks and aggregates past their retention."""
     return telemetry_purge(timezone.now())

@@ -18,6 +18,7 @@ from rollout.models.rollouts import RolloutPlan, SegmentRollout
 from rollout.models.telemetry import (
     FailureMark,
     MetricBucket,
+    QuarantinedBatch,
     SeenEvent,
     TelemetryBatch,
     TelemetryCursor,
@@ -34,6 +35,7 @@ __all__ = [
     "Flag",
     "FlagState",
     "MetricBucket",
+    "QuarantinedBatch",
     "RolloutPlan",
     "Rung",
     "SeenEvent",

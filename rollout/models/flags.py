@@ -51,6 +51,16 @@ class Environment(models.Model):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Signed identities (LaunchDarkly's secure mode): the customer's backend sends
+    # identityHash = HMAC-SHA256(identity_secret, targetingKey). Kept readable because
+    # evaluation must recompute it; shown once when generated, never in a form or a snapshot.
+    identity_secret = models.CharField(max_length=64, blank=True, editable=False)
+    require_signed_identities = models.BooleanField(
+        default=False,
+        editable=False,  # changed through its audited service (admin action, command)
+        help_text="Only clients with a valid identityHash count in guardrails and may store a "
+        "capability profile.",
+    )
 
     class Meta:
         ordering = ["key"]

@@ -14,8 +14,8 @@ from rollout.models.flags import Environment
 class MetricBucket(models.Model):
     """Aggregates per (environment, flag, segment, arm, minute).
 
-    `arm` is the rollout arm a client was in (treatment or control, from the decision's
-    metadata). Per metric: n (client reports), sum and sum of squares of the per-client
+    `segment` and `arm` are the ones the server served the client (treatment or control,
+    as its decision token records them; a client's own claim is never used). Per metric: n (client reports), sum and sum of squares of the per-client
     values the guardrails test; failures are clients that crashed or errored, at most one
     per client, flag and hour.
     """
@@ -116,3 +116,27 @@ class FailureMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flag} failure of {self.client[:8]}… in {self.window:%Y-%m-%d %H:00}"
+
+
+class QuarantinedBatch(models.Model):
+    """A buffered batch the fold could not apply (the database refused it, or it is not a
+    batch at all), set aside so that the fold goes on; kept until replayed or deleted.
+
+    The entry is kept as the exact bytes buffered: whatever made the database refuse it
+    (a NUL in a string, say) would make a text or JSON column refuse it too."""
+
+    class Source(models.TextChoices):
+        REDIS = "redis", "Redis buffer"
+        DATABASE = "database", "database buffer"
+
+    source = models.CharField(max_length=10, choices=Source.choices)
+    entry = models.BinaryField(help_text="The buffered entry, as stored.")
+    error = models.TextField(help_text="Why the fold could not apply it.")
+    quarantined_at = models.DateTimeField(db_index=True)
+    attempts = models.IntegerField(default=1, help_text="Folds and replays that failed.")
+
+    class Meta:
+        ordering = ["-quarantined_at"]
+
+    def __str__(self) -> str:
+        return f"quarantined batch {self.pk} ({self.source}, {self.quarantined_at:%Y-%m-%d %H:%M})"

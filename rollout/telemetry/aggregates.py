@@ -5,6 +5,12 @@ is locked, entries at or below its position are skipped, the rest applied and th
 advanced; only after the commit are the folded entries trimmed from the list. A fold that
 dies before its commit changes nothing; one that dies after it skips those entries next time.
 Database buffer: a chunk of TelemetryBatch rows is applied and deleted in one transaction.
+
+A chunk the database refuses is applied again batch by batch, each under its own savepoint;
+a batch that still fails (or is not a batch at all) moves to QuarantinedBatch in the same
+transaction that advances the cursor, and the fold goes on: one bad batch never stalls the
+ones behind it. `quarantined_replay` applies a quarantined batch again once its cause is
+fixed.
 """
 
 from __future__ import annotations
@@ -12,20 +18,24 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
+from rollout.audit import Actor, audit_record
 from rollout.models import (
     Environment,
     FailureMark,
     MetricBucket,
+    QuarantinedBatch,
     SeenEvent,
     SegmentRollout,
     TelemetryBatch,
@@ -44,10 +54,12 @@ DATABASE_CURSOR = "database-buffer"
 
 @dataclass(frozen=True, slots=True)
 class FoldOutcome:
-    """What one fold run did: batches applied, and whether another fold held the lock."""
+    """What one fold run did: batches applied and quarantined, and whether another fold held
+    the lock."""
 
     batches: int
     busy: bool = False
+    quarantined: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +67,7 @@ class _Step:
     applied: int = 0
     empty: bool = False
     busy: bool = False
+    quarantined: int = 0
 
 
 def _moment(epoch_s: int) -> datetime:
@@ -115,25 +128,32 @@ def _new_failures(folded: Folded) -> Counter[BucketKey]:
     return Counter(folded.failures[c] for c in new)
 
 
-def _apply(batches: Iterable[Any], thresholds: Mapping[ThresholdKey, float]) -> int:
-    """Fold `batches` into the aggregates (inside the caller's transaction); how many counted."""
-    decoded = list(batches)
-    environments = {b.get("env") for b in decoded if isinstance(b, dict)}
-    known = set(
-        Environment.objects.filter(
-            pk__in=[env for env in environments if isinstance(env, int)]
-        ).values_list("pk", flat=True)
-    )
+class _Malformed(Exception):
+    """A buffered entry that is not a batch the fold can read."""
+
+
+def _known_environments(batches: list[Any]) -> set[int]:
+    environments = {b.get("env") for b in batches if isinstance(b, dict)}
+    ids = [env for env in environments if isinstance(env, int) and not isinstance(env, bool)]
+    return set(Environment.objects.filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def _apply(batches: list[Any], thresholds: Mapping[ThresholdKey, float]) -> int:
+    """Fold `batches` into the aggregates (inside the caller's transaction); how many counted.
+
+    Raises _Malformed (naming the batch's index) for one the fold cannot read, and
+    DatabaseError when the database refuses the result."""
+    known = _known_environments(batches)
     folded = Folded()
     applied = 0
-    for batch in decoded:
+    for index, batch in enumerate(batches):
         try:
             if batch["env"] not in known:
                 continue  # the environment was deleted since: its telemetry goes with it
             fold_batch(folded, batch, thresholds)
             applied += 1
-        except (KeyError, TypeError, ValueError) as exc:
-            logger.error("telemetry: skipping a malformed buffered batch: %r", exc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _Malformed(index, f"not a readable batch: {exc!r}") from exc
     failures = _new_failures(folded)
     for key, delta in folded.buckets.items():
         increments = delta.increments()
@@ -153,12 +173,62 @@ def _locked_cursor(name: str) -> TelemetryCursor | None:
     return rows.first()
 
 
-def _decode(raw: bytes) -> Any:
+def _quarantine(entry: bytes, source: str, error: str) -> None:
+    """Set an entry aside (inside the fold's transaction) and say so in the error log."""
+    # The error text may quote the refused value; the column must take it.
+    message = error.replace("\x00", "\\x00")[:2000]
+    QuarantinedBatch.objects.create(
+        source=source, entry=entry, error=message, quarantined_at=timezone.now()
+    )
+    logger.error("telemetry: quarantined a %s batch (%d bytes): %s", source, len(entry), message)
+
+
+def _decode(entry: bytes) -> tuple[Any, str | None]:
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        logger.error("telemetry: skipping an undecodable buffered entry (%d bytes)", len(raw))
-        return None
+        return orjson.loads(entry), None
+    except orjson.JSONDecodeError as exc:
+        return None, f"not JSON: {exc}"
+
+
+def _apply_alone(batch: Any, thresholds: Mapping[ThresholdKey, float]) -> tuple[int, str | None]:
+    """Apply one batch under its own savepoint: (applied, None), or (0, why it cannot be)."""
+    try:
+        with transaction.atomic():
+            return _apply([batch], thresholds), None
+    except _Malformed as exc:
+        return 0, str(exc.args[1])
+    except DatabaseError as exc:
+        return 0, f"the database refused it: {type(exc).__name__}: {exc}"
+
+
+def _apply_or_quarantine(
+    entries: list[bytes], source: str, thresholds: Mapping[ThresholdKey, float]
+) -> tuple[int, int]:
+    """Apply buffered entries (inside the caller's transaction); those that cannot be
+    applied are quarantined. (applied, quarantined)."""
+    decoded: list[tuple[bytes, Any]] = []
+    quarantined = 0
+    for entry in entries:
+        batch, problem = _decode(entry)
+        if problem is None:
+            decoded.append((entry, batch))
+        else:
+            _quarantine(entry, source, problem)
+            quarantined += 1
+    try:
+        # All together first: the normal case, one pass over the aggregates.
+        with transaction.atomic():
+            return _apply([batch for _, batch in decoded], thresholds), quarantined
+    except (_Malformed, DatabaseError):
+        pass
+    applied = 0
+    for entry, batch in decoded:
+        done, problem = _apply_alone(batch, thresholds)
+        applied += done
+        if problem is not None:
+            _quarantine(entry, source, problem)
+            quarantined += 1
+    return applied, quarantined
 
 
 def _fold_redis_chunk(size: int, thresholds: Mapping[ThresholdKey, float]) -> _Step:
@@ -169,15 +239,15 @@ def _fold_redis_chunk(size: int, thresholds: Mapping[ThresholdKey, float]) -> _S
         cursor = _locked_cursor(redis_cursor_name(chunk.epoch))
         if cursor is None:
             return _Step(busy=True)
-        fresh = [_decode(body) for seq, body in chunk.entries if seq > cursor.position]
-        applied = _apply((batch for batch in fresh if batch is not None), thresholds)
+        fresh = [body for seq, body in chunk.entries if seq > cursor.position]
+        applied, quarantined = _apply_or_quarantine(fresh, "redis", thresholds)
         position = max(cursor.position, *(seq for seq, _ in chunk.entries))
         if position != cursor.position:
             cursor.position = position
             cursor.save(update_fields=["position"])
     # Only now, with the position committed: a crash before this line is harmless.
     redis_trim(chunk.epoch, position)
-    return _Step(applied=applied)
+    return _Step(applied=applied, quarantined=quarantined)
 
 
 def _fold_database_chunk(size: int, thresholds: Mapping[ThresholdKey, float]) -> _Step:
@@ -187,9 +257,10 @@ def _fold_database_chunk(size: int, thresholds: Mapping[ThresholdKey, float]) ->
         rows = list(TelemetryBatch.objects.order_by("pk").values_list("pk", "payload")[:size])
         if not rows:
             return _Step(empty=True)
-        applied = _apply((payload for _, payload in rows), thresholds)
+        entries = [orjson.dumps(payload) for _, payload in rows]
+        applied, quarantined = _apply_or_quarantine(entries, "database", thresholds)
         TelemetryBatch.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-    return _Step(applied=applied)
+    return _Step(applied=applied, quarantined=quarantined)
 
 
 def telemetry_fold(*, chunk: int | None = None, budget_s: float = FOLD_BUDGET_S) -> FoldOutcome:
@@ -198,22 +269,58 @@ def telemetry_fold(*, chunk: int | None = None, budget_s: float = FOLD_BUDGET_S)
     fold_chunk = _fold_redis_chunk if redis_mode() else _fold_database_chunk
     thresholds = latency_thresholds()
     deadline = time.monotonic() + budget_s
-    applied = 0
+    applied = quarantined = 0
     while True:
         step = fold_chunk(size, thresholds)
         applied += step.applied
+        quarantined += step.quarantined
         if step.empty or step.busy or time.monotonic() >= deadline:
             break
     if applied:
         logger.info("telemetry: folded %d batches", applied)
-    return FoldOutcome(batches=applied, busy=step.busy)
+    if quarantined:
+        waiting = QuarantinedBatch.objects.count()
+        logger.error(
+            "telemetry: %d batches quarantined by this fold, %d in quarantine", quarantined, waiting
+        )
+    return FoldOutcome(batches=applied, busy=step.busy, quarantined=quarantined)
+
+
+@transaction.atomic
+def quarantined_replay(*, quarantined: QuarantinedBatch, actor: Actor) -> bool:
+    """Apply a quarantined batch to the aggregates again (once what refused it is fixed):
+    True and the row deleted when it applied, else False with its error updated. Audited.
+
+    Superusers only: telemetry evidence decides rollbacks."""
+    if actor.user is None or not actor.user.is_superuser:
+        raise PermissionDenied("replaying quarantined telemetry needs a superuser")
+    batch, problem = _decode(bytes(quarantined.entry))
+    applied = 0
+    if problem is None:
+        applied, problem = _apply_alone(batch, latency_thresholds())
+    if problem is None:
+        audit_record(
+            actor=actor,
+            action="telemetry.replay",
+            before={"quarantined": quarantined.pk, "error": quarantined.error},
+            after={"applied": applied},
+            reason="quarantined telemetry batch replayed",
+        )
+        quarantined.delete()
+        return True
+    quarantined.error = problem.replace("\x00", "\\x00")[:2000]
+    quarantined.attempts += 1
+    quarantined.save(update_fields=["error", "attempts"])
+    return False
 
 
 def telemetry_purge(now: datetime) -> dict[str, int]:
-    """Forget deduplication ids older than EDGEFLAGS_EVENT_DEDUPE_S and failure marks older
-    than 48 hours; counts deleted."""
+    """Forget deduplication ids older than EDGEFLAGS_EVENT_DEDUPE_S, failure marks older
+    than 48 hours and aggregates older than EDGEFLAGS_METRIC_RETENTION_DAYS; counts deleted."""
     cutoff = now - RETENTION
     seen_cutoff = now - timedelta(seconds=settings.EDGEFLAGS_EVENT_DEDUPE_S)
+    bucket_cutoff = now - timedelta(days=settings.EDGEFLAGS_METRIC_RETENTION_DAYS)
     seen, _ = SeenEvent.objects.filter(seen_at__lt=seen_cutoff).delete()
     marks, _ = FailureMark.objects.filter(window__lt=cutoff).delete()
-    return {"seen_events": seen, "failure_marks": marks}
+    buckets, _ = MetricBucket.objects.filter(minute__lt=bucket_cutoff).delete()
+    return {"seen_events": seen, "failure_marks": marks, "metric_buckets": buckets}

@@ -3,15 +3,24 @@
 A batch is all or nothing: the first bad field rejects it, named as `events[3].rating`.
 Normalised events keep only what the fold needs (no event id, no targeting key) and carry
 their time as epoch seconds.
+
+Every event echoes the `decisionToken` of the decision it is about (see
+`rollout.decision_tokens`): its segment and arm are the token's, never the client's. A
+client may still send `segment` and `arm` (older clients do); a claim that differs from its
+token refuses the batch. A flag whose decision carried no token (no rollout plan, or no
+targeting key) has nothing for an event to count in, so such an event is refused too.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
+
+from ops.json_input import text_problem
+from rollout.decision_tokens import MAX_TOKEN, Served, TokenInvalid
 
 EVENT_TYPES = ("exposure", "inference", "crash", "energy", "feedback")
 ARMS = ("treatment", "control")
@@ -25,7 +34,7 @@ MAX_TIMESTAMP_TEXT = 64
 OLDEST_S = 24 * 3600.0  # events older than this are refused
 NEWEST_S = 300.0  # clock skew tolerated ahead of the server
 
-_COMMON_FIELDS = frozenset({"id", "type", "flag", "segment", "arm", "timestamp"})
+_COMMON_FIELDS = frozenset({"id", "type", "flag", "segment", "arm", "timestamp", "decisionToken"})
 _TYPE_FIELDS: dict[str, frozenset[str]] = {
     "exposure": frozenset(),
     "inference": frozenset({"ms", "ok"}),
@@ -45,13 +54,31 @@ class EventsInvalid(ValueError):
         self.message = message
 
 
+class Tokens(Protocol):
+    """Checks a decision token echoed for a flag (`rollout.decision_tokens.TokenVerifier`)."""
+
+    def verify(self, token: str, flag_key: str) -> Served: ...
+
+
 @dataclass(frozen=True, slots=True)
 class EventBatch:
-    """One client's validated batch: its event ids (for deduplication) and normalised events."""
+    """One client's validated batch: its event ids (for deduplication), normalised events,
+    and whether each event's token was issued to a signed identity."""
 
     targeting_key: str
     ids: tuple[str, ...]
     events: tuple[dict[str, Any], ...]
+    signed: tuple[bool, ...] = ()
+
+    def only(self, keep: Sequence[bool]) -> EventBatch:
+        """The batch with only the events whose `keep` is true."""
+        picked = [i for i, kept in enumerate(keep) if kept]
+        return EventBatch(
+            self.targeting_key,
+            tuple(self.ids[i] for i in picked),
+            tuple(self.events[i] for i in picked),
+            tuple(self.signed[i] for i in picked),
+        )
 
 
 def _text(value: Any, field: str, *, longest: int) -> str:
@@ -61,7 +88,25 @@ def _text(value: Any, field: str, *, longest: int) -> str:
         raise EventsInvalid(field, "must be a string")
     if not value or len(value) > longest:
         raise EventsInvalid(field, f"must be 1 to {longest} characters")
+    # PostgreSQL refuses NUL in text: refused here, it cannot stall the fold later.
+    problem = text_problem(value)
+    if problem is not None:
+        raise EventsInvalid(field, problem)
     return value
+
+
+def _claim(raw: Mapping[str, Any], name: str, at: str, served: str, known: Container[str]) -> None:
+    """A client's own `segment` / `arm`, when it sends one, must be the token's."""
+    claimed = raw.get(name)
+    if claimed is None:
+        return
+    field = f"{at}.{name}"
+    text = _text(claimed, field, longest=MAX_SEGMENT)
+    if text == served:
+        return
+    if text not in known:
+        raise EventsInvalid(field, f"unknown {name} {text!r}")
+    raise EventsInvalid(field, f"{text!r} is not the {name} of this event's decisionToken")
 
 
 def _number(value: Any, field: str, *, highest: float) -> float:
@@ -102,7 +147,9 @@ def _timestamp(value: Any, field: str, now: float) -> float:
     return seconds
 
 
-def _event(raw: Any, at: str, flags: Container[str], now: float) -> tuple[str, dict[str, Any]]:
+def _event(
+    raw: Any, at: str, flags: Container[str], segments: Container[str], tokens: Tokens, now: float
+) -> tuple[str, dict[str, Any], bool]:
     if not isinstance(raw, Mapping):
         raise EventsInvalid(at, "must be a JSON object")
     event_id = _text(raw.get("id"), f"{at}.id", longest=MAX_EVENT_ID)
@@ -117,15 +164,18 @@ def _event(raw: Any, at: str, flags: Container[str], now: float) -> tuple[str, d
     flag = _text(raw.get("flag"), f"{at}.flag", longest=200)
     if flag not in flags:
         raise EventsInvalid(f"{at}.flag", f"unknown flag {flag!r} in this environment")
-    segment = _text(raw.get("segment"), f"{at}.segment", longest=MAX_SEGMENT)
-    arm = raw.get("arm")
-    if arm not in ARMS:
-        raise EventsInvalid(f"{at}.arm", "required: treatment or control")
+    token = _text(raw.get("decisionToken"), f"{at}.decisionToken", longest=MAX_TOKEN)
+    try:
+        served = tokens.verify(token, flag)
+    except TokenInvalid as exc:
+        raise EventsInvalid(f"{at}.decisionToken", str(exc)) from None
+    _claim(raw, "segment", at, served.segment, segments)
+    _claim(raw, "arm", at, served.arm, ARMS)
     event: dict[str, Any] = {
         "type": kind,
         "flag": flag,
-        "segment": segment,
-        "arm": arm,
+        "segment": served.segment,
+        "arm": served.arm,
         "ts": _timestamp(raw.get("timestamp"), f"{at}.timestamp", now),
     }
     if kind == "inference":
@@ -145,11 +195,19 @@ def _event(raw: Any, at: str, flags: Container[str], now: float) -> tuple[str, d
         if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
             raise EventsInvalid(f"{at}.rating", "must be an integer from 1 to 5")
         event["rating"] = rating
-    return event_id, event
+    return event_id, event, served.signed
 
 
-def parse_batch(body: Mapping[str, Any], *, flags: Container[str], now: float) -> EventBatch:
-    """Validate a request body against the environment's flag keys at `now` (epoch seconds)."""
+def parse_batch(
+    body: Mapping[str, Any],
+    *,
+    flags: Container[str],
+    segments: Container[str],
+    tokens: Callable[[str], Tokens],
+    now: float,
+) -> EventBatch:
+    """Validate a request body against the environment's flag and segment keys at `now`
+    (epoch seconds); `tokens(targeting key)` checks the decision tokens of that client."""
     unknown = sorted(set(body) - _BODY_FIELDS)
     if unknown:
         raise EventsInvalid(unknown[0][:40], "unknown field")
@@ -163,8 +221,12 @@ def parse_batch(body: Mapping[str, Any], *, flags: Container[str], now: float) -
         raise EventsInvalid("events", f"more than {MAX_EVENTS} events in one batch")
     ids: list[str] = []
     events: list[dict[str, Any]] = []
+    signed: list[bool] = []
+    verifier = tokens(targeting_key)
     for index, raw in enumerate(raw_events):
-        event_id, event = _event(raw, f"events[{index}]", flags, now)
+        at = f"events[{index}]"
+        event_id, event, by_signed = _event(raw, at, flags, segments, verifier, now)
         ids.append(event_id)
         events.append(event)
-    return EventBatch(targeting_key, tuple(ids), tuple(events))
+        signed.append(by_signed)
+    return EventBatch(targeting_key, tuple(ids), tuple(events), tuple(signed))

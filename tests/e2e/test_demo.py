@@ -81,8 +81,10 @@ def test_demo__telemetry__exposure_and_inference_accepted(page: Page, web) -> No
     assert {e["type"] for e in sent["events"]} >= {"exposure", "inference"}
     assert response.json()["accepted"] == len(sent["events"])
     inference = next(e for e in sent["events"] if e["type"] == "inference")
-    assert (inference["flag"], inference["arm"], inference["ok"]) == (
+    served = page.evaluate("Edgeflags.decision('smart-compose').metadata.decisionToken")
+    assert (inference["flag"], inference["decisionToken"], inference["ok"]) == (
         "smart-compose",
-        "treatment",
+        served,
         True,
     )
+    assert ".t" in served  # the token records the treatment arm the server served

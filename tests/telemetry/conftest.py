@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,12 @@ import pytest
 import redis
 from django.conf import settings
 
+from ops.json_input import text_problem
+from rollout.decision_tokens import TokenIssuer
 from rollout.models import Environment, FlagState, RolloutPlan, SegmentRollout
 from rollout.services import flag_create
 from rollout.telemetry.exposure import counter
+from rollout.telemetry.schema import ARMS
 
 # The buffer modes this run can exercise: the database always, Redis when the suite has one.
 BUFFER_MODES = ["database", *(["redis"] if settings.REDIS_URL else [])]
@@ -98,13 +102,43 @@ class Events:
         return event
 
 
-@pytest.fixture
-def send(api: Callable[..., Any], client_key: str) -> Callable[..., Any]:
-    """POST a batch for a targeting key with the client key; returns the response."""
+def _served_segment(claim: Any) -> str:
+    valid = isinstance(claim, str) and 0 < len(claim) <= 63 and text_problem(claim) is None
+    return str(claim) if valid else SEGMENT
 
-    def post(targeting_key: str, events: list[dict[str, Any]]) -> Any:
-        return api(
-            "POST", "/api/v1/events", client_key, {"targetingKey": targeting_key, "events": events}
-        )
+
+def served(
+    environment: Environment, targeting_key: str, events: list[Any], *, signed: bool = False
+) -> list[Any]:
+    """`events`, each with the decisionToken the server would have served `targeting_key`
+    for its flag in its (claimed, else SEGMENT's treatment) arm: what the server's own
+    issuer gives, as evaluate would. Events that already carry one keep it."""
+    issuer = TokenIssuer(
+        secret=settings.EDGEFLAGS_DECISION_TOKEN_SECRET.encode(),
+        environment_id=environment.pk,
+        targeting_key=targeting_key,
+        signed=signed,
+        now=time.time(),
+        lifetime_s=settings.EDGEFLAGS_DECISION_TOKEN_TTL_S,
+    )
+    out: list[Any] = []
+    for event in events:
+        flag = event.get("flag") if isinstance(event, dict) else None
+        if isinstance(flag, str) and "decisionToken" not in event:
+            arm = event.get("arm") if event.get("arm") in ARMS else "treatment"
+            segment = _served_segment(event.get("segment"))
+            event = {**event, "decisionToken": issuer.issue(flag, segment, arm)}
+        out.append(event)
+    return out
+
+
+@pytest.fixture
+def send(api: Callable[..., Any], client_key: str, environment: Environment) -> Callable[..., Any]:
+    """POST a batch for a targeting key with the client key, its events carrying the tokens
+    the server served that key (see `served`); returns the response."""
+
+    def post(targeting_key: str, events: list[Any]) -> Any:
+        body = {"targetingKey": targeting_key, "events": served(environment, targeting_key, events)}
+        return api("POST", "/api/v1/events", client_key, body)
 
     return post

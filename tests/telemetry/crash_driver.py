@@ -63,18 +63,31 @@ def _setup() -> int:
 
 def _fill(count: int, base: datetime) -> int:
     from capability_probe.services import client_hash
+    from rollout.client_trust import token_verifier
     from rollout.models import Environment
     from rollout.telemetry.buffer import telemetry_append
     from rollout.telemetry.schema import parse_batch
+    from tests.telemetry.conftest import served
 
-    environment = Environment.objects.get(key="production").pk
+    environment = Environment.objects.get(key="production")
     accepted = 0
     for i in range(count):
         client, events = batch(i, base)
         now = time.time()
-        parsed = parse_batch({"targetingKey": client, "events": events}, flags={FLAG}, now=now)
+        parsed = parse_batch(
+            {"targetingKey": client, "events": served(environment, client, events)},
+            flags={FLAG},
+            segments={SEGMENT},
+            tokens=lambda key, at=now: token_verifier(
+                environment_id=environment.pk, targeting_key=key, now=at
+            ),
+            now=now,
+        )
         outcome = telemetry_append(
-            environment_id=environment, client=client_hash(client), batch=parsed, received_at=now
+            environment_id=environment.pk,
+            client=client_hash(client),
+            batch=parsed,
+            received_at=now,
         )
         accepted += outcome.accepted
     return accepted

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from ops.schedules import DEFAULT_PERIODIC_TASKS
 from rollout.models import FailureMark, MetricBucket, SeenEvent
-from rollout.tasks import fold_telemetry
+from rollout.tasks import fold_telemetry, purge_telemetry
 from rollout.telemetry import aggregates
 from rollout.telemetry.aggregates import telemetry_fold, telemetry_purge
 from rollout.telemetry.buffer import buffered_count
@@ -226,6 +226,22 @@ def test_telemetry_purge__ids_past_dedupe_window_marks_past_48_hours__deleted(fl
 
     deleted = telemetry_purge(now)
 
-    assert deleted == {"seen_events": 1, "failure_marks": 1}
+    assert deleted == {"seen_events": 1, "failure_marks": 1, "metric_buckets": 0}
     assert list(SeenEvent.objects.values_list("event_id", flat=True)) == ["new"]
     assert list(FailureMark.objects.values_list("client", flat=True)) == ["new"]
+
+
+def test_telemetry_purge__buckets_past_retention__deleted_on_schedule(flags, settings) -> None:
+    settings.EDGEFLAGS_METRIC_RETENTION_DAYS = 30
+    now = timezone.now().replace(second=0, microsecond=0)
+    for age in (timedelta(days=31), timedelta(days=29)):
+        MetricBucket.objects.create(
+            environment=flags, flag=FLAG, segment=SEGMENT, arm="control", minute=now - age
+        )
+
+    deleted = purge_telemetry.apply().get()
+
+    assert deleted["metric_buckets"] == 1
+    assert list(MetricBucket.objects.values_list("minute", flat=True)) == [now - timedelta(days=29)]
+    (spec,) = [s for s in DEFAULT_PERIODIC_TASKS if s.task == "rollout.tasks.purge_telemetry"]
+    assert spec.crontab == "15 * * * *"

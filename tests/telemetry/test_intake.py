@@ -14,7 +14,7 @@ from capability_probe.services import client_hash
 from rollout.models import SeenEvent, TelemetryBatch
 from rollout.telemetry.buffer import buffered_count, redis_peek
 from tests.support.processes import free_port
-from tests.telemetry.conftest import FLAG, SEGMENT, Events
+from tests.telemetry.conftest import FLAG, SEGMENT, Events, served
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,16 @@ BAD_EVENTS = {
     "segment empty": (_inference(segment=""), "events[1].segment"),
     "segment over 63": (_inference(segment="s" * 64), "events[1].segment"),
     "arm unknown": (_inference(arm="both"), "events[1].arm"),
-    "arm missing": (_without(_inference(), "arm"), "events[1].arm"),
+    "arm a number": (_inference(arm=1), "events[1].arm"),
+    "token null": (_inference(decisionToken=None), "events[1].decisionToken"),
+    "token not a string": (_inference(decisionToken=7), "events[1].decisionToken"),
+    "token garbage": (_inference(decisionToken="1.x.t0.edge-ready.AAAA"),
+                      "events[1].decisionToken"),
+    "id with NUL": (_inference(id="a\u0000b"), "events[1].id"),
+    "id with a control character": (_inference(id="a\u001bb"), "events[1].id"),
+    "flag with NUL": (_inference(flag="smart\u0000compose"), "events[1].flag"),
+    "segment with NUL": (_inference(segment="a\u0000b"), "events[1].segment"),
+    "arm with NUL": (_inference(arm="treat\u0000ment"), "events[1].arm"),
     "rating 0": (_feedback(rating=0), "events[1].rating"),
     "rating 6": (_feedback(rating=6), "events[1].rating"),
     "rating a string": (_feedback(rating="5"), "events[1].rating"),
@@ -89,6 +98,10 @@ BAD_EVENTS = {
 }  # fmt: skip
 
 
+def _body(environment: Any, events: list[Any], targeting_key: str = "d") -> dict[str, Any]:
+    return {"targetingKey": targeting_key, "events": served(environment, targeting_key, events)}
+
+
 def _nothing_stored() -> None:
     assert buffered_count() == 0
     assert SeenEvent.objects.count() == 0
@@ -113,6 +126,7 @@ BAD_BODIES = {
     "targetingKey empty": ({"targetingKey": "", "events": [GOOD]}, "targetingKey"),
     "targetingKey over 256": ({"targetingKey": "k" * 257, "events": [GOOD]}, "targetingKey"),
     "targetingKey a number": ({"targetingKey": 42, "events": [GOOD]}, "targetingKey"),
+    "targetingKey with NUL": ({"targetingKey": "d\u0000", "events": [GOOD]}, "targetingKey"),
     "events missing": ({"targetingKey": "d"}, "events"),
     "events an object": ({"targetingKey": "d", "events": {"0": GOOD}}, "events"),
     "unknown field": ({"targetingKey": "d", "events": [GOOD], "context": {}}, "context"),
@@ -171,15 +185,13 @@ def test_events__body_over_limit__413(api, client_key, flags, settings) -> None:
     _nothing_stored()
 
 
-def test_events__1000_events_with_uuid_ids__accepted_under_default_limit(
-    api, client_key, flags
-) -> None:
+def test_events__1000_events_with_uuid_ids__accepted_under_default_limit(send, flags) -> None:
     events = [{**GOOD, "id": f"{i:08d}-0000-4000-8000-000000000000"} for i in range(1000)]
 
-    response = api("POST", "/api/v1/events", client_key, {"targetingKey": "d", "events": events})
+    response = send("d", events)
 
     assert response.status_code == 202
-    assert response.json() == {"accepted": 1000, "duplicates": 0}
+    assert response.json() == {"accepted": 1000, "duplicates": 0, "uncounted": 0}
 
 
 def test_events__valid_batch__202_and_one_buffer_entry(send, flags, buffer_mode) -> None:
@@ -196,7 +208,7 @@ def test_events__valid_batch__202_and_one_buffer_entry(send, flags, buffer_mode)
     response = send("device-1", batch)
 
     assert response.status_code == 202, response.content
-    assert response.json() == {"accepted": 6, "duplicates": 0}
+    assert response.json() == {"accepted": 6, "duplicates": 0, "uncounted": 0}
     assert buffered_count() == 1
 
 
@@ -233,14 +245,14 @@ def test_events__timestamps__normalised_to_epoch_seconds_and_client_hashed(
 def test_events__resent_batch__duplicates_dropped(send, flags, buffer_mode) -> None:
     event = Events()
     first = [event("exposure"), event("inference", ms=10)]
-    assert send("device-1", first).json() == {"accepted": 2, "duplicates": 0}
+    assert send("device-1", first).json() == {"accepted": 2, "duplicates": 0, "uncounted": 0}
 
     again = send("device-1", first)
     overlapping = send("device-1", [first[1], event("crash")])
 
     assert again.status_code == 202
-    assert again.json() == {"accepted": 0, "duplicates": 2}
-    assert overlapping.json() == {"accepted": 1, "duplicates": 1}
+    assert again.json() == {"accepted": 0, "duplicates": 2, "uncounted": 0}
+    assert overlapping.json() == {"accepted": 1, "duplicates": 1, "uncounted": 0}
     assert buffered_count() == 2  # the resend added no entry; the overlap only its new event
     (_, second) = _buffered_payloads(buffer_mode)
     assert [e["type"] for e in second["events"]] == ["crash"]
@@ -252,7 +264,7 @@ def test_events__same_id_twice_in_a_batch__second_is_a_duplicate(send, flags, bu
 
     response = send("device-1", [one, dict(one)])
 
-    assert response.json() == {"accepted": 1, "duplicates": 1}
+    assert response.json() == {"accepted": 1, "duplicates": 1, "uncounted": 0}
 
 
 def test_events__ids_are_per_environment__same_id_elsewhere_is_new(
@@ -263,19 +275,18 @@ def test_events__ids_are_per_environment__same_id_elsewhere_is_new(
     staging = publish(lambda: environment_create(key="staging"))
     staging_key = publish(lambda: api_key_create(environment=staging, scope="client", name="s"))[1]
     production_key = publish(lambda: api_key_create(environment=flags, scope="client", name="p"))[1]
-    body = {"targetingKey": "d", "events": [GOOD]}
 
-    first = api("POST", "/api/v1/events", production_key, body)
-    second = api("POST", "/api/v1/events", staging_key, body)
+    first = api("POST", "/api/v1/events", production_key, _body(flags, [GOOD]))
+    second = api("POST", "/api/v1/events", staging_key, _body(staging, [GOOD]))
 
-    assert first.json() == second.json() == {"accepted": 1, "duplicates": 0}
+    assert first.json() == second.json() == {"accepted": 1, "duplicates": 0, "uncounted": 0}
 
 
 def test_events__empty_list__202_nothing_stored(send, flags) -> None:
     response = send("device-1", [])
 
     assert response.status_code == 202
-    assert response.json() == {"accepted": 0, "duplicates": 0}
+    assert response.json() == {"accepted": 0, "duplicates": 0, "uncounted": 0}
     _nothing_stored()
 
 
@@ -294,18 +305,14 @@ def test_events__unknown_key__401(api, flags) -> None:
 
 def test_events__x_api_key_header__accepted(api, client_key, flags) -> None:
     response = api(
-        "POST",
-        "/api/v1/events",
-        None,
-        {"targetingKey": "d", "events": [GOOD]},
-        **{"X-API-Key": client_key},
+        "POST", "/api/v1/events", None, _body(flags, [GOOD]), **{"X-API-Key": client_key}
     )
 
     assert response.status_code == 202
 
 
 def test_events__server_key__accepted_like_evaluate(api, server_key, flags) -> None:
-    response = api("POST", "/api/v1/events", server_key, {"targetingKey": "d", "events": [GOOD]})
+    response = api("POST", "/api/v1/events", server_key, _body(flags, [GOOD]))
 
     assert response.status_code == 202
 

@@ -10,9 +10,11 @@
  *                                  "edgeflags:change" with the same detail.
  *   Edgeflags.track(flagKey, type, fields?) -> queue a telemetry event for a flag under a
  *     rollout: type "inference" ({ms, ok}), "energy" ({millijoules}), "feedback" ({rating}),
- *     "crash". It carries the decision's segment and arm; exposures are queued by themselves
- *     when a rolled-out decision is first shown. Sent in batches every 10 s and when the page
- *     is hidden; Edgeflags.flush() sends now.
+ *     "crash". It echoes the decision's decisionToken (the server's signed record of the
+ *     segment and arm it served this client; the server counts the event there and refuses
+ *     events without one), so only decisions that carry a token are tracked; exposures are
+ *     queued by themselves when a rolled-out decision is first shown. Sent in batches every
+ *     10 s and when the page is hidden; Edgeflags.flush() sends now.
  *
  * Decisions are kept in localStorage with their snapshot version. Offline, or when the
  * server cannot be reached, the cached decisions are served; with nothing cached, the safe
@@ -54,13 +56,13 @@
       : Date.now().toString(36) + "-" + String(Math.random()).slice(2, 14);
   }
 
-  // Queue an event for a flag whose decision names its rollout segment and arm.
+  // Queue an event for a flag whose decision carries the server's decision token.
   function track(flagKey, type, fields) {
     var decision = state.flags[flagKey];
     var meta = (decision && decision.metadata) || {};
-    if (!meta.arm || !meta.segment || state.source !== "server") return false;
+    if (!meta.decisionToken || state.source !== "server") return false;
     var event = Object.assign({}, fields || {}, {
-      id: newId(), type: type, flag: flagKey, segment: meta.segment, arm: meta.arm,
+      id: newId(), type: type, flag: flagKey, decisionToken: meta.decisionToken,
       timestamp: new Date().toISOString(),
     });
     queue.push(event);
@@ -70,7 +72,7 @@
 
   function exposeOnce(flagKey) {
     var meta = (state.flags[flagKey] && state.flags[flagKey].metadata) || {};
-    var key = flagKey + ":" + meta.segment + ":" + meta.arm + ":" + meta.stage;
+    var key = flagKey + ":" + meta.stage + ":" + meta.decisionToken;
     if (!exposed[key] && track(flagKey, "exposure")) exposed[key] = true;
   }
 
@@ -176,6 +178,12 @@
         if (answer && answer.decisions) {
           apply(answer.decisions.flags, answer.decisions.snapshotVersion, "server");
           saveCache();
+          // A rollout decision without its token cannot be reported on: ask for it now
+          // rather than at the first interval.
+          if (Object.keys(state.flags).some(function (key) {
+            var meta = state.flags[key].metadata || {};
+            return meta.arm && !meta.decisionToken;
+          })) return refresh();
           return state.flags;
         }
         return fallBack(); // queued: offline or the server is away

@@ -18,7 +18,8 @@ class Command(BaseCommand):
     help = (
         "Play synthetic clients against a running server so that the demo's rollout numbers "
         "move: each client evaluates the edge features over HTTP (the server counts the "
-        "exposure) and reports telemetry to /api/v1/events like a real app would."
+        "exposure) and reports telemetry to /api/v1/events like a real app would, echoing "
+        "each decision's decisionToken."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -111,8 +112,8 @@ class Traffic:
         events = []
         for flag, decision in (answer.get("flags") or {}).items():
             metadata = decision.get("metadata") or {}
-            if "arm" not in metadata or "segment" not in metadata:
-                continue
+            if "decisionToken" not in metadata:
+                continue  # not under a rollout: nothing for an event to count in
             events += self._events(flag, metadata, attributes)
         if events and self._post("/api/v1/events", {"targetingKey": key, "events": events}):
             self.counts["events"] += len(events)
@@ -121,7 +122,7 @@ class Traffic:
         self, flag: str, metadata: dict[str, Any], attributes: dict[str, Any]
     ) -> list[dict[str, Any]]:
         rng = self.rng
-        base = {"flag": flag, "segment": metadata["segment"], "arm": metadata["arm"]}
+        base = {"flag": flag, "decisionToken": metadata["decisionToken"]}
         crash_rate = 0.01
         if metadata["arm"] == "treatment" and metadata["segment"] == self.regress:
             crash_rate *= 3

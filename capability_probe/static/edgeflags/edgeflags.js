@@ -1,9 +1,12 @@
 /*
  * Edgeflags browser client: probe once, then keep this client's decisions fresh.
  *
- *   Edgeflags.start({apiKey, clientId?, overrides?, intervalMs?, defaults?, offline?})
+ *   Edgeflags.start({apiKey, clientId?, identityHash?, overrides?, intervalMs?, defaults?,
+ *                    offline?})
  *     -> Promise<decisions>. Sends a capability probe (probe.js) and takes the decisions from
  *     the answer; then re-evaluates every intervalMs (default 30 s) with If-None-Match.
+ *     identityHash: where the environment requires signed identities, the hex
+ *     HMAC-SHA256 of clientId that your backend computed with the environment's secret.
  *   Edgeflags.decision(flagKey) -> {value, variant, reason, uiState, metadata, ...} | null
  *   Edgeflags.ui(flagKey)       -> the UI state to render (the safe rung's when nothing is known)
  *   Edgeflags.on("change", fn)  -> fn({flagKey, decision, previous}); also the window event
@@ -138,6 +141,7 @@
 
   function context() {
     var ctx = { targetingKey: options.clientId };
+    if (options.identityHash) ctx.identityHash = options.identityHash;
     // Runtime hints that may lower a rung right now (never raise it).
     if (typeof navigator.onLine === "boolean") ctx.online = navigator.onLine;
     return ctx;
@@ -173,7 +177,7 @@
     } else {
       first = window.EdgeflagsProbe.run({
         apiKey: options.apiKey, clientId: options.clientId, overrides: options.overrides,
-        appVersion: options.appVersion,
+        appVersion: options.appVersion, identityHash: options.identityHash,
       }).then(function (answer) {
         if (answer && answer.decisions) {
           apply(answer.decisions.flags, answer.decisions.snapshotVersion, "server");

@@ -14,6 +14,7 @@
  *   endpoint    default "/api/v1/probes"
  *   clientId    default: a random id kept in localStorage "edgeflags.clientId"
  *   appVersion  your app's version, reported as platform.appVersion
+ *   identityHash  the backend's HMAC-SHA256 of clientId (environments with signed identities)
  *   consent     default true; false asks the server to answer without storing anything
  *   overrides   {device: {...}, network: {...}, platform: {...}, benchmark: {...}} merged over
  *               what was collected, field by field; a null value removes a field (as if the
@@ -21,7 +22,7 @@
  *               {device: {memoryGb: 1, webgpu: false}, benchmark: {ms: 450}}.
  *
  * The probe body (exactly what the server accepts; it rejects unknown fields):
- *   {probeId: <uuid v4>, clientId, consent,
+ *   {probeId: <uuid v4>, clientId, identityHash?, consent,
  *    device:   {memoryGb, cores, webgpu, shaderF16, webnn, wasmSimd, wasmThreads,
  *               batteryLevel (0..1), charging, storageGb, computePressure},
  *    network:  {effectiveType, rttMs, downlinkMbps, saveData, online},
@@ -350,6 +351,7 @@
       platform: platformInfo,
       benchmark: measured,
     };
+    if (options.identityHash) probe.identityHash = String(options.identityHash);
     return applyOverrides(probe, options.overrides);
   }
 

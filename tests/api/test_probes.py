@@ -449,3 +449,62 @@ def test_probe_record__store_false__answered_nothing_kept() -> None:
     assert (outcome.stored, outcome.attributes["os"]) == (False, "macOS")
     assert not ClientProfile.objects.exists()
     assert not ProbeReceipt.objects.exists()
+
+
+@pytest.fixture
+def signed_production(two_environments, publish) -> str:
+    """production requires signed identities; returns its identity secret."""
+    from django.contrib.auth.models import User
+
+    from rollout.audit import Actor
+    from rollout.models import Environment
+    from rollout.signed_identities import (
+        environment_identity_secret_rotate,
+        environment_signed_identities_require,
+    )
+
+    root = Actor.of(User.objects.create_superuser("root", "r@example.com", "pw-for-tests-only"))
+    production = Environment.objects.get(key="production")
+    secret = publish(lambda: environment_identity_secret_rotate(environment=production, actor=root))
+    publish(
+        lambda: environment_signed_identities_require(
+            environment=production, required=True, actor=root
+        )
+    )
+    return secret
+
+
+def test_probe__signed_identities_required_unsigned__answered_not_stored(
+    api, two_environments, signed_production
+) -> None:
+    key = two_environments["production"]["client"]
+
+    unsigned = api("POST", "/api/v1/probes", key, PROBE)
+    forged = api("POST", "/api/v1/probes", key, {**PROBE, "identityHash": "ab" * 32})
+
+    assert (unsigned.status_code, unsigned.json()["stored"]) == (200, False)
+    assert (forged.status_code, forged.json()["stored"]) == (200, False)
+    assert _profile("production") is None
+
+
+def test_probe__signed_identities_required_signed__stored(
+    api, two_environments, signed_production
+) -> None:
+    from rollout.decision_tokens import identity_hash
+
+    key = two_environments["production"]["client"]
+    signed = {**PROBE, "identityHash": identity_hash(signed_production, "device-42")}
+
+    response = api("POST", "/api/v1/probes", key, signed)
+
+    assert (response.status_code, response.json()["stored"]) == (200, True)
+    assert _profile("production") is not None
+
+
+def test_probe__identity_hash_not_hex__400_naming_it(api, two_environments) -> None:
+    key = two_environments["production"]["client"]
+
+    response = api("POST", "/api/v1/probes", key, {**PROBE, "identityHash": "nope"})
+
+    assert response.status_code == 400
+    assert response.json()["errorDetails"].startswith("identityHash:")

@@ -66,29 +66,35 @@ _EVENT_BATCH = {
             "maxItems": 1000,
             "items": {
                 "type": "object",
-                "required": ["id", "type", "flag", "segment", "arm"],
+                "required": ["id", "type", "flag", "decisionToken"],
                 "properties": {
                     "id": {
                         "type": "string",
                         "minLength": 1,
                         "maxLength": 64,
-                        "description": "Client-generated; a resent id within 48 h is a duplicate",
+                        "description": "Client-generated; a resent id within EDGEFLAGS_EVENT_DEDUPE_S (6 h) is a duplicate",
                     },
                     "type": {
                         "type": "string",
                         "enum": ["exposure", "inference", "crash", "energy", "feedback"],
                     },
                     "flag": {"type": "string", "description": "A flag of the environment"},
+                    "decisionToken": {
+                        "type": "string",
+                        "maxLength": 200,
+                        "description": "The decision's metadata.decisionToken, echoed: the "
+                        "server counts the event in the segment and arm it records",
+                    },
                     "segment": {
                         "type": "string",
                         "minLength": 1,
                         "maxLength": 63,
-                        "description": "The decision's metadata.segment",
+                        "description": "Optional; must equal the token's segment",
                     },
                     "arm": {
                         "type": "string",
                         "enum": ["treatment", "control"],
-                        "description": "The decision's metadata.arm",
+                        "description": "Optional; must equal the token's arm",
                     },
                     "timestamp": {
                         "oneOf": [
@@ -250,6 +256,11 @@ CLIENT_PATHS: dict[str, Any] = {
                             "properties": {
                                 "accepted": {"type": "integer"},
                                 "duplicates": {"type": "integer"},
+                                "uncounted": {
+                                    "type": "integer",
+                                    "description": "Accepted but not counted in guardrails",
+                                },
+                                "uncountedReason": {"type": "string"},
                             },
                         }
                     ),

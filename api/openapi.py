@@ -72,7 +72,7 @@ _EVENT_BATCH = {
                         "type": "string",
                         "minLength": 1,
                         "maxLength": 64,
-                        "description": "Client-generated; a resent id within EDGEFLAGS_EVENT_DEDUPE_S (6 h) is a duplicate",
+                        "description": "Client-generated; resent within 6 h: a duplicate",
                     },
                     "type": {
                         "type": "string",

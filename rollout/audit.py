@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,19 +15,33 @@ from rollout.models import AuditEntry
 
 @dataclass(frozen=True)
 class Actor:
-    """Who or what made a change."""
+    """Who or what made a change. A person's changes are checked against their role
+    (rollout/roles.py); code (the controller, the command line) is only named."""
 
     name: str
     user: User | None = None
+    person: bool = False
 
     @classmethod
-    def of(cls, user: AbstractBaseUser | AnonymousUser | None, fallback: str = "system") -> Actor:
+    def of(cls, user: AbstractBaseUser | AnonymousUser | None) -> Actor:
+        """The person behind a request (an anonymous one may change nothing)."""
         if user is None or not user.is_authenticated:
-            return cls(fallback)
-        return cls(user.get_username(), user if isinstance(user, User) else None)
+            return cls("anonymous", None, person=True)
+        return cls(user.get_username(), user if isinstance(user, User) else None, person=True)
+
+    @classmethod
+    def cli(cls) -> Actor:
+        """A management command, named after the operating-system user who ran it."""
+        try:
+            who = getpass.getuser()
+        except (KeyError, OSError):  # no login name (a container without a passwd entry)
+            who = "unknown"
+        return cls(f"cli:{who}")
 
 
 CONTROLLER = Actor("controller")
+# Code that changes state on its own behalf (demo data, imports run from code, tests).
+SYSTEM = Actor("system")
 
 
 def audit_record(

@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 
-from rollout.console.roles import RELEASE_MANAGER, roles_ensure
 from rollout.models import AuditEntry, SegmentRollout
+from rollout.roles import RELEASE_MANAGER, roles_ensure
 
 pytestmark = pytest.mark.django_db
 

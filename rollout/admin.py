@@ -376,8 +376,8 @@ class AuditEntryAdmin(AuditedAdmin):
         return False
 
 
-# Learned segments and the schedules are registered from here too (their changes go through
-# this app's audited services); importing the modules registers them.
-from rollout import admin_schedules, admin_segments  # noqa: E402
+# Learned segments, schedules, users and groups are registered from here too (their changes
+# go through this app's audited services); importing the modules registers them.
+from rollout import admin_people, admin_schedules, admin_segments  # noqa: E402
 
-__all__ = ["admin_schedules", "admin_segments"]
+__all__ = ["admin_people", "admin_schedules", "admin_segments"]

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 
 from rollout.audit import Actor
 from rollout.roles import may
-from rollout.services import fields_of, model_label, row_save, rows_delete
+from rollout.services import fields_of, model_label, row_relations_save, row_save, rows_delete
 
 
 def _model_fields(model: type[models.Model], names: list[str]) -> list[str]:
@@ -66,6 +66,25 @@ class AuditedAdmin(RoleChecked, admin.ModelAdmin):  # type: ignore[type-arg]
             before=_before(obj, names) if change else None,
             changed=names,
         )
+
+    def save_related(
+        self,
+        request: HttpRequest,
+        form: ModelForm,  # type: ignore[type-arg]
+        formsets: Any,
+        change: bool,
+    ) -> None:
+        # As ModelAdmin.save_related, with the many-to-many save (a user's groups) audited.
+        row = form.instance
+        names = [f.name for f in row._meta.many_to_many if f.name in form.changed_data]
+        if names:
+            row_relations_save(
+                row=row, actor=Actor.of(request.user), names=names, save=form.save_m2m
+            )
+        else:
+            form.save_m2m()
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         rows_delete(rows=[obj], actor=Actor.of(request.user))

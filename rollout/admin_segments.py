@@ -41,7 +41,7 @@ class CapabilitySegmentAdmin(AuditedAdmin):
         "first_run",
         "last_run",
     ]
-    fields = readonly_fields
+    fields = tuple(readonly_fields)
     actions = ["accept"]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:

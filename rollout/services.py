@@ -6,7 +6,7 @@ import datetime
 import decimal
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -68,10 +68,33 @@ def _where(row: models.Model) -> dict[str, Any]:
     return found
 
 
+SECRET_WORDS = ("password", "secret", "hash")
+
+
+def _secret(model: type[models.Model] | models.Model, name: str) -> bool:
+    """Fields the audit log never holds: password and key hashes, secrets, and a primary key
+    that is itself a credential (DRF's token)."""
+    if any(word in name for word in SECRET_WORDS):
+        return True
+    pk = model._meta.pk
+    return model._meta.app_label == "authtoken" and pk is not None and name == pk.name
+
+
+def _identify(row: models.Model) -> dict[str, Any]:
+    """How the audit log names a row: its text and primary key, unless those are secret."""
+    pk = row._meta.pk
+    if pk is not None and _secret(row, pk.name):
+        return {"object": f"{row._meta.verbose_name} of user {getattr(row, 'user_id', '?')}"}
+    return {"object": str(row), "id": _jsonable(row.pk)}
+
+
 def fields_of(row: models.Model, names: Iterable[str]) -> dict[str, Any]:
-    """The audit-log form of `row`'s fields `names` (many-to-many ones as lists of keys)."""
+    """The audit-log form of `row`'s fields `names` (many-to-many ones as lists of keys;
+    secrets left out)."""
     values: dict[str, Any] = {}
     for name in names:
+        if _secret(row, name):
+            continue
         field = row._meta.get_field(name)
         if field.many_to_many:
             values[name] = sorted(getattr(row, name).values_list("pk", flat=True)) if row.pk else []
@@ -88,23 +111,44 @@ def row_save(
     before: dict[str, Any] | None,
     changed: Iterable[str],
     reason: str = "",
-    save: Any = None,
 ) -> models.Model:
     """Save a row added or edited in a plain admin form, after checking the actor's role,
-    with an audit entry of what changed (`before` is None for a new row). `save` replaces
-    the plain `row.save()` when the form's own save must run (many-to-many fields)."""
+    with an audit entry of what changed (`before` is None for a new row)."""
     verb = "add" if before is None else "change"
     role_require(actor, verb, model_label(row))
-    (save or row.save)()
+    row.save()
     names = list(changed)
     audit_record(
         actor=actor,
         action=f"{row._meta.model_name}.{verb}"[:40],
         **_where(row),
-        before={"object": str(row), **(before or {})} if before is not None else {},
-        after={"object": str(row), "id": row.pk, **fields_of(row, names)},
+        before={**_identify(row), **before} if before is not None else {},
+        after={**_identify(row), **fields_of(row, names)},
         reason=reason or "edited in the admin",
     )
+    return row
+
+
+@transaction.atomic
+def row_relations_save(
+    *, row: models.Model, actor: Actor, names: list[str], save: Callable[[], None], reason: str = ""
+) -> models.Model:
+    """Save a row's many-to-many fields `names` with `save` (a form's save_m2m), after
+    checking the actor's role, with an audit entry when they changed (a user's groups are
+    their roles)."""
+    role_require(actor, "change", model_label(row))
+    before = fields_of(row, names)
+    save()
+    after = fields_of(row, names)
+    if after != before:
+        audit_record(
+            actor=actor,
+            action=f"{row._meta.model_name}.relations"[:40],
+            **_where(row),
+            before={**_identify(row), **before},
+            after={**_identify(row), **after},
+            reason=reason or "edited in the admin",
+        )
     return row
 
 
@@ -117,8 +161,7 @@ def rows_delete(*, rows: Iterable[models.Model], actor: Actor, reason: str = "")
         role_require(actor, "delete", model_label(row))
         where = _where(row)
         before = {
-            "object": str(row),
-            "id": row.pk,
+            **_identify(row),
             **fields_of(row, [f.name for f in row._meta.concrete_fields]),
         }
         row.delete()

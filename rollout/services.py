@@ -118,6 +118,13 @@ def row_save(
     role_require(actor, verb, model_label(row))
     row.save()
     names = list(changed)
+    if before is not None:
+        # A form can call a field changed that holds the same value (JSON spelt anew).
+        after = fields_of(row, names)
+        names = [name for name in names if after.get(name) != before.get(name)]
+        if not names:
+            return row
+        before = {name: before.get(name) for name in names}
     audit_record(
         actor=actor,
         action=f"{row._meta.model_name}.{verb}"[:40],

@@ -5,7 +5,7 @@ module adds the rollout side, the role check and the audit entry in the same tra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -14,12 +14,14 @@ from rollout.audit import Actor, audit_record
 from rollout.models import RolloutPlan, Segment, SegmentRollout, TargetingRule
 from rollout.roles import role_require
 from rollout.rollouts import MAX_REASON_LENGTH
+from segments.models import SegmentationRun
 from segments.services import (
     SegmentChange,
     SegmentError,
     segment_accept,
     segment_merge,
     segment_rename,
+    segmentation_run,
 )
 from segments.tasks import run_segmentation
 
@@ -157,3 +159,14 @@ def segmentation_queue(*, actor: Actor, reason: str = "") -> None:
     role_require(actor, "add", "segments.segmentationrun")
     audit_record(actor=actor, action="segmentation.run", reason=reason or "run now")
     transaction.on_commit(lambda: run_segmentation.delay(trigger="admin"))
+
+
+def segmentation_run_foreground(
+    *, actor: Actor, seed: int = 0, progress: Callable[[str], None] | None = None
+) -> SegmentationRun:
+    """Run segmentation here and now (the command line), audited before it starts: a run
+    that fails still says who started it."""
+    with transaction.atomic():
+        role_require(actor, "add", "segments.segmentationrun")
+        audit_record(actor=actor, action="segmentation.run", reason=f"foreground run, seed {seed}")
+    return segmentation_run(trigger="command", seed=seed, progress=progress)

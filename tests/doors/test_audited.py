@@ -301,3 +301,12 @@ def test_viewer__cannot_revoke_disable_run_or_accept(
     assert FlagState.objects.get(flag__key="smart-compose").enabled
     assert queued == []
     assert not AuditEntry.objects.filter(actor_name__in=["vi", "nogroup"]).exists()
+
+
+def test_run_segmentation_command__audited_before_it_runs(world) -> None:
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="profiles"):  # the world has one profile
+        call_command("run_segmentation", stdout=StringIO())
+
+    assert _latest("segmentation.run").actor_name.startswith("cli:")

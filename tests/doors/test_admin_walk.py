@@ -163,3 +163,43 @@ def test_walk__release_manager__can_use_the_doors_it_has(world, manager, publish
     task.refresh_from_db()
     assert review.status == CapabilitySegment.Status.ACTIVE
     assert task.enabled is False
+
+
+CONSOLE_POST = {
+    "flag": "smart-compose",
+    "environment": "production",
+    "segment": "edge-ready",
+    "action": "rollback",
+    "reason": "trying the door",
+    "confirmed": "yes",
+    "into": "cloud-only",
+}
+API_CHANGES = [
+    ("patch", "/api/v1/flags/smart-compose/environments/production", {"enabled": False}),
+    ("post", "/api/v1/rollouts/smart-compose/production/segments/edge-ready/rollback", {}),
+    ("post", "/api/v1/rollouts/smart-compose/production/kill", {"reason": "x"}),
+    ("post", "/api/v1/rollouts/smart-compose/production", {}),
+]
+
+
+@pytest.mark.parametrize("who", ["viewer", "groupless"])
+def test_console_and_management_api__viewer_and_groupless_staff__403_and_no_change(
+    who, world, request, django_capture_on_commit_callbacks
+) -> None:
+    """Every console route and every changing management API call, walked like the admin."""
+    from rollout.console.urls import urlpatterns
+    from rollout.models import SegmentRollout
+
+    client: Client = request.getfixturevalue(who)
+    refused = {}
+    with Unchanged(SegmentRollout, django_capture_on_commit_callbacks):
+        for pattern in urlpatterns:
+            kwargs = {name: "smart-compose" for name in pattern.pattern.converters}
+            response = client.post(reverse(pattern.name, kwargs=kwargs), CONSOLE_POST)
+            refused[pattern.name] = response.status_code in (403, 405)
+        for method, path, body in API_CHANGES:
+            response = getattr(client, method)(path, body, content_type="application/json")
+            refused[path] = response.status_code == 403
+
+    # Pages (GET only) answer 405 to a post; the action routes answer 403.
+    assert all(refused.values()), refused

@@ -306,7 +306,8 @@ def test_viewer__cannot_revoke_disable_run_or_accept(
 def test_run_segmentation_command__audited_before_it_runs(world) -> None:
     from django.core.management import CommandError
 
-    with pytest.raises(CommandError, match="profiles"):  # the world has one profile
+    # The world's run is still "running", so this one is refused: after its audit entry.
+    with pytest.raises(CommandError, match="still running"):
         call_command("run_segmentation", stdout=StringIO())
 
     assert _latest("segmentation.run").actor_name.startswith("cli:")

@@ -75,14 +75,7 @@ class AuditedAdmin(RoleChecked, admin.ModelAdmin):  # type: ignore[type-arg]
         change: bool,
     ) -> None:
         # As ModelAdmin.save_related, with the many-to-many save (a user's groups) audited.
-        row = form.instance
-        names = [f.name for f in row._meta.many_to_many if f.name in form.changed_data]
-        if names:
-            row_relations_save(
-                row=row, actor=Actor.of(request.user), names=names, save=form.save_m2m
-            )
-        else:
-            form.save_m2m()
+        self._save_relations(request, form)
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
@@ -111,4 +104,15 @@ class AuditedAdmin(RoleChecked, admin.ModelAdmin):  # type: ignore[type-arg]
                 names = _model_fields(type(row), [f.name for f in row._meta.concrete_fields])
             before = None if new else _before(row, names)
             row_save(row=row, actor=actor, before=before, changed=names)
-        formset.save_m2m()
+        for saved in formset.saved_forms:  # many-to-many (a rule's segments), row by row
+            self._save_relations(request, saved)
+
+    def _save_relations(self, request: HttpRequest, form: ModelForm) -> None:  # type: ignore[type-arg]
+        row = form.instance
+        names = [f.name for f in row._meta.many_to_many if f.name in form.changed_data]
+        if names:
+            row_relations_save(
+                row=row, actor=Actor.of(request.user), names=names, save=form.save_m2m
+            )
+        else:
+            form.save_m2m()

@@ -311,3 +311,29 @@ def test_run_segmentation_command__audited_before_it_runs(world) -> None:
         call_command("run_segmentation", stdout=StringIO())
 
     assert _latest("segmentation.run").actor_name.startswith("cli:")
+
+
+def test_user_admin__put_in_the_release_manager_group__audited(world, superuser) -> None:
+    from django.contrib.auth.models import Group, User
+
+    alice = User.objects.create_user("alice", is_staff=True)
+    managers = Group.objects.get(name="release manager")
+    url = reverse("admin:auth_user_change", args=[alice.pk])
+
+    response = superuser.post(
+        url,
+        {
+            "username": "alice",
+            "is_active": "on",
+            "is_staff": "on",
+            "groups": [managers.pk],
+            "date_joined_0": "2026-12-01",
+            "date_joined_1": "09:00:00",
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    entry = _latest("user.relations")
+    assert (entry.before["groups"], entry.after["groups"]) == ([], [managers.pk])
+    assert entry.actor_name == "root-user"
+    assert "password" not in json.dumps([entry.before, entry.after])

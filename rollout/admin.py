@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
+from ops.json_input import JsonInputError
 from rollout.admin_base import AuditedAdmin, RoleChecked
 from rollout.audit import Actor
 from rollout.ladder_preview import ladder_reach
@@ -226,8 +227,8 @@ def _segment_action(action: str, description: str) -> Any:
                         row=row, action=action, actor=Actor.of(request.user), reason=reason
                     )
                     done += 1
-                except RolloutError as exc:
-                    failed.append(f"{row.segment}: {exc.message}")
+                except (RolloutError, JsonInputError) as exc:
+                    failed.append(f"{row.segment}: {exc.field}: {exc.message}")
             modeladmin.message_user(request, f"{description}: {done} segment(s).")
             for problem in failed:
                 modeladmin.message_user(request, problem, level=messages.ERROR)
@@ -297,12 +298,18 @@ class RolloutPlanAdmin(AuditedAdmin):
         reason = request.POST.get("reason", "").strip()
         if "confirm" in request.POST and reason:
             for plan in plans:
-                rows = rollout_kill(
-                    flag=plan.flag_state.flag.key,
-                    environment=plan.flag_state.environment.key,
-                    actor=Actor.of(request.user),
-                    reason=reason,
-                )
+                try:
+                    rows = rollout_kill(
+                        flag=plan.flag_state.flag.key,
+                        environment=plan.flag_state.environment.key,
+                        actor=Actor.of(request.user),
+                        reason=reason,
+                    )
+                except RolloutError as exc:
+                    self.message_user(
+                        request, f"{plan}: {exc.field}: {exc.message}", level=messages.ERROR
+                    )
+                    continue
                 self.message_user(request, f"{plan}: rolled back {len(rows)} segment(s).")
             return None
         return TemplateResponse(

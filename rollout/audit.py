@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.utils import timezone
 
+from ops.json_input import check_text
 from rollout.models import AuditEntry
 
 
@@ -57,7 +58,9 @@ def audit_record(
     evidence: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEntry:
-    """Add one entry (inside the caller's transaction, so it commits with the change)."""
+    """Add one entry (inside the caller's transaction, so it commits with the change).
+    A reason that cannot be stored is refused (JsonInputError, a 400) before anything is."""
+    check_text(reason, field="reason")
     return AuditEntry.objects.create(
         at=at or timezone.now(),
         actor=actor.user if actor.user is not None and actor.user.pk else None,

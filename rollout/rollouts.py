@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from capability_probe.models import ClientProfile
+from ops.json_input import text_problem
 from rollout.audit import Actor, audit_record
 from rollout.engine.capability import SAVE_DATA_SEGMENT
 from rollout.guardrails import states
@@ -45,6 +46,9 @@ def _require_reason(reason: str) -> str:
         raise RolloutError("reason", "required: say why (it goes into the audit log)")
     if len(reason) > MAX_REASON_LENGTH:
         raise RolloutError("reason", f"at most {MAX_REASON_LENGTH} characters")
+    problem = text_problem(reason)
+    if problem is not None:  # PostgreSQL refuses a NUL in text
+        raise RolloutError("reason", problem)
     return reason
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from ops.json_input import text_problem
 from rollout.audit import Actor, audit_record
 from rollout.models import RolloutPlan, Segment, SegmentRollout, TargetingRule
 from rollout.roles import role_require
@@ -52,6 +53,10 @@ class ReviewRequest:
             raise SegmentError("into", "required: the segment to merge into")
         if len(self.reason) > MAX_REASON_LENGTH:
             raise SegmentError("reason", f"at most {MAX_REASON_LENGTH} characters")
+        for name in self.__dataclass_fields__:  # PostgreSQL refuses a NUL in text
+            problem = text_problem(getattr(self, name))
+            if problem is not None:
+                raise SegmentError(name, problem)
 
 
 @dataclass(frozen=True)

@@ -337,3 +337,34 @@ def test_user_admin__put_in_the_release_manager_group__audited(world, superuser)
     assert (entry.before["groups"], entry.after["groups"]) == ([], [managers.pk])
     assert entry.actor_name == "root-user"
     assert "password" not in json.dumps([entry.before, entry.after])
+
+
+def test_reasons__nul_character__refused_naming_the_field_not_a_500(world, manager) -> None:
+    row = SegmentRollout.objects.get(segment="edge-ready")
+
+    console = manager.post(
+        reverse("console-action"),
+        {
+            "flag": "smart-compose",
+            "environment": "production",
+            "segment": "edge-ready",
+            "action": "pause",
+            "reason": "a\x00b",
+        },
+    )
+    review = manager.post(
+        reverse("console-segment-action"),
+        {"action": "accept", "segment": "fresh-cluster", "reason": "a\x00b", "confirmed": "yes"},
+    )
+    admin_action = _act(manager, SegmentRollout, "pause", row.pk, confirm="yes", reason="a\x00b")
+    api = manager.patch(
+        "/api/v1/flags/smart-compose/environments/production",
+        {"enabled": False, "reason": "a\x00b"},
+        content_type="application/json",
+    )
+
+    assert (console.status_code, review.status_code, api.status_code) == (400, 400, 400)
+    assert admin_action.status_code == 302
+    row.refresh_from_db()
+    assert row.state == "ramping"
+    assert not AuditEntry.objects.filter(actor_name="rm").exists()

@@ -57,6 +57,9 @@ class FlagStateUpdateApi(APIView):
     class InputSerializer(serializers.Serializer[Any]):
         enabled = serializers.BooleanField(required=False)
         offValue = serializers.JSONField(required=False)
+        reason = serializers.CharField(
+            max_length=2000, required=False, default="", help_text="Why: goes into the audit log."
+        )
 
     @extend_schema(request=InputSerializer, responses=FlagStateOutput)
     def patch(self, request: Request, key: str, environment: str) -> Response:
@@ -65,9 +68,15 @@ class FlagStateUpdateApi(APIView):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         fields = dict(payload.validated_data)
+        reason = fields.pop("reason")
         if "offValue" in fields:
             fields["off_value"] = fields.pop("offValue")
-        state = flag_state_update(state=state, **fields)
+        state = flag_state_update(
+            state=state,
+            actor=Actor.of(request.user),
+            reason=reason or "changed over the API",
+            **fields,
+        )
         return Response(FlagStateOutput(state).data)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from rollout.console.roles import can_operate, can_view
+from rollout.roles import can_operate, can_view
 
 
 class ReadOrOperate(BasePermission):

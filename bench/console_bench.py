@@ -78,7 +78,7 @@ import django
 django.setup()
 from django.contrib.auth.models import Group, User
 from django.test import Client
-from rollout.console.roles import RELEASE_MANAGER
+from rollout.roles import RELEASE_MANAGER
 from rollout.models import Flag
 from rollout.rollouts import known_segments
 

@@ -48,3 +48,6 @@ class ClientProfileAdmin(admin.ModelAdmin[ClientProfile]):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # erasure goes through the privacy API and `erase_client`

@@ -13,7 +13,9 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
-from rollout.audit import Actor, audit_record
+from ops.json_input import JsonInputError
+from rollout.admin_base import AuditedAdmin, RoleChecked
+from rollout.audit import Actor
 from rollout.ladder_preview import ladder_reach
 from rollout.models import (
     ApiKey,
@@ -34,14 +36,14 @@ from rollout.trust_admin import IDENTITY_ACTIONS, IdentityAdminMixin
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(IdentityAdminMixin, admin.ModelAdmin[Environment]):
+class EnvironmentAdmin(IdentityAdminMixin, AuditedAdmin):
     list_display = ["key", "name", "created_at"]
     search_fields = ["key", "name"]
     actions = IDENTITY_ACTIONS
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
+class ApiKeyAdmin(AuditedAdmin):
     list_display = [
         "prefix",
         "name",
@@ -71,21 +73,29 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
             super().save_model(request, obj, form, change)
             return
         created, raw_key = api_key_create(
-            environment=obj.environment, scope=obj.scope, name=obj.name, created_by=request.user
+            environment=obj.environment,
+            scope=obj.scope,
+            name=obj.name,
+            actor=Actor.of(request.user),
+            reason="created in the admin",
         )
         obj.pk = created.pk
         messages.warning(
             request, f"New {obj.scope} key (copy it now, it is not shown again): {raw_key}"
         )
 
-    @admin.action(description="Revoke the selected keys")
+    # Only superusers change keys (rollout/roles.py): "change" is theirs alone.
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for api_key in queryset:
-            api_key_revoke(api_key=api_key)
-        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+        keys = list(queryset.select_related("environment"))
+        for api_key in keys:
+            api_key_revoke(
+                api_key=api_key, actor=Actor.of(request.user), reason="revoked in the admin"
+            )
+        self.message_user(request, f"Revoked {len(keys)} key(s).")
 
 
-class FlagStateInline(admin.StackedInline[FlagState, Flag]):
+class FlagStateInline(RoleChecked, admin.StackedInline[FlagState, Flag]):
     model = FlagState
     extra = 0
     fields = [
@@ -120,7 +130,7 @@ class RungFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
             raise ValidationError(problems)
 
 
-class RungInline(admin.StackedInline[Rung, Flag]):
+class RungInline(RoleChecked, admin.StackedInline[Rung, Flag]):
     model = Rung
     formset = RungFormSet
     extra = 0
@@ -128,7 +138,7 @@ class RungInline(admin.StackedInline[Rung, Flag]):
 
 
 @admin.register(Flag)
-class FlagAdmin(admin.ModelAdmin[Flag]):
+class FlagAdmin(AuditedAdmin):
     list_display = ["key", "kind", "description", "archived", "updated_at"]
     list_filter = ["kind", "archived", "states__environment", "states__enabled"]
     search_fields = ["key", "description"]
@@ -155,7 +165,7 @@ class FlagAdmin(admin.ModelAdmin[Flag]):
         )
 
 
-class TargetingRuleInline(admin.StackedInline[TargetingRule, FlagState]):
+class TargetingRuleInline(RoleChecked, admin.StackedInline[TargetingRule, FlagState]):
     model = TargetingRule
     extra = 0
     fields = [
@@ -174,7 +184,7 @@ class TargetingRuleInline(admin.StackedInline[TargetingRule, FlagState]):
 
 
 @admin.register(FlagState)
-class FlagStateAdmin(admin.ModelAdmin[FlagState]):
+class FlagStateAdmin(AuditedAdmin):
     list_display = ["flag", "environment", "enabled", "updated_at"]
     list_filter = ["environment", "enabled", "flag__kind"]
     search_fields = ["flag__key"]
@@ -183,13 +193,13 @@ class FlagStateAdmin(admin.ModelAdmin[FlagState]):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin[Segment]):
+class SegmentAdmin(AuditedAdmin):
     list_display = ["key", "description", "updated_at"]
     search_fields = ["key", "description"]
 
 
 @admin.register(SnapshotVersion)
-class SnapshotVersionAdmin(admin.ModelAdmin[SnapshotVersion]):
+class SnapshotVersionAdmin(AuditedAdmin):
     list_display = ["environment", "version", "reason", "created_at"]
     list_filter = ["environment"]
     readonly_fields = ["environment", "version", "etag", "reason", "created_at", "document"]
@@ -219,8 +229,8 @@ def _segment_action(action: str, description: str) -> Any:
                         row=row, action=action, actor=Actor.of(request.user), reason=reason
                     )
                     done += 1
-                except RolloutError as exc:
-                    failed.append(f"{row.segment}: {exc.message}")
+                except (RolloutError, JsonInputError) as exc:
+                    failed.append(f"{row.segment}: {exc.field}: {exc.message}")
             modeladmin.message_user(request, f"{description}: {done} segment(s).")
             for problem in failed:
                 modeladmin.message_user(request, problem, level=messages.ERROR)
@@ -247,7 +257,7 @@ def _segment_action(action: str, description: str) -> Any:
     )
 
 
-class SegmentRolloutInline(admin.TabularInline[SegmentRollout, RolloutPlan]):
+class SegmentRolloutInline(RoleChecked, admin.TabularInline[SegmentRollout, RolloutPlan]):
     model = SegmentRollout
     extra = 0
     can_delete = False
@@ -259,7 +269,7 @@ class SegmentRolloutInline(admin.TabularInline[SegmentRollout, RolloutPlan]):
 
 
 @admin.register(RolloutPlan)
-class RolloutPlanAdmin(admin.ModelAdmin[RolloutPlan]):
+class RolloutPlanAdmin(AuditedAdmin):
     list_display = ["flag_state", "target_rung", "segment_states", "updated_at"]
     list_filter = ["flag_state__environment"]
     search_fields = ["flag_state__flag__key"]
@@ -276,14 +286,6 @@ class RolloutPlanAdmin(admin.ModelAdmin[RolloutPlan]):
 
     def save_model(self, request: HttpRequest, obj: RolloutPlan, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        audit_record(
-            actor=Actor.of(request.user),
-            action="rollout.plan" if not change else "rollout.plan.change",
-            environment=obj.flag_state.environment.key,
-            flag=obj.flag_state.flag.key,
-            after={name: form.cleaned_data.get(name) for name in form.changed_data},
-            reason="edited in the admin",
-        )
         if not change:
             rollout_segments_sync(plan=obj)
 
@@ -298,12 +300,18 @@ class RolloutPlanAdmin(admin.ModelAdmin[RolloutPlan]):
         reason = request.POST.get("reason", "").strip()
         if "confirm" in request.POST and reason:
             for plan in plans:
-                rows = rollout_kill(
-                    flag=plan.flag_state.flag.key,
-                    environment=plan.flag_state.environment.key,
-                    actor=Actor.of(request.user),
-                    reason=reason,
-                )
+                try:
+                    rows = rollout_kill(
+                        flag=plan.flag_state.flag.key,
+                        environment=plan.flag_state.environment.key,
+                        actor=Actor.of(request.user),
+                        reason=reason,
+                    )
+                except RolloutError as exc:
+                    self.message_user(
+                        request, f"{plan}: {exc.field}: {exc.message}", level=messages.ERROR
+                    )
+                    continue
                 self.message_user(request, f"{plan}: rolled back {len(rows)} segment(s).")
             return None
         return TemplateResponse(
@@ -323,7 +331,7 @@ class RolloutPlanAdmin(admin.ModelAdmin[RolloutPlan]):
 
 
 @admin.register(SegmentRollout)
-class SegmentRolloutAdmin(admin.ModelAdmin[SegmentRollout]):
+class SegmentRolloutAdmin(AuditedAdmin):
     list_display = [
         "plan",
         "segment",
@@ -361,7 +369,7 @@ class SegmentRolloutAdmin(admin.ModelAdmin[SegmentRollout]):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
+class AuditEntryAdmin(AuditedAdmin):
     list_display = ["at", "actor_name", "action", "flag", "environment", "segment", "reason"]
     list_filter = ["action", "environment", "actor_name"]
     search_fields = ["flag", "segment", "reason", "actor_name"]
@@ -375,3 +383,10 @@ class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# Learned segments, schedules, users and groups are registered from here too (their changes
+# go through this app's audited services); importing the modules registers them.
+from rollout import admin_people, admin_schedules, admin_segments  # noqa: E402
+
+__all__ = ["admin_people", "admin_schedules", "admin_segments"]

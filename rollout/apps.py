@@ -5,7 +5,7 @@ from django.db.models.signals import post_migrate
 
 
 def _ensure_roles(sender: AppConfig, **kwargs: Any) -> None:
-    from rollout.console.roles import roles_ensure
+    from rollout.roles import roles_ensure
 
     roles_ensure()
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from capability_probe.models import ClientProfile
+from ops.json_input import text_problem
 from rollout.audit import Actor, audit_record
 from rollout.engine.capability import SAVE_DATA_SEGMENT
 from rollout.guardrails import states
@@ -22,6 +23,7 @@ from rollout.guardrails.plan import default_guardrails_json, default_stages_json
 from rollout.guardrails.states import TransitionInvalid
 from rollout.models import FlagState, RolloutPlan, SegmentRollout
 from rollout.publishing import snapshot_publish_on_commit
+from rollout.roles import role_require
 from segments.selectors import segment_list
 
 MAX_REASON_LENGTH = 2000
@@ -44,6 +46,9 @@ def _require_reason(reason: str) -> str:
         raise RolloutError("reason", "required: say why (it goes into the audit log)")
     if len(reason) > MAX_REASON_LENGTH:
         raise RolloutError("reason", f"at most {MAX_REASON_LENGTH} characters")
+    problem = text_problem(reason)
+    if problem is not None:  # PostgreSQL refuses a NUL in text
+        raise RolloutError("reason", problem)
     return reason
 
 
@@ -95,6 +100,7 @@ def segment_transition(
     now: datetime | None = None,
 ) -> SegmentRollout:
     """Apply `action` to one segment (raises RolloutError when it does not apply)."""
+    role_require(actor, "change", "rollout.segmentrollout")
     now = now or timezone.now()
     row = (
         SegmentRollout.objects.select_for_update()
@@ -162,6 +168,7 @@ def rollout_plan_create(
 ) -> RolloutPlan:
     """A plan for an edge feature in one environment; with `start`, every covered segment
     begins its first stage at once (otherwise they wait, pending)."""
+    role_require(actor, "add", "rollout.rolloutplan")
     if not _ladder_keys(state):
         raise RolloutError("flag", f"{state.flag.key} has no ladder: only edge features ramp")
     if RolloutPlan.objects.filter(flag_state=state).exists():
@@ -251,6 +258,7 @@ def rollout_action(
 def rollout_kill(*, flag: str, environment: str, actor: Actor, reason: str) -> list[SegmentRollout]:
     """The kill switch: roll back every segment of the flag's rollout that is not rolled
     back yet; returns the rows that changed."""
+    role_require(actor, "change", "rollout.segmentrollout")
     reason = _require_reason(reason)
     plan = rollout_plan_get(flag=flag, environment=environment)
     rows = list(plan.segments.exclude(state=states.ROLLED_BACK).order_by("segment"))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import secrets
+import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
+from rollout.audit import SYSTEM, Actor, audit_record
 from rollout.models import ApiKey, Environment, Flag, FlagState, Rung, Segment, TargetingRule
+from rollout.roles import role_require
 from rollout.snapshot_store import hash_api_key
 
 KEY_PREFIXES = {ApiKey.Scope.CLIENT: "efc_", ApiKey.Scope.SERVER: "efs_"}
@@ -22,12 +27,178 @@ DEFAULT_OFF_VALUES: dict[str, Any] = {
 }
 
 
+def model_label(model: type[models.Model] | models.Model) -> str:
+    """ "app_label.model_name", the name rollout/roles.py knows a model by."""
+    return f"{model._meta.app_label}.{model._meta.model_name}"
+
+
+def _jsonable(value: Any) -> Any:
+    """A field value as the audit log stores it: rows by primary key, times as ISO text."""
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, models.QuerySet | list | tuple | set):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID | datetime.timedelta):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _where(row: models.Model) -> dict[str, Any]:
+    """The environment, flag and segment an audit entry about `row` is filed under."""
+    found: dict[str, Any] = {}
+    for owner in (row, getattr(row, "state", None), getattr(row, "flag_state", None)):
+        if owner is None:
+            continue
+        if isinstance(owner, Environment):
+            found.setdefault("environment", owner.key)
+        if isinstance(owner, Flag):
+            found.setdefault("flag", owner.key)
+        environment = getattr(owner, "environment", None)
+        if isinstance(environment, Environment):
+            found.setdefault("environment", environment.key)
+        flag = getattr(owner, "flag", None)
+        if isinstance(flag, Flag):
+            found.setdefault("flag", flag.key)
+    return found
+
+
+SECRET_WORDS = ("password", "secret", "hash")
+
+
+def _secret(model: type[models.Model] | models.Model, name: str) -> bool:
+    """Fields the audit log never holds: password and key hashes, secrets, and a primary key
+    that is itself a credential (DRF's token)."""
+    if any(word in name for word in SECRET_WORDS):
+        return True
+    pk = model._meta.pk
+    return model._meta.app_label == "authtoken" and pk is not None and name == pk.name
+
+
+def _identify(row: models.Model) -> dict[str, Any]:
+    """How the audit log names a row: its text and primary key, unless those are secret."""
+    pk = row._meta.pk
+    if pk is not None and _secret(row, pk.name):
+        return {"object": f"{row._meta.verbose_name} of user {getattr(row, 'user_id', '?')}"}
+    return {"object": str(row), "id": _jsonable(row.pk)}
+
+
+def fields_of(row: models.Model, names: Iterable[str]) -> dict[str, Any]:
+    """The audit-log form of `row`'s fields `names` (many-to-many ones as lists of keys;
+    secrets left out)."""
+    values: dict[str, Any] = {}
+    for name in names:
+        if _secret(row, name):
+            continue
+        field = row._meta.get_field(name)
+        if field.many_to_many:
+            values[name] = sorted(getattr(row, name).values_list("pk", flat=True)) if row.pk else []
+        else:
+            values[name] = _jsonable(getattr(row, getattr(field, "attname", name), None))
+    return values
+
+
 @transaction.atomic
-def environment_create(*, key: str, name: str = "", description: str = "") -> Environment:
+def row_save(
+    *,
+    row: models.Model,
+    actor: Actor,
+    before: dict[str, Any] | None,
+    changed: Iterable[str],
+    reason: str = "",
+) -> models.Model:
+    """Save a row added or edited in a plain admin form, after checking the actor's role,
+    with an audit entry of what changed (`before` is None for a new row)."""
+    verb = "add" if before is None else "change"
+    role_require(actor, verb, model_label(row))
+    row.save()
+    names = list(changed)
+    if before is not None:
+        # A form can call a field changed that holds the same value (JSON spelt anew).
+        after = fields_of(row, names)
+        names = [name for name in names if after.get(name) != before.get(name)]
+        if not names:
+            return row
+        before = {name: before.get(name) for name in names}
+    audit_record(
+        actor=actor,
+        action=f"{row._meta.model_name}.{verb}"[:40],
+        **_where(row),
+        before={**_identify(row), **before} if before is not None else {},
+        after={**_identify(row), **fields_of(row, names)},
+        reason=reason or "edited in the admin",
+    )
+    return row
+
+
+@transaction.atomic
+def row_relations_save(
+    *, row: models.Model, actor: Actor, names: list[str], save: Callable[[], None], reason: str = ""
+) -> models.Model:
+    """Save a row's many-to-many fields `names` with `save` (a form's save_m2m), after
+    checking the actor's role, with an audit entry when they changed (a user's groups are
+    their roles)."""
+    role_require(actor, "change", model_label(row))
+    before = fields_of(row, names)
+    save()
+    after = fields_of(row, names)
+    if after != before:
+        audit_record(
+            actor=actor,
+            action=f"{row._meta.model_name}.relations"[:40],
+            **_where(row),
+            before={**_identify(row), **before},
+            after={**_identify(row), **after},
+            reason=reason or "edited in the admin",
+        )
+    return row
+
+
+@transaction.atomic
+def rows_delete(*, rows: Iterable[models.Model], actor: Actor, reason: str = "") -> int:
+    """Delete rows (an admin delete or an inline's removed row), after checking the actor's
+    role, with one audit entry each naming what was deleted."""
+    count = 0
+    for row in rows:
+        role_require(actor, "delete", model_label(row))
+        where = _where(row)
+        before = {
+            **_identify(row),
+            **fields_of(row, [f.name for f in row._meta.concrete_fields]),
+        }
+        row.delete()
+        audit_record(
+            actor=actor,
+            action=f"{row._meta.model_name}.delete"[:40],
+            **where,
+            before=before,
+            reason=reason or "deleted in the admin",
+        )
+        count += 1
+    return count
+
+
+@transaction.atomic
+def environment_create(
+    *, key: str, name: str = "", description: str = "", actor: Actor = SYSTEM
+) -> Environment:
     """Create an environment and a (disabled) state in it for every existing flag."""
+    role_require(actor, "add", "rollout.environment")
     environment = Environment(key=key, name=name or key.capitalize(), description=description)
     environment.full_clean()
     environment.save()
+    audit_record(
+        actor=actor,
+        action="environment.add",
+        environment=environment.key,
+        after={"key": environment.key, "name": environment.name},
+        reason="new environment",
+    )
     for flag in Flag.objects.all():
         FlagState.objects.create(
             flag=flag, environment=environment, off_value=DEFAULT_OFF_VALUES[flag.kind]
@@ -35,12 +206,12 @@ def environment_create(*, key: str, name: str = "", description: str = "") -> En
     return environment
 
 
-def environment_get_or_create(*, key: str) -> tuple[Environment, bool]:
+def environment_get_or_create(*, key: str, actor: Actor = SYSTEM) -> tuple[Environment, bool]:
     """The environment with `key`, created when missing."""
     existing = Environment.objects.filter(key=key).first()
     if existing is not None:
         return existing, False
-    return environment_create(key=key), True
+    return environment_create(key=key, actor=actor), True
 
 
 @transaction.atomic
@@ -49,9 +220,11 @@ def api_key_create(
     environment: Environment,
     scope: str,
     name: str,
-    created_by: AbstractBaseUser | AnonymousUser | None = None,
+    actor: Actor = SYSTEM,
+    reason: str = "",
 ) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the raw key, which is never stored or shown again."""
+    role_require(actor, "add", "rollout.apikey")
     if scope not in KEY_PREFIXES:
         raise ValueError(f"scope: must be one of {', '.join(KEY_PREFIXES)}, not {scope!r}")
     raw_key = KEY_PREFIXES[ApiKey.Scope(scope)] + secrets.token_urlsafe(32)
@@ -61,17 +234,45 @@ def api_key_create(
         name=name,
         prefix=raw_key[:12],
         key_hash=hash_api_key(raw_key),
-        created_by_id=created_by.pk if created_by is not None and created_by.pk else None,
+        created_by_id=actor.user.pk if actor.user is not None and actor.user.pk else None,
+    )
+    audit_record(
+        actor=actor,
+        action="apikey.create",
+        environment=environment.key,
+        after=_key_json(api_key),
+        reason=reason or "new key",
     )
     return api_key, raw_key
 
 
+def _key_json(api_key: ApiKey) -> dict[str, Any]:
+    # The prefix names the key; the secret itself is never in the log.
+    return {
+        "id": api_key.pk,
+        "prefix": api_key.prefix,
+        "name": api_key.name,
+        "scope": api_key.scope,
+        "revokedAt": _jsonable(api_key.revoked_at),
+    }
+
+
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor: Actor = SYSTEM, reason: str = "") -> ApiKey:
     """Revoke a key; every API process rejects it within one snapshot check interval."""
+    role_require(actor, "change", "rollout.apikey")
     if api_key.revoked_at is None:
+        before = _key_json(api_key)
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action="apikey.revoke",
+            environment=api_key.environment.key,
+            before=before,
+            after=_key_json(api_key),
+            reason=reason or "revoked",
+        )
     return api_key
 
 
@@ -100,16 +301,31 @@ def flag_create(
 
 
 @transaction.atomic
-def flag_state_update(*, state: FlagState, **fields: Any) -> FlagState:
+def flag_state_update(
+    *, state: FlagState, actor: Actor = SYSTEM, reason: str = "", **fields: Any
+) -> FlagState:
     """Change a flag's state in one environment (enabled, off_value, variants, dependencies)."""
+    role_require(actor, "change", "rollout.flagstate")
     allowed = {"enabled", "off_value", "variants", "dependencies"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: not a field of a flag state")
+    before = fields_of(state, fields)
     for name, value in fields.items():
         setattr(state, name, value)
     state.full_clean()
     state.save()
+    after = fields_of(state, fields)
+    if after != before:
+        audit_record(
+            actor=actor,
+            action="flagstate.change",
+            environment=state.environment.key,
+            flag=state.flag.key,
+            before=before,
+            after=after,
+            reason=reason or "flag state changed",
+        )
     return state
 
 

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from rollout.admin_base import AuditedAdmin
 from rollout.audit import Actor
 from rollout.models import Environment, QuarantinedBatch
 from rollout.signed_identities import (
@@ -91,8 +92,9 @@ class IdentityAdminMixin:
 
 
 @admin.register(QuarantinedBatch)
-class QuarantinedBatchAdmin(admin.ModelAdmin[QuarantinedBatch]):
-    """Batches the fold set aside: visible, never edited; replayed by a superuser."""
+class QuarantinedBatchAdmin(AuditedAdmin):
+    """Batches the fold set aside: visible, never edited; deleted (audited) or replayed by a
+    superuser."""
 
     list_display = ["pk", "source", "quarantined_at", "attempts", "error_start"]
     list_filter = ["source"]

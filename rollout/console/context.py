@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from rollout.console.roles import can_operate
+from rollout.roles import can_operate
 
 
 def page_context(request: HttpRequest, **values: Any) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from django.views.decorators.http import require_POST
 from rollout.audit import Actor
 from rollout.console.context import page_context
 from rollout.console.overview import selected_environment
-from rollout.console.roles import can_operate
 from rollout.console.svg import Band, Series, line_chart
 from rollout.controller import exposures_of
 from rollout.engine.ladder import explain
@@ -31,6 +30,7 @@ from rollout.guardrails.controller import HARM_SIGN
 from rollout.guardrails.plan import MEAN_METRICS, METRIC_LABELS, PlanInvalid
 from rollout.guardrails.statistics import Arm, mean_test
 from rollout.models import AuditEntry, FlagState, MetricBucket, RolloutPlan, SegmentRollout
+from rollout.roles import can_operate
 from rollout.rollouts import RolloutError, rollout_action, rollout_kill
 
 AUDIT_SHOWN = 50

@@ -28,23 +28,16 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
-from rollout.audit import Actor, audit_record
-from rollout.console.roles import can_operate
-from rollout.models import RolloutPlan, Segment, SegmentRollout, TargetingRule
-from rollout.rollouts import MAX_REASON_LENGTH
+from rollout.audit import Actor
+from rollout.models import SegmentRollout
+from rollout.roles import can_operate
+from rollout.segment_review import ReviewOutcome, ReviewRequest, segment_review
 from segments.models import CapabilitySegment, SegmentationModel, SegmentationRun
 from segments.selectors import segment_list
-from segments.services import (
-    SegmentChange,
-    SegmentError,
-    segment_accept,
-    segment_merge,
-    segment_rename,
-)
+from segments.services import SegmentError
 
 RUNS_SHOWN = 20
 SHARE_HISTORY_RUNS = 30
-ACTIONS = ("accept", "rename", "merge")
 
 # Centroid fields people know by another name, with their unit; "%" fields are shares 0..1.
 # Any other numeric field of a centroid is drawn under its own name.
@@ -429,127 +422,10 @@ def segments_page(request: HttpRequest) -> HttpResponse:
 # Review actions
 
 
-@dataclass(frozen=True)
-class ActionForm:
-    action: str
-    segment: str
-    key: str = ""
-    label: str = ""
-    into: str = ""
-    reason: str = ""
-
-    @classmethod
-    def from_post(cls, data: Mapping[str, str]) -> ActionForm:
-        return cls(**{name: str(data.get(name, "")).strip() for name in cls.__dataclass_fields__})
-
-    def check(self) -> None:
-        if self.action not in ACTIONS:
-            raise SegmentError("action", f"must be one of {', '.join(ACTIONS)}")
-        if not self.segment:
-            raise SegmentError("segment", "required: the key of the segment to change")
-        if self.action == "merge" and not self.into:
-            raise SegmentError("into", "required: the segment to merge into")
-        if len(self.reason) > MAX_REASON_LENGTH:
-            raise SegmentError("reason", f"at most {MAX_REASON_LENGTH} characters")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    form: ActionForm
-    change: SegmentChange
-    rollout_rows: int = 0  # rollout rows that moved to the new key (rename)
-    plans: int = 0  # rollout plans whose segment lists were updated (rename)
-    rules: int = 0  # targeting rules and rule segments that mention the old key (rename)
-    kept_rows: int = 0  # the merged segment's own rollout rows, left as they were (merge)
-
-    def sentences(self) -> list[str]:
-        form, change = self.form, self.change
-        before, after = change.before, change.after
-        if form.action == "accept":
-            return [
-                f"{before['key']} ({before['label']}) becomes active: rollouts that cover it "
-                "treat it like every other segment."
-            ]
-        if form.action == "rename":
-            said = []
-            if before["key"] != after["key"]:
-                said.append(
-                    f"Key {before['key']} → {after['key']}: {self.rollout_rows} rollout row(s), "
-                    f"{self.plans} rollout plan list(s) and {change.profiles_relabelled:,} stored "
-                    "profile(s) follow the new key."
-                )
-            if before["label"] != after["label"]:
-                said.append(f"Label “{before['label']}” → “{after['label']}”.")
-            if self.rules:
-                said.append(
-                    f"{self.rules} targeting rule(s) or rule segment(s) mention "
-                    f"{before['key']} in their constraints: edit them to use {after['key']}."
-                )
-            return said
-        return [
-            f"{before['key']} retires into {form.into}: its clients "
-            f"({change.profiles_relabelled:,} stored profile(s)) get the key {form.into}, "
-            f"and with it {form.into}'s rollout state.",
-            f"{before['key']}'s own rollout rows ({self.kept_rows}) are kept as they are.",
-        ]
-
-
-def _rename_rollouts(old: str, new: str) -> tuple[int, int]:
-    """Move rollout rows and plans' segment lists from `old` to `new` (rows, plans)."""
-    rows = SegmentRollout.objects.filter(segment=old)
-    if SegmentRollout.objects.filter(segment=new, plan__in=rows.values("plan")).exists():
-        raise SegmentError("key", f"rollout rows named {new!r} exist already; choose another key")
-    moved = rows.update(segment=new)
-    plans = 0
-    for plan in RolloutPlan.objects.all():
-        included, excluded = plan.included_segments or [], plan.excluded_segments or []
-        if old in included or old in excluded:
-            plan.included_segments = [new if k == old else k for k in included]
-            plan.excluded_segments = [new if k == old else k for k in excluded]
-            plan.save(update_fields=["included_segments", "excluded_segments", "updated_at"])
-            plans += 1
-    return moved, plans
-
-
-def _mentions(key: str) -> int:
-    quoted = f'"{key}"'
-    return (
-        TargetingRule.objects.filter(constraints__icontains=quoted).count()
-        + Segment.objects.filter(constraints__icontains=quoted).count()
-    )
-
-
-def _apply(request: HttpRequest, form: ActionForm) -> Outcome:
-    """Carry out the action with its rollout side and audit entry (in the caller's
-    transaction)."""
-    form.check()
-    outcome: Outcome
-    if form.action == "accept":
-        outcome = Outcome(form, segment_accept(key=form.segment))
-    elif form.action == "rename":
-        change = segment_rename(key=form.segment, new_key=form.key, new_label=form.label)
-        old, new = change.before["key"], change.after["key"]
-        rows, plans = _rename_rollouts(old, new) if old != new else (0, 0)
-        outcome = Outcome(form, change, rows, plans, _mentions(old) if old != new else 0)
-    else:
-        change = segment_merge(key=form.segment, into=form.into)
-        kept = SegmentRollout.objects.filter(segment=form.segment).count()
-        outcome = Outcome(form, change, kept_rows=kept)
-    audit_record(
-        actor=Actor.of(request.user),
-        action=f"segment.{form.action}",
-        segment=form.segment,
-        before=outcome.change.before,
-        after=outcome.change.after,
-        reason=form.reason,
-    )
-    return outcome
-
-
-def _preview(request: HttpRequest, form: ActionForm) -> Outcome:
+def _preview(actor: Actor, form: ReviewRequest) -> ReviewOutcome:
     """Carry the action out and roll it back: what it would do, checked by the same code."""
     with transaction.atomic():
-        outcome = _apply(request, form)
+        outcome = segment_review(actor=actor, request=form)
         transaction.set_rollback(True)
     return outcome
 
@@ -564,13 +440,13 @@ def segment_action_view(request: HttpRequest) -> HttpResponse:
             {"title": "Not allowed", "section": "segments", "can_operate": False},
             status=403,
         )
-    form = ActionForm.from_post(request.POST)
+    form = ReviewRequest.from_post(request.POST)
+    actor = Actor.of(request.user)
     try:
         if request.POST.get("confirmed") != "yes":
-            outcome = _preview(request, form)
+            outcome = _preview(actor, form)
             return _render(request, {**_base_context(request), "confirm": outcome, "form": form})
-        with transaction.atomic():
-            outcome = _apply(request, form)
+        outcome = segment_review(actor=actor, request=form)
     except SegmentError as exc:
         context = {**_page_context(request), "error": exc, "form": form}
         return _render(request, context, status=400)

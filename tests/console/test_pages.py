@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth.models import Group, User
 from rest_framework.authtoken.models import Token
 
-from rollout.console.roles import RELEASE_MANAGER, VIEWER, roles_ensure
 from rollout.controller import rollout_tick
 from rollout.models import AuditEntry, SegmentRollout
+from rollout.roles import RELEASE_MANAGER, VIEWER, roles_ensure
 from tests.rollouts.conftest import START
 
 pytestmark = pytest.mark.django_db

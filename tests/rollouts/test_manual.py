@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 
-from rollout.console.roles import RELEASE_MANAGER, roles_ensure
 from rollout.models import AuditEntry, SegmentRollout
+from rollout.roles import RELEASE_MANAGER, roles_ensure
 
 pytestmark = pytest.mark.django_db
 
@@ -163,7 +163,7 @@ def test_rollback_command__one_segment(plan, publish, capsys) -> None:
     assert (
         "rolled back smart-compose in production for segment cloud-only" in capsys.readouterr().out
     )
-    assert AuditEntry.objects.get(action="rollout.rollback").actor_name == "cli"
+    assert AuditEntry.objects.get(action="rollout.rollback").actor_name.startswith("cli:")
 
 
 def test_rollback_command__without_segment__every_segment(plan, publish) -> None:

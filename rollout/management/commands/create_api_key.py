@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from rollout.audit import Actor
 from rollout.models import ApiKey, Environment
 from rollout.services import api_key_create
 
@@ -20,7 +21,11 @@ class Command(BaseCommand):
             known = ", ".join(Environment.objects.values_list("key", flat=True)) or "none"
             raise CommandError(f"--environment: no environment {environment!r} (known: {known})")
         api_key, raw_key = api_key_create(
-            environment=env, scope=scope, name=name or f"{scope} key (command line)"
+            environment=env,
+            scope=scope,
+            name=name or f"{scope} key (command line)",
+            actor=Actor.cli(),
+            reason="created with create_api_key",
         )
         self.stderr.write(f"Created {scope} key {api_key.prefix}… for {env.key}; shown once:")
         self.stdout.write(raw_key)

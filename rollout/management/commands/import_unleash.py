@@ -4,7 +4,9 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from rollout.audit import Actor, audit_record
 from rollout.services import environment_get_or_create
 from rollout.unleash_import import unleash_import
 
@@ -27,8 +29,23 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: {exc}") from exc
         if not isinstance(document, dict) or not ("features" in document or "events" in document):
             raise CommandError(f"{file}: not an Unleash client-features export (no 'features')")
-        env, created = environment_get_or_create(key=environment)
-        report = unleash_import(document=document, environment=env)
+        actor = Actor.cli()
+        with transaction.atomic():  # the import and its audit entry commit together
+            env, created = environment_get_or_create(key=environment, actor=actor)
+            report = unleash_import(document=document, environment=env)
+            audit_record(
+                actor=actor,
+                action="unleash.import",
+                environment=env.key,
+                after={
+                    "file": str(file),
+                    "flagsCreated": sorted(report.flags_created),
+                    "flagsUpdated": sorted(report.flags_updated),
+                    "segments": sorted(report.segments),
+                    "unmapped": len(report.unmapped),
+                },
+                reason="import_unleash",
+            )
         if created:
             self.stdout.write(f"Created environment {env.key}.")
         self.stdout.write(

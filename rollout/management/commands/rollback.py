@@ -17,7 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--environment", required=True)
         parser.add_argument("--segment", help="one segment key (default: every segment)")
         parser.add_argument("--reason", required=True, help="why (goes into the audit log)")
-        parser.add_argument("--actor", default="cli", help="who, for the audit log")
+        parser.add_argument(
+            "--actor", default="", help="on whose behalf, for the audit log (beside the OS user)"
+        )
 
     def handle(
         self,
@@ -29,7 +31,8 @@ class Command(BaseCommand):
         actor: str,
         **opts: Any,
     ) -> None:
-        who = Actor(actor)
+        shell = Actor.cli()
+        who = Actor(f"{shell.name} for {actor}"[:150]) if actor else shell
         try:
             if segment:
                 rows = [

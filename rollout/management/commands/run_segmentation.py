@@ -2,7 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from segments.services import SegmentationBusy, segmentation_run
+from rollout.audit import Actor
+from rollout.segment_review import segmentation_run_foreground
+from segments.services import SegmentationBusy
 
 
 class Command(BaseCommand):
@@ -13,7 +15,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, seed: int, **options: Any) -> None:
         try:
-            run = segmentation_run(trigger="command", seed=seed, progress=self.stdout.write)
+            run = segmentation_run_foreground(
+                actor=Actor.cli(), seed=seed, progress=self.stdout.write
+            )
         except SegmentationBusy as exc:
             raise CommandError(str(exc)) from exc
         except ValueError as exc:

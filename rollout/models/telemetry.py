@@ -15,9 +15,9 @@ class MetricBucket(models.Model):
     """Aggregates per (environment, flag, segment, arm, minute).
 
     `segment` and `arm` are the ones the server served the client (treatment or control,
-    as its decision token records them; a client's own claim is never used). Per metric: n (client reports), sum and sum of squares of the per-client
-    values the guardrails test; failures are clients that crashed or errored, at most one
-    per client, flag and hour.
+    as its decision token records them; a client's own claim is never used). Per metric:
+    n (client reports), sum and sum of squares of the per-client values the guardrails test;
+    failures are clients that crashed or errored, at most one per client, flag and hour.
     """
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")

@@ -267,6 +267,10 @@ REST_FRAMEWORK = {
     # Staff read; release managers and superusers change (api/permissions.py).
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ReadOrOperate"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only, and strict: a lone surrogate, a control character or nesting past
+    # ops.json_input.MAX_JSON_DEPTH is a 400 naming the field, never a row that later
+    # fails every publish of its environment (api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Edgeflags API",

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ops.json_input import JsonInputError
 from rollout.services import environment_get_or_create
 from rollout.unleash_import import unleash_import
 
@@ -25,10 +26,15 @@ class Command(BaseCommand):
             document = json.loads(text)
         except (OSError, json.JSONDecodeError) as exc:
             raise CommandError(f"{file}: {exc}") from exc
+        except RecursionError:
+            raise CommandError(f"{file}: nested too deeply to be read") from None
         if not isinstance(document, dict) or not ("features" in document or "events" in document):
             raise CommandError(f"{file}: not an Unleash client-features export (no 'features')")
         env, created = environment_get_or_create(key=environment)
-        report = unleash_import(document=document, environment=env)
+        try:
+            report = unleash_import(document=document, environment=env)
+        except JsonInputError as exc:
+            raise CommandError(f"{file}: {exc}") from exc
         if created:
             self.stdout.write(f"Created environment {env.key}.")
         self.stdout.write(

@@ -191,6 +191,9 @@ EDGEFLAGS_BEAT_STALE_AFTER_S = env.int("EDGEFLAGS_BEAT_STALE_AFTER_S", default=9
 EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S = env_float("EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S", 0.5)
 # Snapshot versions kept per environment (older ones are deleted by housekeeping).
 EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT = env.int("EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT", default=200)
+# How often beat retries a publish that failed (bad data written around the services) and
+# announces versions Redis missed while it was away; /readyz shows `snapshot` degraded until.
+EDGEFLAGS_SNAPSHOT_REPAIR_INTERVAL_S = env.int("EDGEFLAGS_SNAPSHOT_REPAIR_INTERVAL_S", default=60)
 # Client API limits: request body size, and requests per second per API key per process.
 EDGEFLAGS_MAX_BODY_BYTES = env.int("EDGEFLAGS_MAX_BODY_BYTES", default=64 * 1024)
 EDGEFLAGS_RATE_LIMIT_PER_KEY = env_float("EDGEFLAGS_RATE_LIMIT_PER_KEY", 2000.0)

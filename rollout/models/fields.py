@@ -113,5 +113,10 @@ class StrictJSONField(models.JSONField):
 
     default_validators = [JsonInputValidator()]
 
+    def validate(self, value: Any, model_instance: Any) -> None:
+        # Before Django's own check, which json.dumps the value (a RecursionError when deep).
+        JsonInputValidator()(value)
+        super().validate(value, model_instance)
+
     def formfield(self, **kwargs: Any) -> Any:
         return super().formfield(**{"form_class": StrictJSONFormField, **kwargs})

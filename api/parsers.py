@@ -54,9 +54,7 @@ def _too_deep_at(text: str) -> str:
 class StrictJSONParser(JSONParser):
     """JSONParser plus ops.json_input's checks (surrogates, control characters, depth)."""
 
-    def parse(
-        self, stream: Any, media_type: str | None = None, parser_context: Any = None
-    ) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = stream.read().decode(encoding) if stream is not None else ""

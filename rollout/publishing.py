@@ -105,9 +105,7 @@ def _previous_document(environment: Environment) -> dict[str, Any]:
     return row if isinstance(row, dict) else {}
 
 
-def _checked_document(
-    environment: Environment, blame: _Blame
-) -> tuple[dict[str, Any], list[str]]:
+def _checked_document(environment: Environment, blame: _Blame) -> tuple[dict[str, Any], list[str]]:
     """The compiled document, each part checked; returns it with what had to be kept back.
 
     Raises SnapshotUnpublishable for a bad part this transaction changed, _PublishFailed when
@@ -117,19 +115,21 @@ def _checked_document(
         document = compile_environment(environment)
     except DatabaseError:
         raise
-    except Exception as exc:  # noqa: BLE001 - reported as a failed publish, not a 500
+    except Exception as exc:
         raise _PublishFailed(f"cannot be compiled: {exc.__class__.__name__}: {exc}") from exc
     previous: dict[str, Any] | None = None
     kept_back: list[str] = []
 
-    def earlier(part: str, match: Callable[[Any], bool]) -> Any:
+    def earlier(part: str, identity: tuple[str, Any] | None = None) -> Any:
+        """The part as last published: the list item whose `identity` matches, or all of it."""
         nonlocal previous
         if previous is None:
             previous = _previous_document(environment)
         found = previous.get(part)
-        if isinstance(found, list):
-            return next((item for item in found if isinstance(item, dict) and match(item)), None)
-        return found
+        if identity is None or not isinstance(found, list):
+            return found
+        name, value = identity
+        return next((i for i in found if isinstance(i, dict) and i.get(name) == value), None)
 
     flags = []
     for flag in document["flags"]:
@@ -141,7 +141,7 @@ def _checked_document(
         if key in blame.flag_keys():
             where, _, message = problem.partition(": ")
             raise SnapshotUnpublishable(where, message)
-        kept = earlier("flags", lambda item, key=key: item.get("key") == key)
+        kept = earlier("flags", ("key", key))
         if kept is not None and _problem(kept, "", flag_from_json) is None:
             flags.append(kept)
             kept_back.append(f"{problem} (serving its last published form)")
@@ -158,7 +158,7 @@ def _checked_document(
             where, _, message = problem.partition(": ")
             raise SnapshotUnpublishable(where, message)
         else:
-            kept = earlier("segments", lambda item, pk=segment["id"]: item.get("id") == pk)
+            kept = earlier("segments", ("id", segment["id"]))
             if kept is not None and _problem(kept, "", segment_from_json) is None:
                 segments.append(kept)
             kept_back.append(problem)
@@ -168,17 +168,17 @@ def _checked_document(
         model_part = {k: document[k] for k in ("capabilityModel", "segmentLabels")}
         problem = _problem(model_part, "capabilityModel", lambda part: None)
         if problem is not None:
-            earlier_model = earlier("capabilityModel", lambda item: False)
+            earlier_model = earlier("capabilityModel")
             document.pop("segmentLabels", None)
             document.pop("capabilityModel")
             if earlier_model is not None:
                 document["capabilityModel"] = earlier_model
-                document["segmentLabels"] = (previous or {}).get("segmentLabels") or {}
+                document["segmentLabels"] = earlier("segmentLabels") or {}
             kept_back.append(problem)
 
     try:
         snapshot_from_document(document)  # what every API process will do with it
-    except Exception as exc:  # noqa: BLE001 - the engine refused the document as a whole
+    except Exception as exc:
         message = f"{exc.__class__.__name__}: {exc}"
         if blame.flag_ids or blame.segment_ids:
             raise SnapshotUnpublishable("snapshot", message) from exc
@@ -310,9 +310,7 @@ class RepairReport:
 
 def _announced_versions() -> dict[str, int]:
     raw = _redis().hgetall(VERSIONS_KEY)
-    return {
-        (k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()
-    }
+    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
 
 
 def _latest_versions() -> dict[str, int]:

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from ops.health import register_check
 from rollout.models import (
     ApiKey,
     Environment,
@@ -21,7 +22,6 @@ from rollout.models import (
     Segment,
     TargetingRule,
 )
-from ops.health import register_check
 from rollout.publishing import check_snapshot, snapshot_publish_on_commit
 from rollout.rollouts import rollout_segments_sync
 from segments.models import CapabilitySegment

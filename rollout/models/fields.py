@@ -29,7 +29,9 @@ class JsonInputValidator:
         try:
             check_json(value, field="")
         except JsonInputError as exc:
-            raise ValidationError(exc.message if exc.field == "value" else str(exc), self.code)
+            raise ValidationError(
+                exc.message if exc.field == "value" else str(exc), self.code
+            ) from None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, JsonInputValidator)
@@ -50,7 +52,7 @@ class TextInputValidator:
         try:
             check_text(value, field="value")
         except JsonInputError as exc:
-            raise ValidationError(exc.message, self.code)
+            raise ValidationError(exc.message, self.code) from None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TextInputValidator)

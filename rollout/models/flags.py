@@ -102,9 +102,7 @@ class Flag(models.Model):
         NUMBER = "number"
         OBJECT = "object"
 
-    key = models.CharField(
-        max_length=200, unique=True, validators=[FLAG_KEY_VALIDATOR, TEXT_INPUT]
-    )
+    key = models.CharField(max_length=200, unique=True, validators=[FLAG_KEY_VALIDATOR, TEXT_INPUT])
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.BOOLEAN)
     description = models.TextField(blank=True, validators=[TEXT_INPUT])
     tags = StrictJSONField(default=list, blank=True, help_text='A list of strings, e.g. ["ai"].')
@@ -300,7 +298,7 @@ class TargetingRule(models.Model):
         max_length=200,
         blank=True,
         validators=[TEXT_INPUT],
-        help_text="Bucketing group; empty means the flag key."
+        help_text="Bucketing group; empty means the flag key.",
     )
     parameters = StrictJSONField(
         default=dict,

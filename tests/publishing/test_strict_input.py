@@ -45,7 +45,9 @@ def test_flag_state_patch__bad_off_value__400_naming_it_nothing_committed(
     edge_flag, staff, bad
 ) -> None:
     response = staff.patch(
-        STATE_URL, data='{"enabled": false, "offValue": ' + bad + "}", content_type="application/json"
+        STATE_URL,
+        data='{"enabled": false, "offValue": ' + bad + "}",
+        content_type="application/json",
     )
 
     assert response.status_code == 400, response.content
@@ -105,8 +107,10 @@ def test_flag_state_update__bad_json__refused_naming_the_field(edge_flag, fields
 @pytest.mark.parametrize(
     ("fields", "named"),
     [
-        ({"constraints": [{"contextName": "region", "operator": "IN", "values": ["\ud83d"]}]},
-         "constraints"),
+        (
+            {"constraints": [{"contextName": "region", "operator": "IN", "values": ["\ud83d"]}]},
+            "constraints",
+        ),
         ({"parameters": {"userIds": "a\x00"}, "strategy": "userWithId"}, "parameters"),
         ({"group_id": "g\x00"}, "group_id"),
     ],

@@ -226,12 +226,17 @@ def _etag(document: dict[str, Any]) -> str:
     return hashlib.blake2b(orjson.dumps(document), digest_size=16).hexdigest()
 
 
+def _content(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k not in ("version", "publishedAt")}
+
+
 class _PendingPublish:
-    """The versions one transaction wrote, announced together when it commits."""
+    """The versions one transaction wrote, settled and announced when it commits."""
 
     def __init__(self) -> None:
         self.reasons: dict[int, str] = {}  # environment id -> reason of its first change
         self.versions: dict[int, int] = {}  # environment id -> version written
+        self.documents: dict[int, dict[str, Any]] = {}
         self.keys: dict[int, str] = {}
         self.blame = _Blame()
         self.done = False
@@ -239,7 +244,30 @@ class _PendingPublish:
     def __call__(self) -> None:
         self.done = True
         for env_id, version in self.versions.items():
+            try:
+                version = self._settle(env_id, version)
+            except Exception:  # the commit is done: report, never fail the request now
+                logger.exception("snapshot of %s: could not settle after commit", self.keys[env_id])
             announce_version(self.keys[env_id], version)
+
+    def _settle(self, env_id: int, version: int) -> int:
+        # A row changed without a signal (a queryset update) after the last compile of the
+        # transaction is in the committed state only: compile once more, and publish a
+        # follow-up version when it differs, so what is served is always what is stored.
+        with transaction.atomic():
+            environment = Environment.objects.select_for_update().filter(pk=env_id).first()
+            if environment is None:
+                return version
+            try:
+                document, kept_back = _checked_document(environment, _Blame())
+            except _PublishFailed as exc:
+                _record_failure(environment, str(exc))
+                return version
+            if _content(document) == _content(self.documents[env_id]):
+                return version
+            version = _store(environment, document, None, self.reasons[env_id])
+            _settle_failure(environment, kept_back)
+            return version
 
     def publish(self, environment: Environment) -> None:
         reason = self.reasons.setdefault(environment.pk, "change")
@@ -251,11 +279,16 @@ class _PendingPublish:
         self.versions[environment.pk] = _store(
             environment, document, self.versions.get(environment.pk), reason
         )
+        self.documents[environment.pk] = document
         self.keys[environment.pk] = environment.key
-        if kept_back:
-            _record_failure(environment, "; ".join(kept_back))
-        else:
-            PublishFailure.objects.filter(environment=environment).delete()
+        _settle_failure(environment, kept_back)
+
+
+def _settle_failure(environment: Environment, kept_back: list[str]) -> None:
+    if kept_back:
+        _record_failure(environment, "; ".join(kept_back))
+    else:
+        PublishFailure.objects.filter(environment=environment).delete()
 
 
 def _pending() -> _PendingPublish:

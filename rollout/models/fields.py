@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -32,6 +33,10 @@ class JsonInputValidator:
             raise ValidationError(
                 exc.message if exc.field == "value" else str(exc), self.code
             ) from None
+        try:
+            orjson.dumps(value)  # what publishing does; refuses integers beyond 64 bits too
+        except orjson.JSONEncodeError as exc:
+            raise ValidationError(f"cannot be published: {exc}", self.code) from None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, JsonInputValidator)

@@ -94,8 +94,9 @@ def test_rollout_plan__bad_segment_key__refused_naming_the_list(edge_flag) -> No
         ({"variants": _deep(5000)}, "variants"),
         ({"off_value": "a\x00b"}, "off_value"),
         ({"dependencies": [{"feature": "x", "note": "\x07"}]}, "dependencies"),
+        ({"dependencies": [{"feature": "x", "n": 2**70}]}, "dependencies"),
     ],
-    ids=["variant-surrogate", "variants-deep", "off-value-nul", "dependency-bell"],
+    ids=["variant-surrogate", "variants-deep", "off-value-nul", "dependency-bell", "huge-int"],
 )
 def test_flag_state_update__bad_json__refused_naming_the_field(edge_flag, fields, named) -> None:
     with pytest.raises(ValidationError) as refused:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.forms import modelform_factory
 
 from ops.json_input import JsonInputError
@@ -183,3 +184,13 @@ def test_unleash_import__clean_export__imported(environment) -> None:
     report = unleash_import(document=json.loads(json.dumps(_export("ok"))), environment=environment)
 
     assert report.flags_created == ["ok"]
+
+
+def test_import_unleash_command__nul_in_export__command_error_naming_the_path(db, tmp_path) -> None:
+    export = tmp_path / "features.json"
+    export.write_text(json.dumps(_export("bad\x00name")))
+
+    with pytest.raises(CommandError, match=r"features\[0\]\.name"):
+        call_command("import_unleash", str(export), "--environment", "staging")
+
+    assert not Flag.objects.exists()

@@ -243,27 +243,34 @@ class _PendingPublish:
 
     def __call__(self) -> None:
         self.done = True
-        for env_id, version in self.versions.items():
+        for env_id in self.reasons:
+            version = self.versions.get(env_id)
             try:
                 version = self._settle(env_id, version)
             except Exception:  # the commit is done: report, never fail the request now
-                logger.exception("snapshot of %s: could not settle after commit", self.keys[env_id])
-            announce_version(self.keys[env_id], version)
+                logger.exception(
+                    "snapshot of environment %s: could not settle after commit", env_id
+                )
+            if version is not None:
+                announce_version(self.keys[env_id], version)
 
-    def _settle(self, env_id: int, version: int) -> int:
+    def _settle(self, env_id: int, version: int | None) -> int | None:
         # A row changed without a signal (a queryset update) after the last compile of the
-        # transaction is in the committed state only: compile once more, and publish a
-        # follow-up version when it differs, so what is served is always what is stored.
+        # transaction, or deleted (deletions compile here only), is in the committed state
+        # alone: compile once more, and publish a follow-up version when it differs, so what
+        # is served is always what is stored.
         with transaction.atomic():
             environment = Environment.objects.select_for_update().filter(pk=env_id).first()
             if environment is None:
-                return version
+                return None
+            self.keys[env_id] = environment.key
             try:
                 document, kept_back = _checked_document(environment, _Blame())
             except _PublishFailed as exc:
                 _record_failure(environment, str(exc))
                 return version
-            if _content(document) == _content(self.documents[env_id]):
+            written = self.documents.get(env_id)
+            if written is not None and _content(document) == _content(written):
                 return version
             version = _store(environment, document, None, self.reasons[env_id])
             _settle_failure(environment, kept_back)
@@ -307,6 +314,7 @@ def snapshot_publish_on_commit(
     reason: str,
     flag_ids: Iterable[int] = (),
     segment_ids: Iterable[int] = (),
+    deletion: bool = False,
 ) -> None:
     """Compile and store the next version of the given environments (None = all) in the
     current transaction; announce them when it commits.
@@ -314,10 +322,19 @@ def snapshot_publish_on_commit(
     `flag_ids` and `segment_ids` name what the change touched: a part of them that cannot be
     published raises SnapshotUnpublishable, and the transaction rolls back. Saving one flag
     in the admin touches many rows; all of them end in one new version per environment.
+    A `deletion` adds nothing that could fail to publish, and may be part of deleting the
+    environment itself: it is compiled only once the transaction has committed.
     """
     with transaction.atomic(savepoint=False):
         pending = _pending()
         pending.blame.add(flag_ids, segment_ids)
+        if deletion:
+            ids = Environment.objects.values_list("pk", flat=True)
+            if environment_ids is not None:
+                ids = ids.filter(pk__in=environment_ids)
+            for env_id in ids:
+                pending.reasons.setdefault(env_id, reason)
+            return
         environments = Environment.objects.select_for_update().order_by("pk")
         if environment_ids is not None:
             environments = environments.filter(pk__in=environment_ids)

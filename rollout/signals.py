@@ -70,6 +70,7 @@ def _changed(sender: type[models.Model], instance: Any, **kwargs: Any) -> None:
         reason=f"changed {label}",
         flag_ids=flag_ids,
         segment_ids=segment_ids,
+        deletion=kwargs.get("signal") is post_delete,
     )
 
 

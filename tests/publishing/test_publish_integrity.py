@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from django.db import transaction
 from django.test import Client
 
 from rollout import tasks
-from rollout.models import FlagState, PublishFailure, SegmentRollout, SnapshotVersion
-from rollout.services import flag_create
+from rollout.models import (
+    FlagState,
+    PublishFailure,
+    SegmentRollout,
+    SnapshotVersion,
+    TargetingRule,
+)
+from rollout.publishing import SnapshotUnpublishable
+from rollout.services import flag_create, rule_create
 from rollout.snapshot_store import VERSIONS_KEY, _redis, store
 
 pytestmark = pytest.mark.django_db
@@ -84,21 +92,25 @@ def test_kill__other_flag_unpublishable__kill_published_failure_on_readyz(
     assert "other-flag" in reason
 
 
-def test_change_of_unpublishable_flag__400_naming_it__nothing_committed(
+def test_change_of_unpublishable_flag__refused_naming_it__nothing_committed(
     plan, corrupt_flag, staff, publish
 ) -> None:
     versions = SnapshotVersion.objects.count()
 
-    response = publish(
-        lambda: staff.patch(
-            "/api/v1/flags/other-flag/environments/production",
-            data={"enabled": True},
-            content_type="application/json",
-        )
+    # Over the API the row's own validators refuse it first, naming the field...
+    response = staff.patch(
+        "/api/v1/flags/other-flag/environments/production",
+        data={"enabled": True},
+        content_type="application/json",
     )
+    # ...and a change that validates only its own row fails on the compiled snapshot.
+    with pytest.raises(SnapshotUnpublishable) as refused, transaction.atomic():
+        rule_create(state=corrupt_flag, strategy="default")
 
     assert response.status_code == 400, response.content
-    assert any("other-flag" in field for field in response.json()), response.json()
+    assert "off_value" in response.json()
+    assert refused.value.field == "flags.other-flag"
+    assert not TargetingRule.objects.filter(state=corrupt_flag).exists()
     assert FlagState.objects.get(pk=corrupt_flag.pk).enabled is False
     assert SnapshotVersion.objects.count() == versions
 

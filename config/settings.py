@@ -191,6 +191,9 @@ EDGEFLAGS_BEAT_STALE_AFTER_S = env.int("EDGEFLAGS_BEAT_STALE_AFTER_S", default=9
 EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S = env_float("EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S", 0.5)
 # Snapshot versions kept per environment (older ones are deleted by housekeeping).
 EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT = env.int("EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT", default=200)
+# How often beat retries a publish that failed (bad data written around the services) and
+# announces versions Redis missed while it was away; /readyz shows `snapshot` degraded until.
+EDGEFLAGS_SNAPSHOT_REPAIR_INTERVAL_S = env.int("EDGEFLAGS_SNAPSHOT_REPAIR_INTERVAL_S", default=60)
 # Client API limits: request body size, and requests per second per process (api/rate_limits.py
 # says why): per client (key, source address, targeting key) — the limit that bites, on a
 # runaway client —, and per (key, address) and per key, abuse ceilings above what one process
@@ -300,6 +303,10 @@ REST_FRAMEWORK = {
     # Staff read; release managers and superusers change (api/permissions.py).
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ReadOrOperate"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only, and strict: a lone surrogate, a control character or nesting past
+    # ops.json_input.MAX_JSON_DEPTH is a 400 naming the field, never a row that later
+    # fails every publish of its environment (api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Edgeflags API",

@@ -105,10 +105,21 @@ CHECKS: tuple[tuple[str, Callable[[], str], bool], ...] = (
 )
 
 
+# Checks other apps hand in (ops imports no app): e.g. rollout's `snapshot`, which names each
+# environment whose latest publish failed.
+_registered: dict[str, tuple[Callable[[], str], bool]] = {}
+
+
+def register_check(name: str, check: Callable[[], str], *, required: bool) -> None:
+    """Add a readiness check: `check` returns a reason when fine and raises when not."""
+    _registered[name] = (check, required)
+
+
 def run_checks() -> list[CheckResult]:
     """Run every readiness check; a failing check never raises."""
     results = []
-    for name, check, required in CHECKS:
+    registered = tuple((name, check, required) for name, (check, required) in _registered.items())
+    for name, check, required in (*CHECKS, *registered):
         started = time.perf_counter()
         try:
             reason, ok = check(), True

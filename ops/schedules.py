@@ -55,6 +55,12 @@ DEFAULT_PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         every_seconds=60,
     ),
     PeriodicTaskSpec(
+        name="republish snapshots",
+        task="rollout.tasks.republish_snapshots",
+        description="Republish environments whose last publish failed (see /readyz).",
+        every_seconds=settings.EDGEFLAGS_SNAPSHOT_REPAIR_INTERVAL_S,
+    ),
+    PeriodicTaskSpec(
         name="purge telemetry bookkeeping",
         task="rollout.tasks.purge_telemetry",
         description="Forget expired event ids (deduplication), per-client failure marks and "

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from ops.health import register_check
 from rollout.models import (
     ApiKey,
     Environment,
@@ -21,27 +22,38 @@ from rollout.models import (
     Segment,
     TargetingRule,
 )
-from rollout.publishing import snapshot_publish_on_commit
+from rollout.publishing import check_snapshot, snapshot_publish_on_commit
 from rollout.rollouts import rollout_segments_sync
 from segments.models import CapabilitySegment
 from segments.signals import segmentation_published
 
 
-def _environment_of(instance: Any) -> set[int] | None:
+def _touched(instance: Any) -> tuple[set[int] | None, set[int], set[int]]:
+    """The environments (None = all) a changed row is published in, and the flags and rule
+    segments it belongs to (a part of them that cannot be published fails the change)."""
     if isinstance(instance, Environment):
-        return {instance.pk}
-    if isinstance(instance, (FlagState, ApiKey)):
-        return {instance.environment_id}
+        return {instance.pk}, set(), set()
+    if isinstance(instance, ApiKey):
+        return {instance.environment_id}, set(), set()
+    if isinstance(instance, FlagState):
+        return {instance.environment_id}, {instance.flag_id}, set()
     if isinstance(instance, (RolloutPlan, TargetingRule)):
         # Both belong to a flag state; it may be gone already (a cascade delete).
         state_id = (
             instance.flag_state_id if isinstance(instance, RolloutPlan) else instance.state_id
         )
-        environment_id = (
-            FlagState.objects.filter(pk=state_id).values_list("environment_id", flat=True).first()
-        )
-        return {environment_id} if environment_id is not None else set()
-    return None  # flags and segments are shared by every environment
+        state = FlagState.objects.filter(pk=state_id).values("environment_id", "flag_id").first()
+        if state is None:
+            return set(), set(), set()
+        return {state["environment_id"]}, {state["flag_id"]}, set()
+    # Flags, rungs and segments are shared by every environment.
+    if isinstance(instance, Flag):
+        return None, {instance.pk}, set()
+    if isinstance(instance, Rung):
+        return None, {instance.flag_id}, set()
+    if isinstance(instance, Segment):
+        return None, set(), {instance.pk}
+    return None, set(), set()
 
 
 def _changed(sender: type[models.Model], instance: Any, **kwargs: Any) -> None:
@@ -49,11 +61,17 @@ def _changed(sender: type[models.Model], instance: Any, **kwargs: Any) -> None:
         return  # loaddata: fixtures publish nothing until the data is complete
     if isinstance(instance, Environment) and kwargs.get("signal") is post_delete:
         return  # its snapshots went with it
-    environments = _environment_of(instance)
+    environments, flag_ids, segment_ids = _touched(instance)
     if environments == set():
         return
     label = f"{sender._meta.verbose_name} {instance}"
-    snapshot_publish_on_commit(environment_ids=environments, reason=f"changed {label}")
+    snapshot_publish_on_commit(
+        environment_ids=environments,
+        reason=f"changed {label}",
+        flag_ids=flag_ids,
+        segment_ids=segment_ids,
+        deletion=kwargs.get("signal") is post_delete,
+    )
 
 
 def _segments_changed(
@@ -70,7 +88,10 @@ def _segmentation_published(sender: Any, version: int, **kwargs: Any) -> None:
 
 
 def connect() -> None:
-    """Connect the publishing signals (called once from the app config)."""
+    """Connect the publishing signals and the snapshot health check (once, from the app
+    config)."""
+    # ops may not import rollout: rollout hands /readyz its check.
+    register_check("snapshot", check_snapshot, required=False)
     segmentation_published.connect(_segmentation_published, dispatch_uid="publish-segmentation")
     for model in (
         Environment,

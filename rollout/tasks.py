@@ -6,6 +6,7 @@ from django.utils import timezone
 from redis import ConnectionError as RedisConnectionError
 
 from rollout.controller import rollout_tick as controller_tick
+from rollout.publishing import snapshot_repair
 from rollout.telemetry.aggregates import telemetry_fold, telemetry_purge
 
 
@@ -30,3 +31,9 @@ def rollout_tick() -> str:
 def purge_telemetry() -> dict[str, int]:
     """Forget expired deduplication ids, failure marks and aggregates past their retention."""
     return telemetry_purge(timezone.now())
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def republish_snapshots() -> str:
+    """Republish every environment whose last publish failed; announce what Redis missed."""
+    return snapshot_repair().summary()

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
+from ops.json_input import check_json
 from rollout.engine.unleash import convert
 from rollout.models import Environment, Flag, FlagState, Segment, TargetingRule
 
@@ -79,7 +80,14 @@ def _rule_fields(rule: dict[str, Any], flag_key: str, where: str, report: Import
 
 @transaction.atomic
 def unleash_import(*, document: dict[str, Any], environment: Environment) -> ImportReport:
-    """Import features, strategies, constraints, segments, variants and dependencies."""
+    """Import features, strategies, constraints, segments, variants and dependencies.
+
+    Raises ops.json_input.JsonInputError naming the path (``features[3].name``) when the
+    export holds a string or nesting that could not be stored or published; nothing is
+    imported then.
+    """
+    # Checked before converting: the converter copies strings into rows and recurses.
+    check_json(document, field="")
     conversion = convert(document)
     report = ImportReport(unmapped=list(conversion.unmapped))
     segments: dict[Any, Segment] = {}

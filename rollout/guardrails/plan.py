@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ops.json_input import JsonInputError, check_json
+
 METRICS = ("failures", "latency", "rating", "energy")
 MEAN_METRICS = ("latency", "rating", "energy")  # tested with the mSPRT over per-client means
 # What a metric measures, per client, oriented so that a positive difference is harm.
@@ -100,8 +102,18 @@ def _number(raw: Mapping[str, Any], name: str, where: str, default: float, low: 
     return float(value)
 
 
+def _check_json(raw: Any, where: str) -> None:
+    # The plan is stored, audited and shown as JSON: every part of it (even keys the parser
+    # ignores) must be something PostgreSQL and orjson can take.
+    try:
+        check_json(raw, field=where)
+    except JsonInputError as exc:
+        raise PlanInvalid(str(exc)) from None
+
+
 def parse_stages(raw: Any, where: str = "stages") -> tuple[Stage, ...]:
     """Stages from their JSON form; percentages must rise strictly within 1..100."""
+    _check_json(raw, where)
     if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)) or not raw:
         raise PlanInvalid(f"{where}: must be a non-empty list of stages")
     if len(raw) > 20:
@@ -132,6 +144,7 @@ def parse_stages(raw: Any, where: str = "stages") -> tuple[Stage, ...]:
 
 def parse_guardrails(raw: Any, where: str = "guardrails") -> tuple[Guardrail, ...]:
     """Guardrails from their JSON form; defaults fill tau for a bare {"metric": ...}."""
+    _check_json(raw, where)
     if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)):
         raise PlanInvalid(f"{where}: must be a list")
     guardrails: list[Guardrail] = []

@@ -15,6 +15,7 @@ from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 
 from rollout.engine.document import validate_constraints, validate_rule, validate_variants
+from rollout.models.fields import TEXT_INPUT, StrictJSONField, refused_json
 from rollout.schemas import ui_state_problems
 
 KIND_TYPES: dict[str, tuple[type, ...]] = {
@@ -48,8 +49,8 @@ class Environment(models.Model):
     """A deployment stage (production, staging): flags are defined once, their state per stage."""
 
     key = models.CharField(max_length=63, unique=True, validators=[SLUG_VALIDATOR])
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
+    name = models.CharField(max_length=100, validators=[TEXT_INPUT])
+    description = models.TextField(blank=True, validators=[TEXT_INPUT])
     created_at = models.DateTimeField(auto_now_add=True)
     # Signed identities (LaunchDarkly's secure mode): the customer's backend sends
     # identityHash = HMAC-SHA256(identity_secret, targetingKey). Kept readable because
@@ -77,7 +78,9 @@ class ApiKey(models.Model):
         SERVER = "server", "server (also downloads the ruleset)"
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100, help_text="Who or what uses this key.")
+    name = models.CharField(
+        max_length=100, validators=[TEXT_INPUT], help_text="Who or what uses this key."
+    )
     scope = models.CharField(max_length=10, choices=Scope.choices)
     prefix = models.CharField(max_length=16, help_text="The visible start of the key.")
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -109,21 +112,23 @@ class Flag(models.Model):
         NUMBER = "number"
         OBJECT = "object"
 
-    key = models.CharField(max_length=200, unique=True, validators=[FLAG_KEY_VALIDATOR])
+    key = models.CharField(max_length=200, unique=True, validators=[FLAG_KEY_VALIDATOR, TEXT_INPUT])
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.BOOLEAN)
-    description = models.TextField(blank=True)
-    tags = models.JSONField(default=list, blank=True, help_text='A list of strings, e.g. ["ai"].')
+    description = models.TextField(blank=True, validators=[TEXT_INPUT])
+    tags = StrictJSONField(default=list, blank=True, help_text='A list of strings, e.g. ["ai"].')
     archived = models.BooleanField(
         default=False, help_text="Archived flags are left out of snapshots (FLAG_NOT_FOUND)."
     )
     baseline_rung = models.CharField(
         max_length=40,
         blank=True,
+        validators=[TEXT_INPUT],
         help_text="Edge features: the best rung clients outside the rollout get (e.g. lite).",
     )
     safe_rung = models.CharField(
         max_length=40,
         default="lite",
+        validators=[TEXT_INPUT],
         help_text="Edge features: the rung served when a client cannot be profiled or "
         "evaluation fails.",
     )
@@ -148,15 +153,15 @@ class Rung(models.Model):
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="rungs")
     order = models.PositiveSmallIntegerField(default=0)
     key = models.SlugField(max_length=40, help_text="edge, cloud, lite, off, …")
-    value = models.JSONField(
+    value = StrictJSONField(
         null=True, blank=True, help_text="The flag value served on this rung (default: its key)."
     )
-    ui_state = models.JSONField(
+    ui_state = StrictJSONField(
         default=dict,
         help_text='What the client renders: {"component": "SmartCompose", "copy": {…}, '
         '"options": {…}} (rollout/schemas/ui_state.schema.json).',
     )
-    requirements = models.JSONField(
+    requirements = StrictJSONField(
         default=list,
         blank=True,
         help_text="Constraints over capability fields, all required: "
@@ -178,6 +183,8 @@ class Rung(models.Model):
         return f"{self.flag.key}: {self.key}"
 
     def clean(self) -> None:
+        if refused_json(self.requirements, self.ui_state, self.value):
+            return
         errors = validate_constraints(self.requirements, "requirements")
         errors += [f"ui_state: {problem}" for problem in ui_state_problems(self.ui_state)]
         _raise_field_errors(errors)
@@ -186,9 +193,9 @@ class Rung(models.Model):
 class Segment(models.Model):
     """A rule segment: constraints on context attributes, reusable by many rules."""
 
-    key = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
-    constraints = models.JSONField(
+    key = models.CharField(max_length=100, unique=True, validators=[TEXT_INPUT])
+    description = models.TextField(blank=True, validators=[TEXT_INPUT])
+    constraints = StrictJSONField(
         default=list,
         blank=True,
         help_text="Constraints, all of which must hold: "
@@ -204,6 +211,8 @@ class Segment(models.Model):
         return self.key
 
     def clean(self) -> None:
+        if refused_json(self.constraints):
+            return
         _raise_field_errors(validate_constraints(self.constraints, "constraints"))
 
 
@@ -215,16 +224,16 @@ class FlagState(models.Model):
         Environment, on_delete=models.CASCADE, related_name="flag_states"
     )
     enabled = models.BooleanField(default=False)
-    off_value = models.JSONField(
+    off_value = StrictJSONField(
         null=True, blank=True, help_text="Value served when the flag is off or no rule matches."
     )
-    variants = models.JSONField(
+    variants = StrictJSONField(
         default=list,
         blank=True,
         help_text="Flag-level weighted variants, used when the matching rule has none: "
         '[{"name": "blue", "weight": 500, "value": "#00f"}]',
     )
-    dependencies = models.JSONField(
+    dependencies = StrictJSONField(
         default=list,
         blank=True,
         help_text='Parent flags that must hold: [{"feature": "parent", "enabled": true}]',
@@ -241,6 +250,8 @@ class FlagState(models.Model):
         return f"{self.flag.key} in {self.environment.key}"
 
     def clean(self) -> None:
+        if refused_json(self.off_value, self.variants, self.dependencies):
+            return
         errors = validate_variants(self.variants, "variants")
         kind = self.flag.kind if self.flag_id else None
         if kind and self.off_value is not None:
@@ -277,7 +288,7 @@ class TargetingRule(models.Model):
 
     state = models.ForeignKey(FlagState, on_delete=models.CASCADE, related_name="rules")
     order = models.PositiveIntegerField(default=0)
-    description = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=200, blank=True, validators=[TEXT_INPUT])
     strategy = models.CharField(
         max_length=40, choices=Strategy.choices, default=Strategy.FLEXIBLE_ROLLOUT
     )
@@ -289,20 +300,24 @@ class TargetingRule(models.Model):
     stickiness = models.CharField(
         max_length=100,
         default="default",
+        validators=[TEXT_INPUT],
         help_text="Attribute that buckets clients: default (targetingKey, then sessionId), "
         "random, or any attribute name.",
     )
     group_id = models.CharField(
-        max_length=200, blank=True, help_text="Bucketing group; empty means the flag key."
+        max_length=200,
+        blank=True,
+        validators=[TEXT_INPUT],
+        help_text="Bucketing group; empty means the flag key.",
     )
-    parameters = models.JSONField(
+    parameters = StrictJSONField(
         default=dict,
         blank=True,
         help_text='Strategy parameters for the other strategies, e.g. {"userIds": "a,b"}.',
     )
-    constraints = models.JSONField(default=list, blank=True)
+    constraints = StrictJSONField(default=list, blank=True)
     segments = models.ManyToManyField(Segment, blank=True, related_name="rules")
-    variants = models.JSONField(
+    variants = StrictJSONField(
         default=list, blank=True, help_text="Weighted variants served when this rule matches."
     )
 
@@ -313,6 +328,8 @@ class TargetingRule(models.Model):
         return f"rule {self.order} of {self.state}"
 
     def clean(self) -> None:
+        if refused_json(self.parameters, self.constraints, self.variants):
+            return
         errors = validate_rule(self.strategy, self.parameters or {}, "strategy")
         errors = [e.replace("strategy.parameters", "parameters") for e in errors]
         errors += validate_constraints(self.constraints, "constraints")
@@ -340,3 +357,24 @@ class SnapshotVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.environment.key} v{self.version}"
+
+
+class PublishFailure(models.Model):
+    """An environment whose latest publish failed or left a part out (one row per environment).
+
+    Written by rollout.publishing, read by /readyz (`snapshot` degraded), cleared by the next
+    clean publish, which the periodic republish attempts on every tick.
+    """
+
+    environment = models.OneToOneField(
+        Environment, on_delete=models.CASCADE, related_name="publish_failure"
+    )
+    problem = models.TextField()
+    first_failed_at = models.DateTimeField(auto_now_add=True)
+    last_failed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["environment__key"]
+
+    def __str__(self) -> str:
+        return f"{self.environment.key}: {self.problem[:80]}"

@@ -17,6 +17,7 @@ from rollout.guardrails.plan import (
     parse_plan,
 )
 from rollout.guardrails.states import HOLD_REASONS, STATES, Position
+from rollout.models.fields import TEXT_INPUT, StrictJSONField, refused_json
 from rollout.models.flags import FlagState
 
 
@@ -31,14 +32,17 @@ class RolloutPlan(models.Model):
         FlagState, on_delete=models.CASCADE, related_name="rollout_plan"
     )
     target_rung = models.CharField(
-        max_length=40, blank=True, help_text="The rung being rolled out (default: the best rung)."
+        max_length=40,
+        blank=True,
+        validators=[TEXT_INPUT],
+        help_text="The rung being rolled out (default: the best rung).",
     )
-    stages = models.JSONField(
+    stages = StrictJSONField(
         default=default_stages_json,
         help_text='[{"percentage": 1, "minDwellHours": 2, "minTreatmentClients": 30, '
         '"maxDurationHours": 72}, …] with rising percentages; entering 100 % completes.',
     )
-    guardrails = models.JSONField(
+    guardrails = StrictJSONField(
         default=default_guardrails_json,
         help_text='[{"metric": "failures|latency|rating|energy", "tau": 0.01, "margin": 0, '
         '"relative": false}, …]',
@@ -50,10 +54,10 @@ class RolloutPlan(models.Model):
         default=50, help_text="Mean metrics are tested after this many clients per arm."
     )
     no_data_hours = models.FloatField(default=24.0, help_text="Hold after this long without data.")
-    included_segments = models.JSONField(
+    included_segments = StrictJSONField(
         default=_everything, blank=True, help_text='Segment keys, or ["*"] for every segment.'
     )
-    excluded_segments = models.JSONField(default=list, blank=True)
+    excluded_segments = StrictJSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,6 +98,8 @@ class RolloutPlan(models.Model):
             )
         for name in ("included_segments", "excluded_segments"):
             value = getattr(self, name)
+            if refused_json(value):
+                continue  # the field's validator names the problem
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 errors.setdefault(name, []).append(f"{name}: must be a list of segment keys")
         if self.flag_state_id and self.target_rung:

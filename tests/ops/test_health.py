@@ -31,7 +31,7 @@ def test_readyz__services_up_beat_never_ran__200_degraded_naming_beat(client: Cl
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body["checks"]) == {"database", "cache", "broker", "beat"}
+    assert set(body["checks"]) == {"database", "cache", "broker", "beat", "snapshot"}
     assert body["status"] == "degraded"
     assert body["failing"] == ["beat"]
     assert "never run" in body["checks"]["beat"]["reason"]

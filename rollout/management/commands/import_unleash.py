@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from ops.json_input import JsonInputError
 from rollout.audit import Actor, audit_record
 from rollout.services import environment_get_or_create
 from rollout.unleash_import import unleash_import
@@ -27,12 +28,17 @@ class Command(BaseCommand):
             document = json.loads(text)
         except (OSError, json.JSONDecodeError) as exc:
             raise CommandError(f"{file}: {exc}") from exc
+        except RecursionError:
+            raise CommandError(f"{file}: nested too deeply to be read") from None
         if not isinstance(document, dict) or not ("features" in document or "events" in document):
             raise CommandError(f"{file}: not an Unleash client-features export (no 'features')")
         actor = Actor.cli()
         with transaction.atomic():  # the import and its audit entry commit together
             env, created = environment_get_or_create(key=environment, actor=actor)
-            report = unleash_import(document=document, environment=env)
+            try:
+                report = unleash_import(document=document, environment=env)
+            except JsonInputError as exc:
+                raise CommandError(f"{file}: {exc}") from exc
             audit_record(
                 actor=actor,
                 action="unleash.import",

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from rollout.console.roles import RELEASE_MANAGER, roles_ensure
+from rollout.roles import RELEASE_MANAGER, roles_ensure
 from tests.rollouts.conftest import edge_flag, plan
 
 __all__ = ["edge_flag", "plan"]

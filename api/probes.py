@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
@@ -18,8 +19,9 @@ from api.client import authenticate, decision_body, held_snapshot, json_api, lim
 from api.http import ApiError, json_response, read_json_body
 from capability_probe.models import columns_to_attributes
 from capability_probe.schema import ProbeInvalid, parse_probe
-from capability_probe.services import client_erase, probe_record
+from capability_probe.services import client_erase, client_hash, probe_record
 from ops.json_input import JsonInputError, check_text
+from rollout.audit import Actor, audit_record
 from rollout.client_trust import identity_counts, token_issuer
 from rollout.engine.evaluate import evaluate_all, resolve_segment
 from rollout.snapshot_store import HeldSnapshot
@@ -91,10 +93,21 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
 def probe_erase_view(request: HttpRequest, client_id: str) -> HttpResponse:
     """DELETE /api/v1/probes/{clientId} (server key): erase what the key's environment stored
     about one client."""
-    held = held_snapshot(authenticate(request, server_only=True))
+    info = authenticate(request, server_only=True)
+    held = held_snapshot(info)
     try:
         check_text(client_id, field="clientId")
     except JsonInputError as exc:
         raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
-    erased = client_erase(environment_id=_environment_id(held), client_id=client_id)
+    environment = _environment_id(held)
+    with transaction.atomic():  # the erasure and its audit entry commit together
+        erased = client_erase(environment_id=environment, client_id=client_id)
+        # The audit log names the client by a prefix of its keyed hash, never the raw id.
+        audit_record(
+            actor=Actor(f"server key {info.key_id}"),
+            action="client.erase",
+            environment=held.environment,
+            after={"client": client_hash(client_id)[:16], "erased": erased},
+            reason="DELETE /api/v1/probes",
+        )
     return json_response({"erased": erased})

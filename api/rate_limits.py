@@ -130,22 +130,26 @@ class ClientRateLimits:
         self.per_client = TokenBuckets(per_client)
         self.refusals = RefusalLog(log_s)
 
-    def check_caller(self, key_id: int, address: str) -> tuple[str, int] | None:
+    def check_caller(
+        self, key_id: int, address: str, now: float | None = None
+    ) -> tuple[str, int] | None:
         """(what was exceeded, seconds to wait) for this key and address, or None."""
-        wait = self.per_key.retry_after(key_id)
+        wait = self.per_key.retry_after(key_id, now)
         if wait:
             return self._refused("key", wait)
-        wait = self.per_address.retry_after((key_id, address))
+        wait = self.per_address.retry_after((key_id, address), now)
         if wait:
             return self._refused("address", wait)
         return None
 
-    def check_client(self, key_id: int, address: str, targeting_key: Any) -> tuple[str, int] | None:
+    def check_client(
+        self, key_id: int, address: str, targeting_key: Any, now: float | None = None
+    ) -> tuple[str, int] | None:
         """(what was exceeded, seconds to wait) for this client, or None; a request without a
         targeting key is limited by its address alone."""
         if not isinstance(targeting_key, str) or not targeting_key:
             return None
-        wait = self.per_client.retry_after((key_id, address, targeting_key))
+        wait = self.per_client.retry_after((key_id, address, targeting_key), now)
         if wait:
             return self._refused("client", wait)
         return None

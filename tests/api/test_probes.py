@@ -17,6 +17,7 @@ from django.core.management import call_command
 
 from capability_probe.models import ClientProfile, ProbeReceipt
 from capability_probe.services import client_hash
+from rollout.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -170,6 +171,10 @@ def test_erase__server_key__profile_gone(api, two_environments) -> None:
     assert response.json() == {"erased": True}
     assert not ClientProfile.objects.filter(client_hash=client_hash("device-42")).exists()
     assert not ProbeReceipt.objects.exists()
+    entry = AuditEntry.objects.get(action="client.erase")
+    assert (entry.environment, entry.after["erased"]) == ("production", True)
+    assert entry.after["client"] == client_hash("device-42")[:16]
+    assert "device-42" not in str(entry.after) + entry.actor_name
 
 
 def test_erase_client_command__profiles_in_two_environments__all_erased() -> None:
@@ -186,6 +191,9 @@ def test_erase_client_command__profiles_in_two_environments__all_erased() -> Non
 
     assert "Erased" in out.getvalue()
     assert not ClientProfile.objects.exists()
+    entry = AuditEntry.objects.get(action="client.erase")
+    assert entry.actor_name.startswith("cli:")
+    assert "device-42" not in str(entry.after)
 
 
 def test_purge__old_profiles__deleted() -> None:

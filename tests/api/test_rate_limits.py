@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from api import client as client_api
-from api.rate_limits import ClientRateLimits, RefusalLog, TokenBuckets, client_address
+from api.rate_limits import (
+    ClientRateLimits,
+    RefusalLog,
+    TokenBuckets,
+    client_address,
+    limits_from_settings,
+)
 from rollout.models import Environment
 from rollout.services import flag_create
 
@@ -135,3 +141,31 @@ def test_client_address__trusted_proxies(rf, settings, proxies, forwarded, remot
     request = rf.get("/", HTTP_X_FORWARDED_FOR=forwarded, REMOTE_ADDR=remote)
 
     assert client_address(request) == expected
+
+
+def test_rate_limits__shipped_defaults__fleet_at_budget_throughput_never_refused() -> None:
+    # One process taking the whole budget (4,800 evaluate requests/s, DESIGN.md §6) for 5 s,
+    # every request from one address (a carrier NAT, or wrk on loopback) with a new
+    # targeting key: nothing is refused.
+    limits = limits_from_settings()
+    refused = []
+    for tick in range(5 * 4800):
+        now = 1000.0 + tick / 4800
+        for check in (
+            limits.check_caller(1, "203.0.113.7", now),
+            limits.check_client(1, "203.0.113.7", f"device-{tick}", now),
+        ):
+            if check is not None:
+                refused.append(check)
+    assert refused == []
+
+
+def test_rate_limits__shipped_defaults__one_client_in_a_loop_refused() -> None:
+    limits = limits_from_settings()
+    answers = [
+        limits.check_client(1, "203.0.113.7", "stuck-device", 1000.0 + i / 1000) for i in range(500)
+    ]
+
+    refused = [a for a in answers if a is not None]
+    assert refused
+    assert {what for what, _ in refused} == {"client"}

@@ -335,7 +335,7 @@ def test_events__redis_unreachable__503_nothing_acknowledged(send, flags, settin
 def test_events__rate_limited__429(send, flags, monkeypatch) -> None:
     from api import client
 
-    monkeypatch.setattr(client.rate_limits.per_key, "retry_after", lambda key: 3)
+    monkeypatch.setattr(client.rate_limits.per_key, "retry_after", lambda key, now=None: 3)
 
     response = send("device-1", [GOOD])
 

@@ -12,6 +12,7 @@ from capability_probe.models import ClientProfile
 from ops.services import periodic_tasks_ensure
 from rollout.demo_rollouts import DEMO_ENVIRONMENT, demo_rollouts_load
 from rollout.models import ApiKey, Environment, Flag, FlagState, Segment
+from rollout.publishing import publish_batch
 from rollout.services import (
     api_key_create,
     environment_get_or_create,
@@ -231,7 +232,8 @@ def _configure_state(spec: dict[str, Any], environment: Environment) -> None:
 
 def demo_load() -> list[str]:
     """Create whatever demo data is missing; return a line per thing created."""
-    created = _flags_and_keys()
+    with publish_batch():
+        created = _flags_and_keys()
     if not ClientProfile.objects.exists():
         clients = settings.EDGEFLAGS_DEMO_CLIENTS
         population_write(clients=clients, seed=2026)
@@ -239,7 +241,8 @@ def demo_load() -> list[str]:
     if not SegmentationModel.objects.exists():
         run = segmentation_run(trigger="demo", seed=0)
         created.append(f"segmentation model v{run.model_version} ({run.k} segments)")
-    created += demo_rollouts_load()
+    with publish_batch():  # 72 hours of history: one version at the end, not one per hour
+        created += demo_rollouts_load()
     return created
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,6 +241,10 @@ class _PendingPublish:
         self.keys: dict[int, str] = {}
         self.blame = _Blame()
         self.done = False
+        # Inside publish_batch(): environment ids (None = all) to compile when it ends.
+        self.batch_depth = 0
+        self.batched: set[int] | None = set()
+        self.batch_reason = ""
 
     def __call__(self) -> None:
         self.done = True
@@ -328,6 +333,15 @@ def snapshot_publish_on_commit(
     with transaction.atomic(savepoint=False):
         pending = _pending()
         pending.blame.add(flag_ids, segment_ids)
+        if pending.batch_depth and not deletion:
+            if environment_ids is None or pending.batched is None:
+                pending.batched = None
+            else:
+                pending.batched.update(environment_ids)
+            for env_id in environment_ids or ():
+                pending.reasons.setdefault(env_id, reason)
+            pending.batch_reason = pending.batch_reason or reason
+            return
         if deletion:
             ids = Environment.objects.values_list("pk", flat=True)
             if environment_ids is not None:
@@ -344,6 +358,28 @@ def snapshot_publish_on_commit(
         for environment in environments:
             pending.reasons.setdefault(environment.pk, reason)
             pending.publish(environment)
+
+
+@contextmanager
+def publish_batch() -> Iterator[None]:
+    """Compile each changed environment once, when the block ends, instead of at every change
+    inside it: for bulk writes (demo data, imports, a replayed history) that would otherwise
+    compile the whole environment per row.
+
+    Still inside the transaction, before it commits: a bad part that the block changed fails
+    the block (SnapshotUnpublishable), as it would have failed the single change.
+    """
+    with transaction.atomic():
+        pending = _pending()
+        pending.batch_depth += 1
+        try:
+            yield
+        finally:
+            pending.batch_depth -= 1
+        if pending.batch_depth == 0 and (pending.batched is None or pending.batched):
+            environment_ids, pending.batched = pending.batched, set()
+            reason, pending.batch_reason = pending.batch_reason, ""
+            snapshot_publish_on_commit(environment_ids=environment_ids, reason=reason)
 
 
 @dataclass(frozen=True)

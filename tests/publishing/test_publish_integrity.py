@@ -15,7 +15,7 @@ from rollout.models import (
     SnapshotVersion,
     TargetingRule,
 )
-from rollout.publishing import SnapshotUnpublishable
+from rollout.publishing import SnapshotUnpublishable, publish_batch
 from rollout.services import flag_create, rule_create
 from rollout.snapshot_store import VERSIONS_KEY, _redis, store
 
@@ -148,3 +148,34 @@ def test_republish_task__version_redis_missed__readyz_names_it_then_announced(
     assert int(_redis().hget(VERSIONS_KEY, "production")) == latest.version
     assert client.get("/readyz").json()["checks"]["snapshot"]["status"] == "ok"
     assert set(SegmentRollout.objects.values_list("state", flat=True)) == {"rolled_back"}
+
+
+def test_publish_batch__many_changes__one_version_with_all_of_them(environment, publish) -> None:
+    before = SnapshotVersion.objects.filter(environment=environment).count()
+
+    def change() -> None:
+        with publish_batch():
+            for number in range(5):
+                flag_create(key=f"batch-flag-{number}", kind="number", off_value=number)
+
+    publish(change)
+
+    assert SnapshotVersion.objects.filter(environment=environment).count() == before + 1
+    served = _held()
+    assert [_flag(served, f"batch-flag-{n}")["offValue"] for n in range(5)] == [0, 1, 2, 3, 4]
+
+
+def test_publish_batch__unpublishable_change_inside__whole_block_refused(
+    plan, corrupt_flag, publish
+) -> None:
+    versions = SnapshotVersion.objects.count()
+
+    with pytest.raises(SnapshotUnpublishable) as refused, transaction.atomic():
+        with publish_batch():
+            flag_create(key="batch-flag", kind="number", off_value=1)
+            rule_create(state=corrupt_flag, strategy="default")
+
+    assert refused.value.field == "flags.other-flag"
+    assert not FlagState.objects.filter(flag__key="batch-flag").exists()
+    assert not TargetingRule.objects.filter(state=corrupt_flag).exists()
+    assert SnapshotVersion.objects.count() == versions

@@ -6,6 +6,7 @@ database query (the snapshot store pays for at most one version check per interv
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,6 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from api.http import (
     ApiError,
@@ -33,6 +33,8 @@ from rollout.engine.types import Decision
 from rollout.snapshot_store import HeldSnapshot, KeyInfo, store
 from rollout.telemetry.buffer import BufferUnavailable, environment_id
 from rollout.telemetry.exposure import exposures_count_decisions
+
+logger = logging.getLogger(__name__)
 
 MAX_CONTEXT_ATTRIBUTES = 200
 MAX_ATTRIBUTE_NAME = 200
@@ -213,18 +215,42 @@ def decision_body(
     return body
 
 
-def json_api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Answer ApiError as its JSON response; client endpoints take no CSRF token (API keys)."""
+def json_api(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A client endpoint taking `methods`: ApiError answered as its JSON body, a wrong method
+    as a JSON 405 with Allow, and an unexpected exception logged once with its traceback and
+    answered with a generic 500 (never the exception's text). No CSRF token (API keys)."""
+    allowed = ", ".join(methods)
 
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except ApiError as error:
-            return error.response()
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                if request.method not in methods:
+                    raise ApiError(
+                        405,
+                        "METHOD_NOT_ALLOWED",
+                        f"method: {request.method} not allowed (use {allowed})",
+                        headers={"Allow": allowed},
+                    )
+                return view(request, *args, **kwargs)
+            except ApiError as error:
+                return error.response()
+            except Exception:
+                logger.exception("%s %s failed", request.method, request.path)
+                response = json_response(
+                    {
+                        "errorCode": "GENERAL",
+                        "errorDetails": "internal error (logged on the server)",
+                    },
+                    status=500,
+                )
+                response._has_been_logged = True  # type: ignore[attr-defined]
+                return response
 
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return csrf_exempt(wrapped)
+        wrapped.__name__ = view.__name__
+        wrapped.__doc__ = view.__doc__
+        return csrf_exempt(wrapped)
+
+    return decorate
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,8 +268,7 @@ def _evaluation_request(request: HttpRequest, allowed_fields: set[str]) -> _Eval
     info = authenticate(request)
     held = held_snapshot(info)
     body = read_json_body(request)
-    if allowed_fields:
-        _reject_unknown_fields(body, allowed_fields)
+    _reject_unknown_fields(body, allowed_fields)
     context = parse_context(body.get("context"))
     limit_client(request, info, context.get("targetingKey"))
     tokens = token_issuer(info, context)
@@ -254,8 +279,7 @@ def _evaluation_request(request: HttpRequest, allowed_fields: set[str]) -> _Eval
     return _Evaluation(held, body, completed, tokens, counts)
 
 
-@json_api
-@require_POST
+@json_api("POST")
 def evaluate_view(request: HttpRequest) -> HttpResponse:
     """POST /api/v1/evaluate: every (or the listed) flag's decision for one context."""
     ask = _evaluation_request(request, {"context", "flags"})
@@ -272,11 +296,10 @@ def evaluate_view(request: HttpRequest) -> HttpResponse:
     return cached_json_response(request, body_bytes, etag_of(body_bytes))
 
 
-@json_api
-@require_POST
+@json_api("POST")
 def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
     """POST /ofrep/v1/evaluate/flags/{key}: one flag, OFREP single-evaluation contract."""
-    ask = _evaluation_request(request, set())
+    ask = _evaluation_request(request, {"context"})
     held = ask.held
     if key not in held.snapshot.flags:
         raise ApiError(404, "FLAG_NOT_FOUND", f"flag {key!r} does not exist", key=key)
@@ -286,11 +309,10 @@ def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
     return json_response(decision_body(decision, held, tokens=ask.tokens))
 
 
-@json_api
-@require_POST
+@json_api("POST")
 def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
     """POST /ofrep/v1/evaluate/flags: every flag, with ETag / If-None-Match."""
-    ask = _evaluation_request(request, set())
+    ask = _evaluation_request(request, {"context"})
     held = ask.held
     decisions = evaluate_all(held.snapshot, ask.context, None)
     if ask.counts:
@@ -300,8 +322,7 @@ def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
     return cached_json_response(request, body_bytes, etag_of(body_bytes))
 
 
-@json_api
-@require_GET
+@json_api("GET")
 def ofrep_configuration_view(request: HttpRequest) -> HttpResponse:
     """GET /ofrep/v1/configuration: what providers may assume about this service."""
     authenticate(request)
@@ -321,8 +342,7 @@ def ofrep_configuration_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@json_api
-@require_GET
+@json_api("GET")
 def snapshot_view(request: HttpRequest) -> HttpResponse:
     """GET /api/v1/snapshot (server keys): the compiled ruleset for local evaluation."""
     info = authenticate(request, server_only=True)

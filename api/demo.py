@@ -89,11 +89,15 @@ def demo_page(request: HttpRequest) -> HttpResponse:
         request,
         "demo/index.html",
         {
-            "api_key": api_key,
             "emulate": emulate,
             "classes": list(EMULATED_CLASSES),
-            "overrides_json": orjson.dumps(EMULATED_CLASSES.get(emulate) or {}).decode(),
-            "templates_json": orjson.dumps(TEMPLATES).decode(),
+            # Read by static/edgeflags/demo.js from a JSON data block (json_script).
+            "demo_config": {
+                "apiKey": api_key,
+                "emulate": emulate,
+                "overrides": EMULATED_CLASSES.get(emulate) or {},
+                "templates": TEMPLATES,
+            },
         },
     )
 

@@ -8,7 +8,6 @@ import time
 import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_POST
 
 from api.client import authenticate, held_snapshot, json_api, limit_client
 from api.http import ApiError, json_response, read_json_body
@@ -56,8 +55,7 @@ def known_segments(held: HeldSnapshot) -> frozenset[str]:
     return known
 
 
-@json_api
-@require_POST
+@json_api("POST")
 def events_view(request: HttpRequest) -> HttpResponse:
     """POST /api/v1/events (client key): buffer a batch; 202 with accepted, duplicates and
     uncounted (with uncountedReason).

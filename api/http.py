@@ -40,6 +40,9 @@ class ApiError(Exception):
         response = json_response(body, status=self.status)
         for name, value in self.headers.items():
             response[name] = value
+        if self.status == 401:
+            # RFC 9110 §11.6.1: a 401 names the scheme the server accepts.
+            response["WWW-Authenticate"] = 'Bearer realm="edgeflags"'
         if self.status == 429:
             # Counted and logged in aggregate (api.rate_limits.RefusalLog): one line per
             # interval, not Django's WARNING line per refused request.
@@ -57,6 +60,10 @@ def read_json_body(request: HttpRequest, limit: int | None = None) -> dict[str, 
     EDGEFLAGS_MAX_BODY_BYTES), 400 naming the problem."""
     limit = limit or settings.EDGEFLAGS_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
+    if request.META.get("HTTP_TRANSFER_ENCODING") and not request.META.get("CONTENT_LENGTH"):
+        # WSGI hands a body without Content-Length to Django as empty: refuse it rather
+        # than evaluate a context the client did not send.
+        raise ApiError(411, "LENGTH_REQUIRED", "Content-Length: required (no chunked bodies)")
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"body: larger than {limit} bytes")
     raw = request.read(limit + 1)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +19,36 @@ from rollout.models import Flag, FlagState, RolloutPlan, SegmentRollout
 from rollout.rollouts import rollout_action, rollout_kill, rollout_plan_create, rollout_plan_get
 from rollout.selectors import flag_list
 from rollout.services import flag_state_update
+
+
+class LengthRequired(APIException):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_detail = "Content-Length: required (no chunked bodies)"
+    default_code = "length_required"
+
+
+class ManagementApi(APIView):
+    """Every management endpoint: a body must come with its length."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # WSGI hands Django a body without Content-Length as empty: refuse it rather than
+        # act on a request whose fields were dropped.
+        meta = request.META
+        if meta.get("HTTP_TRANSFER_ENCODING") and not meta.get("CONTENT_LENGTH"):
+            raise LengthRequired()
+        super().initial(request, *args, **kwargs)
+
+
+class StrictInput(serializers.Serializer[Any]):
+    """An input serializer that refuses fields it does not know (a typo is a 400, not a
+    silent no-op)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise ValidationError({name[:80]: ["unknown field"] for name in unknown[:20]})
+        return super().to_internal_value(data)
 
 
 def _flag_state(flag: str, environment: str) -> FlagState:
@@ -46,15 +78,15 @@ class FlagOutput(serializers.Serializer[Flag]):
     states = FlagStateOutput(many=True)
 
 
-class FlagListApi(APIView):
+class FlagListApi(ManagementApi):
     @extend_schema(responses=FlagOutput(many=True))
     def get(self, request: Request) -> Response:
         """Every flag with its state in each environment."""
         return Response(FlagOutput(flag_list(), many=True).data)  # type: ignore[arg-type]
 
 
-class FlagStateUpdateApi(APIView):
-    class InputSerializer(serializers.Serializer[Any]):
+class FlagStateUpdateApi(ManagementApi):
+    class InputSerializer(StrictInput):
         enabled = serializers.BooleanField(required=False)
         offValue = serializers.JSONField(required=False)
         reason = serializers.CharField(
@@ -105,21 +137,23 @@ class RolloutPlanOutput(serializers.Serializer[RolloutPlan]):
     segments = SegmentRolloutOutput(many=True)
 
 
-class ReasonInput(serializers.Serializer[Any]):
+class ReasonInput(StrictInput):
     reason = serializers.CharField(max_length=2000, help_text="Why: it goes into the audit log.")
 
 
-class RolloutApi(APIView):
-    class InputSerializer(serializers.Serializer[Any]):
+class RolloutApi(ManagementApi):
+    class InputSerializer(StrictInput):
         reason = serializers.CharField(max_length=2000, required=False, default="new rollout")
         targetRung = serializers.CharField(max_length=40, required=False, default="")
         stages = serializers.JSONField(required=False)
         guardrails = serializers.JSONField(required=False)
-        alpha = serializers.FloatField(required=False, min_value=0.0001, max_value=0.5)
-        burnInClients = serializers.IntegerField(required=False, min_value=2)
-        noDataHours = serializers.FloatField(required=False, min_value=0.1)
-        includedSegments = serializers.ListField(child=serializers.CharField(), required=False)
-        excludedSegments = serializers.ListField(child=serializers.CharField(), required=False)
+        # Ranges are checked by the plan itself (rollout.guardrails.plan.PLAN_RANGES), for the
+        # API and the admin alike.
+        alpha = serializers.FloatField(required=False)
+        burnInClients = serializers.IntegerField(required=False)
+        noDataHours = serializers.FloatField(required=False)
+        includedSegments = serializers.JSONField(required=False)
+        excludedSegments = serializers.JSONField(required=False)
         start = serializers.BooleanField(required=False, default=True)
 
     @extend_schema(responses=RolloutPlanOutput)
@@ -144,22 +178,39 @@ class RolloutApi(APIView):
             )
             if key in data
         }
-        plan = rollout_plan_create(
-            state=state,
-            actor=Actor.of(request.user),
-            reason=data["reason"],
-            target_rung=data["targetRung"],
-            stages=data.get("stages"),
-            guardrails=data.get("guardrails"),
-            included_segments=data.get("includedSegments"),
-            excluded_segments=data.get("excludedSegments"),
-            start=data["start"],
-            **settings,
-        )
+        try:
+            plan = rollout_plan_create(
+                state=state,
+                actor=Actor.of(request.user),
+                reason=data["reason"],
+                target_rung=data["targetRung"],
+                stages=data.get("stages"),
+                guardrails=data.get("guardrails"),
+                included_segments=data.get("includedSegments"),
+                excluded_segments=data.get("excludedSegments"),
+                start=data["start"],
+                **settings,
+            )
+        except DjangoValidationError as exc:
+            # The model names its own fields; the API names its JSON ones.
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+            raise ValidationError(
+                {_PLAN_INPUT_NAMES.get(name, name): messages for name, messages in errors.items()}
+            ) from None
         return Response(RolloutPlanOutput(plan).data, status=201)
 
 
-class SegmentActionApi(APIView):
+_PLAN_INPUT_NAMES = {
+    "target_rung": "targetRung",
+    "burn_in_clients": "burnInClients",
+    "no_data_hours": "noDataHours",
+    "included_segments": "includedSegments",
+    "excluded_segments": "excludedSegments",
+    "__all__": "detail",
+}
+
+
+class SegmentActionApi(ManagementApi):
     @extend_schema(request=ReasonInput, responses=SegmentRolloutOutput)
     def post(
         self, request: Request, flag: str, environment: str, segment: str, action: str
@@ -178,7 +229,7 @@ class SegmentActionApi(APIView):
         return Response(SegmentRolloutOutput(row).data)
 
 
-class KillApi(APIView):
+class KillApi(ManagementApi):
     @extend_schema(request=ReasonInput, responses=SegmentRolloutOutput(many=True))
     def post(self, request: Request, flag: str, environment: str) -> Response:
         """The kill switch: roll back every segment of the flag's rollout (answers with the

@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_http_methods
 
 from api.client import authenticate, decision_body, held_snapshot, json_api, limit_client
 from api.http import ApiError, json_response, read_json_body
@@ -40,8 +39,7 @@ def _environment_id(held: HeldSnapshot) -> int:
     return environment
 
 
-@json_api
-@require_http_methods(["POST"])
+@json_api("POST")
 def probe_create_view(request: HttpRequest) -> HttpResponse:
     """POST /api/v1/probes (client key): store a probe; answer segment and decisions."""
     info = authenticate(request)
@@ -88,8 +86,7 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(orjson.dumps(body), content_type="application/json")
 
 
-@json_api
-@require_http_methods(["DELETE"])
+@json_api("DELETE")
 def probe_erase_view(request: HttpRequest, client_id: str) -> HttpResponse:
     """DELETE /api/v1/probes/{clientId} (server key): erase what the key's environment stored
     about one client."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,6 +25,27 @@ from rollout.engine.types import (
     Flag,
     Snapshot,
 )
+
+logger = logging.getLogger(__name__)
+
+# What a client is told when its decision failed: the safe rung, and nothing of the cause
+# (exception text can carry rule contents or other clients' values); the cause is logged.
+FAILED_DETAILS = "the flag could not be evaluated; the safe rung is served (logged on the server)"
+_LOG_EVERY_S = 60.0
+_last_logged: dict[tuple[str, str], float] = {}
+
+
+def _log_failure(flag_key: str, exc: Exception) -> None:
+    """Log a failed evaluation with its traceback, at most once a minute per flag and kind
+    of failure: a broken flag fails every request, and one line a minute says so."""
+    where = (flag_key, type(exc).__name__)
+    now = time.monotonic()
+    if now - _last_logged.get(where, -_LOG_EVERY_S) < _LOG_EVERY_S:
+        return
+    if len(_last_logged) > 10_000:
+        _last_logged.clear()
+    _last_logged[where] = now
+    logger.error("flag %s: evaluation failed, safe rung served", flag_key, exc_info=exc)
 
 
 def _holds(dependency: Dependency, ctx: Context) -> bool:
@@ -90,10 +113,9 @@ def _decide_ladder(flag: Flag, ladder: Ladder, ctx: Context) -> Decision:
             return _rung_decision(flag, ladder.rungs[ladder.safe], DEFAULT, segment)
         climbed = climb(ladder, ctx, segment, in_rollout, flag.key)
     except Exception as exc:  # noqa: BLE001 - a failing ladder must still answer safely
+        _log_failure(flag.key, exc)
         decision = _rung_decision(flag, ladder.rungs[ladder.safe], ERROR, segment)
-        return dataclasses.replace(
-            decision, error_code=GENERAL, error_message=f"{type(exc).__name__}: {exc}"
-        )
+        return dataclasses.replace(decision, error_code=GENERAL, error_message=FAILED_DETAILS)
     stage = climbed.stage
     if stage is not None and 0 < stage.percentage < 100:
         reason = SPLIT  # the client's bucket decided its arm

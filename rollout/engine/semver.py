@@ -14,6 +14,12 @@ _SEMVER = re.compile(
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 )
 
+# npm's semver limits (MAX_LENGTH, MAX_SAFE_COMPONENT_LENGTH): a version is a short string,
+# and a numeric part past 16 digits is no real version (Python also refuses to turn more
+# than 4,300 digits into an int).
+MAX_LENGTH = 256
+MAX_NUMBER_DIGITS = 16
+
 Precedence = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
 
 
@@ -37,9 +43,14 @@ def _precedence(major: int, minor: int, patch: int, prerelease: tuple[str, ...])
 @lru_cache(maxsize=4096)
 def parse_semver(text: str) -> SemVer | None:
     """The version, or None when `text` is not strict SemVer 2.0.0 (no leading "v")."""
+    if len(text) > MAX_LENGTH:
+        return None
     match = _SEMVER.fullmatch(text)
     if match is None:
         return None
     major, minor, patch, prerelease, _build = match.groups()
     identifiers = tuple(prerelease.split(".")) if prerelease else ()
+    numbers = (major, minor, patch, *(p for p in identifiers if p.isdigit()))
+    if any(len(number) > MAX_NUMBER_DIGITS for number in numbers):
+        return None
     return SemVer(_precedence(int(major), int(minor), int(patch), identifiers), text)

@@ -33,6 +33,28 @@ class PlanInvalid(ValueError):
     """A plan setting is wrong; the message starts with the field's path."""
 
 
+# Every number a plan holds, with the range it must lie in (inclusive), in one place: for
+# the API, the admin form and the controller alike (README, "Rollout plans"). The upper
+# bounds keep a plan from switching its own safety off: a no-data hold after 1e308 hours,
+# or a burn-in no segment ever reaches, would let a rollout ramp unwatched.
+PLAN_RANGES: dict[str, tuple[float, float]] = {
+    "alpha": (0.0001, 0.5),
+    "burnInClients": (2, 100_000),
+    "noDataHours": (0.1, 720.0),  # 30 days
+    "stages[].percentage": (1, 100),
+    "stages[].minDwellHours": (0.0, 720.0),
+    "stages[].minTreatmentClients": (0, 10_000_000),
+    "stages[].maxDurationHours": (0.0, 2160.0),  # 90 days; 0 = no timeout
+    "guardrails[].tau": (0.0, 1_000_000.0),
+    "guardrails[].margin": (0.0, 1_000_000.0),
+}
+MAX_STAGES = 20
+MAX_SEGMENT_KEYS = 200  # in includedSegments or excludedSegments
+MAX_SEGMENT_KEY_LENGTH = 63  # SegmentRollout.segment's column
+STAGE_FIELDS = frozenset({"percentage", "minDwellHours", "minTreatmentClients", "maxDurationHours"})
+GUARDRAIL_FIELDS = frozenset({"metric", "tau", "margin", "relative"})
+
+
 @dataclass(frozen=True, slots=True)
 class Stage:
     percentage: int  # share of the segment in the treatment arm, 1..100
@@ -93,13 +115,25 @@ DEFAULT_GUARDRAILS = (
 DEFAULT_TAUS = {g.metric: g for g in DEFAULT_GUARDRAILS}
 
 
-def _number(raw: Mapping[str, Any], name: str, where: str, default: float, low: float) -> float:
-    value = raw.get(name, default)
+def _in_range(value: Any, field: str, rule: str) -> float:
+    """`value` as a float, or PlanInvalid naming `field` when it is not a finite number in
+    PLAN_RANGES[rule]."""
+    low, high = PLAN_RANGES[rule]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise PlanInvalid(f"{where}.{name}: must be a number")
-    if value < low:
-        raise PlanInvalid(f"{where}.{name}: must be at least {low}")
+        raise PlanInvalid(f"{field}: must be a number")
+    if not low <= value <= high:
+        raise PlanInvalid(f"{field}: must be within {low:g}..{high:g}")
     return float(value)
+
+
+def _number(raw: Mapping[str, Any], name: str, where: str, default: float, group: str) -> float:
+    return _in_range(raw.get(name, default), f"{where}.{name}", f"{group}[].{name}")
+
+
+def _known_fields(item: Mapping[str, Any], known: frozenset[str], at: str) -> None:
+    unknown = sorted(str(name) for name in set(item) - known)
+    if unknown:
+        raise PlanInvalid(f"{at}.{unknown[0][:40]}: unknown field ({', '.join(sorted(known))})")
 
 
 def _check_json(raw: Any, where: str) -> None:
@@ -116,13 +150,14 @@ def parse_stages(raw: Any, where: str = "stages") -> tuple[Stage, ...]:
     _check_json(raw, where)
     if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)) or not raw:
         raise PlanInvalid(f"{where}: must be a non-empty list of stages")
-    if len(raw) > 20:
-        raise PlanInvalid(f"{where}: at most 20 stages")
+    if len(raw) > MAX_STAGES:
+        raise PlanInvalid(f"{where}: at most {MAX_STAGES} stages")
     stages: list[Stage] = []
     for index, item in enumerate(raw):
         at = f"{where}[{index}]"
         if not isinstance(item, Mapping):
             raise PlanInvalid(f"{at}: must be an object")
+        _known_fields(item, STAGE_FIELDS, at)
         percentage = item.get("percentage")
         if isinstance(percentage, bool) or not isinstance(percentage, int):
             raise PlanInvalid(f"{at}.percentage: must be a whole number 1..100")
@@ -132,9 +167,9 @@ def parse_stages(raw: Any, where: str = "stages") -> tuple[Stage, ...]:
             raise PlanInvalid(f"{at}.percentage: must be above the previous stage's")
         stage = Stage(
             percentage,
-            _number(item, "minDwellHours", at, 0.0, 0.0),
-            int(_number(item, "minTreatmentClients", at, 0.0, 0.0)),
-            _number(item, "maxDurationHours", at, 72.0, 0.0),
+            _number(item, "minDwellHours", at, 0.0, "stages"),
+            int(_number(item, "minTreatmentClients", at, 0.0, "stages")),
+            _number(item, "maxDurationHours", at, 72.0, "stages"),
         )
         if stage.max_duration_hours and stage.max_duration_hours < stage.min_dwell_hours:
             raise PlanInvalid(f"{at}.maxDurationHours: must not be below minDwellHours")
@@ -152,19 +187,21 @@ def parse_guardrails(raw: Any, where: str = "guardrails") -> tuple[Guardrail, ..
         at = f"{where}[{index}]"
         if not isinstance(item, Mapping):
             raise PlanInvalid(f"{at}: must be an object")
+        _known_fields(item, GUARDRAIL_FIELDS, at)
         metric = item.get("metric")
         if metric not in METRICS:
             raise PlanInvalid(f"{at}.metric: must be one of {', '.join(METRICS)}")
         if any(g.metric == metric for g in guardrails):
             raise PlanInvalid(f"{at}.metric: {metric} is listed twice")
         default = DEFAULT_TAUS[metric]
-        tau = _number(item, "tau", at, default.tau, 0.0)
+        tau = _number(item, "tau", at, default.tau, "guardrails")
         if metric != "failures" and tau <= 0:
             raise PlanInvalid(f"{at}.tau: must be above 0")
         relative = item.get("relative", default.relative)
         if not isinstance(relative, bool):
             raise PlanInvalid(f"{at}.relative: must be true or false")
-        guardrails.append(Guardrail(metric, tau, _number(item, "margin", at, 0.0, 0.0), relative))
+        margin = _number(item, "margin", at, 0.0, "guardrails")
+        guardrails.append(Guardrail(metric, tau, margin, relative))
     return tuple(guardrails)
 
 
@@ -177,19 +214,32 @@ def parse_plan(
     no_data_hours: float = 24.0,
 ) -> PlanSpec:
     """A validated PlanSpec (raises PlanInvalid naming the field)."""
-    if not 0 < alpha < 1:
-        raise PlanInvalid("alpha: must be between 0 and 1")
-    if burn_in_clients < 2:
-        raise PlanInvalid("burn_in_clients: must be at least 2 (a variance needs two)")
-    if no_data_hours <= 0:
-        raise PlanInvalid("no_data_hours: must be above 0")
+    alpha = _in_range(alpha, "alpha", "alpha")
+    burn_in = _in_range(burn_in_clients, "burnInClients", "burnInClients")  # a variance needs 2
+    if burn_in != int(burn_in):
+        raise PlanInvalid("burnInClients: must be a whole number")
+    no_data_hours = _in_range(no_data_hours, "noDataHours", "noDataHours")
     return PlanSpec(
         parse_stages(stages),
         parse_guardrails(guardrails),
         alpha=alpha,
-        burn_in_clients=burn_in_clients,
+        burn_in_clients=int(burn_in),
         no_data_hours=no_data_hours,
     )
+
+
+def check_segment_keys(raw: Any, where: str) -> list[str]:
+    """A plan's includedSegments / excludedSegments: a list of at most MAX_SEGMENT_KEYS
+    segment keys ("*" = every segment)."""
+    _check_json(raw, where)
+    if not isinstance(raw, list) or not all(isinstance(key, str) for key in raw):
+        raise PlanInvalid(f"{where}: must be a list of segment keys")
+    if len(raw) > MAX_SEGMENT_KEYS:
+        raise PlanInvalid(f"{where}: at most {MAX_SEGMENT_KEYS} segment keys")
+    for index, key in enumerate(raw):
+        if not key or len(key) > MAX_SEGMENT_KEY_LENGTH:
+            raise PlanInvalid(f"{where}[{index}]: 1..{MAX_SEGMENT_KEY_LENGTH} characters")
+    return raw
 
 
 def default_stages_json() -> list[dict[str, Any]]:

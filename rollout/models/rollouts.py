@@ -12,6 +12,7 @@ from rollout.guardrails.plan import (
     DEFAULT_ALPHA,
     PlanInvalid,
     PlanSpec,
+    check_segment_keys,
     default_guardrails_json,
     default_stages_json,
     parse_plan,
@@ -23,6 +24,16 @@ from rollout.models.flags import FlagState
 
 def _everything() -> list[str]:
     return ["*"]
+
+
+# A plan setting's name in PlanInvalid's messages (the API's JSON) -> its model field.
+_PLAN_FIELDS = {
+    "stages": "stages",
+    "guardrails": "guardrails",
+    "alpha": "alpha",
+    "burnInClients": "burn_in_clients",
+    "noDataHours": "no_data_hours",
+}
 
 
 class RolloutPlan(models.Model):
@@ -93,15 +104,18 @@ class RolloutPlan(models.Model):
             self.spec()
         except PlanInvalid as exc:
             field = str(exc).partition(":")[0].split("[")[0].split(".")[0]
-            errors.setdefault(field if field in {"stages", "guardrails"} else "__all__", []).append(
-                str(exc)
-            )
-        for name in ("included_segments", "excluded_segments"):
+            errors.setdefault(_PLAN_FIELDS.get(field, "__all__"), []).append(str(exc))
+        for name, json_name in (
+            ("included_segments", "includedSegments"),
+            ("excluded_segments", "excludedSegments"),
+        ):
             value = getattr(self, name)
             if refused_json(value):
                 continue  # the field's validator names the problem
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                errors.setdefault(name, []).append(f"{name}: must be a list of segment keys")
+            try:
+                check_segment_keys(value, json_name)
+            except PlanInvalid as exc:
+                errors.setdefault(name, []).append(str(exc))
         if self.flag_state_id and self.target_rung:
             keys = list(self.flag_state.flag.rungs.values_list("key", flat=True))
             if self.target_rung not in keys:

@@ -19,6 +19,7 @@ from openfeature import api as openfeature_api
 from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 
+from tests.support.databases import fresh_database
 from tests.support.processes import manage, production_env, web_servers
 
 pytestmark = pytest.mark.services
@@ -88,12 +89,18 @@ class Stack:
     staff_token: str
 
 
-@pytest.fixture
-def live_stack(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Stack]:
-    """Two web servers on one PostgreSQL database and one Redis, loaded with EXPORT."""
+@pytest.fixture(scope="module")
+def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Two web servers on one PostgreSQL database and one Redis, loaded with EXPORT (one
+    stack for the module: the tests read it, and the one that changes a flag runs last)."""
     if not settings.REDIS_URL:
         pytest.fail("this test needs Redis (set REDIS_URL or run one on 127.0.0.1:6379)")
-    env = production_env(tmp_path, fresh_postgres_database, settings.REDIS_URL)
+    with fresh_database() as database:
+        yield from _stack(tmp_path_factory.mktemp("live"), database)
+
+
+def _stack(tmp_path: Path, database: str) -> Iterator[Stack]:
+    env = production_env(tmp_path, database, settings.REDIS_URL)
     manage(env, "migrate", "--no-input")
     export = tmp_path / "unleash.json"
     export.write_text(json.dumps(EXPORT))
@@ -135,6 +142,39 @@ def test_openfeature_sdk__ofrep_provider__every_kind(live_stack: Stack) -> None:
     missing = client.get_boolean_details("does-not-exist", False, pro)
     assert missing.value is False
     assert missing.error_code == "FLAG_NOT_FOUND"
+
+
+def _chunks(body: bytes) -> Iterator[bytes]:
+    yield body  # a generator body: requests sends it with Transfer-Encoding: chunked
+
+
+def test_chunked_bodies__client_and_management_api__411_not_dropped(live_stack: Stack) -> None:
+    web_a = live_stack.urls[0]
+    context = json.dumps({"context": {"targetingKey": "u", "plan": "pro"}}).encode()
+    evaluate = requests.post(
+        f"{web_a}/api/v1/evaluate",
+        data=_chunks(context),
+        headers={"Authorization": f"Bearer {live_stack.client_key}"},
+        timeout=5,
+    )
+    patch = requests.patch(
+        f"{web_a}/api/v1/flags/smart-reply/environments/production",
+        data=_chunks(b'{"enabled": false}'),
+        headers={
+            "Authorization": f"Token {live_stack.staff_token}",
+            "Content-Type": "application/json",
+        },
+        timeout=5,
+    )
+
+    assert evaluate.request.headers["Transfer-Encoding"] == "chunked"
+    assert (evaluate.status_code, evaluate.json()["errorCode"]) == (411, "LENGTH_REQUIRED")
+    assert patch.status_code == 411, patch.text
+    assert "Content-Length" in patch.json()["detail"]
+    flags = requests.get(
+        f"{web_a}/api/v1/flags", headers={"Authorization": f"Token {live_stack.staff_token}"}
+    ).json()
+    assert next(f for f in flags if f["key"] == "smart-reply")["states"][0]["enabled"] is True
 
 
 def test_flag_change_through_one_process__served_by_the_other_within_1s(

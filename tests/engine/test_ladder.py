@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from hypothesis import given, settings
@@ -185,3 +186,29 @@ def test_ladder__property__meets_nothing__last_rungs(context) -> None:
     low = {**context, "memoryGb": 1}
 
     assert _rung(snapshot, low) == "off"
+
+
+def test_ladder__climb_raises__safe_rung_generic_details_logged_once_a_minute(
+    monkeypatch, caplog
+) -> None:
+    evaluate_module = importlib.import_module("rollout.engine.evaluate")  # not the function
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret rule contents")
+
+    monkeypatch.setattr(evaluate_module, "climb", broken)  # a bug in the ladder code
+    monkeypatch.setattr(evaluate_module, "_last_logged", {})
+    snapshot = _snapshot()
+
+    with caplog.at_level("ERROR", logger="rollout.engine.evaluate"):
+        first = evaluate(snapshot, "smart-compose", {"targetingKey": "u", **HIGH_END})
+        again = evaluate(snapshot, "smart-compose", {"targetingKey": "v", **HIGH_END})
+
+    assert (first.variant, first.reason, first.error_code) == ("lite", "ERROR", "GENERAL")
+    assert "secret" not in (first.error_message or "")
+    assert first.error_message == evaluate_module.FAILED_DETAILS
+    assert again.variant == "lite"
+    [record] = caplog.records  # the second failure within the minute is not logged again
+    assert "smart-compose" in record.getMessage()
+    assert record.exc_info is not None
+    assert "secret rule contents" in str(record.exc_info[1])

@@ -37,3 +37,20 @@ def test_parse_semver__build_metadata__ignored_for_equality() -> None:
 )
 def test_parse_semver__not_strict_semver__none(text) -> None:
     assert parse_semver(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1" * 17 + ".0.0",  # a numeric part past npm's 16 digits
+        "1.0.0-" + "9" * 5000,  # Python would refuse this int (4,300-digit limit)
+        "1.0.0-" + "a" * 251,  # 257 characters in all
+    ],
+    ids=["major-17-digits", "prerelease-5000-digits", "over-256-characters"],
+)
+def test_parse_semver__over_the_length_caps__not_a_version(text) -> None:
+    assert parse_semver(text) is None
+
+
+def test_parse_semver__at_the_caps__a_version() -> None:
+    assert parse_semver("9" * 16 + ".0.0-" + "a" * 200) is not None

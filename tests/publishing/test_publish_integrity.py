@@ -170,10 +170,13 @@ def test_publish_batch__unpublishable_change_inside__whole_block_refused(
 ) -> None:
     versions = SnapshotVersion.objects.count()
 
-    with pytest.raises(SnapshotUnpublishable) as refused, transaction.atomic():
-        with publish_batch():
+    def one_batch() -> None:
+        with transaction.atomic(), publish_batch():
             flag_create(key="batch-flag", kind="number", off_value=1)
             rule_create(state=corrupt_flag, strategy="default")
+
+    with pytest.raises(SnapshotUnpublishable) as refused:
+        one_batch()
 
     assert refused.value.field == "flags.other-flag"
     assert not FlagState.objects.filter(flag__key="batch-flag").exists()

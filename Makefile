@@ -31,10 +31,11 @@ install-dev: $(VENV)/.dev-installed
 # A random secret for the embedded mode, generated once and kept (settings read it when
 # SECRET_KEY is unset).
 var/secret_key:
-	@mkdir -p var
+	@mkdir -p var && chmod 700 var
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
 migrate: install var/secret_key
+	@chmod 700 var
 	$(MANAGE) migrate --no-input
 	$(MANAGE) collectstatic --no-input --verbosity 0
 

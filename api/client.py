@@ -59,14 +59,17 @@ def authenticate(request: HttpRequest, *, server_only: bool = False) -> KeyInfo:
             "UNAUTHORIZED",
             "Authorization: missing API key (send 'Authorization: Bearer <key>' or 'X-API-Key')",
         )
+    address = client_address(request)
+    _raise_if_limited(rate_limits.check_guessing(address))
     info = store.key(raw_key)
     if info is None:
+        rate_limits.unknown_key(address)
         raise ApiError(401, "UNAUTHORIZED", "Authorization: unknown API key")
     if info.revoked:
         raise ApiError(401, "UNAUTHORIZED", "Authorization: this API key has been revoked")
     if server_only and info.scope != "server":
         raise ApiError(403, "FORBIDDEN", "Authorization: this endpoint needs a server key")
-    _raise_if_limited(rate_limits.check_caller(info.key_id, client_address(request)))
+    _raise_if_limited(rate_limits.check_caller(info.key_id, address))
     return info
 
 
@@ -74,6 +77,11 @@ _LIMIT_FIELDS = {
     "key": ("Authorization", "EDGEFLAGS_RATE_LIMIT_PER_KEY", "this key"),
     "address": ("Authorization", "EDGEFLAGS_RATE_LIMIT_PER_ADDRESS", "this key from your address"),
     "client": ("context.targetingKey", "EDGEFLAGS_RATE_LIMIT_PER_CLIENT", "this client"),
+    "unknown_keys": (
+        "Authorization",
+        "EDGEFLAGS_RATE_LIMIT_UNKNOWN_KEYS_PER_ADDRESS",
+        "unknown API keys from your address",
+    ),
 }
 
 

@@ -105,3 +105,19 @@ def cached_json_response(request: HttpRequest, body_bytes: bytes, etag: str) -> 
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response
+
+
+# Paths whose callers are programs: their 404s are JSON like every other answer there.
+_API_PREFIXES = ("/api/", "/ofrep/")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: JSON under the API prefixes, Django's page elsewhere."""
+    if request.path.startswith(_API_PREFIXES):
+        return json_response(
+            {"errorCode": "NOT_FOUND", "errorDetails": f"path: no endpoint {request.path}"},
+            status=404,
+        )
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

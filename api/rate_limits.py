@@ -61,6 +61,15 @@ class TokenBuckets:
         self._buckets[key] = (tokens, now)
         return max(1, int((1.0 - tokens) / self.rate + 0.999))
 
+    def waiting(self, key: Hashable, now: float | None = None) -> int:
+        """As retry_after, without taking a token: 0 while `key` has one left."""
+        now = time.monotonic() if now is None else now
+        entry = self._buckets.get(key)
+        if entry is None:
+            return 0
+        tokens = min(self.burst, entry[0] + (now - entry[1]) * self.rate)
+        return 0 if tokens >= 1.0 else max(1, int((1.0 - tokens) / self.rate + 0.999))
+
     def __len__(self) -> int:
         return len(self._buckets)
 
@@ -124,11 +133,34 @@ def client_address(request: HttpRequest) -> str:
 class ClientRateLimits:
     """The three limits of the client API, checked in order of cost: key, address, client."""
 
-    def __init__(self, *, per_key: float, per_address: float, per_client: float, log_s: float):
+    def __init__(
+        self,
+        *,
+        per_key: float,
+        per_address: float,
+        per_client: float,
+        log_s: float,
+        unknown_keys_per_address: float = 1.0,
+    ):
         self.per_key = TokenBuckets(per_key)
         self.per_address = TokenBuckets(per_address)
         self.per_client = TokenBuckets(per_client)
+        # Unknown keys are guesses (or a mistyped key): an address that sends more than its
+        # burst of them is refused outright, any key, until the bucket refills — so guessing
+        # is held to this rate per address and process, and a hit cannot be told from a miss.
+        self.unknown_keys = TokenBuckets(
+            unknown_keys_per_address, burst=max(10 * unknown_keys_per_address, 1.0)
+        )
         self.refusals = RefusalLog(log_s)
+
+    def check_guessing(self, address: str, now: float | None = None) -> tuple[str, int] | None:
+        """(reason, seconds to wait) while `address` has used up its unknown keys, or None."""
+        wait = self.unknown_keys.waiting(address, now)
+        return self._refused("unknown_keys", wait) if wait else None
+
+    def unknown_key(self, address: str, now: float | None = None) -> None:
+        """Count a request from `address` with a key that is no key of any environment."""
+        self.unknown_keys.retry_after(address, now)
 
     def check_caller(
         self, key_id: int, address: str, now: float | None = None
@@ -166,4 +198,5 @@ def limits_from_settings() -> ClientRateLimits:
         per_address=settings.EDGEFLAGS_RATE_LIMIT_PER_ADDRESS,
         per_client=settings.EDGEFLAGS_RATE_LIMIT_PER_CLIENT,
         log_s=settings.EDGEFLAGS_RATE_LIMIT_LOG_S,
+        unknown_keys_per_address=settings.EDGEFLAGS_RATE_LIMIT_UNKNOWN_KEYS_PER_ADDRESS,
     )

@@ -8,10 +8,12 @@ under `var/`) and production (DATABASE_URL + REDIS_URL: PostgreSQL and Redis).
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 # Lets admin and DRF generics be subscripted at runtime (ModelAdmin[Model]) for type checks.
@@ -64,8 +66,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
+    "csp",
+    "axes",
     "django_celery_beat",
     "ops",
     "capability_probe",
@@ -83,6 +87,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -105,7 +112,8 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------------------
 if not env.str("DATABASE_URL", default=""):
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # The SQLite file, the broker's messages and the generated secret: the owner's only.
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'edgeflags.sqlite3'}")
 }
@@ -160,7 +168,7 @@ if REDIS_URL:
 else:
     CELERY_BROKER_URL = "filesystem://localhost//"
     for _folder in ("queue", "control", "processed"):
-        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+        (BROKER_DIR / _folder).mkdir(mode=0o700, parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -203,6 +211,11 @@ EDGEFLAGS_MAX_BODY_BYTES = env.int("EDGEFLAGS_MAX_BODY_BYTES", default=64 * 1024
 EDGEFLAGS_RATE_LIMIT_PER_CLIENT = env_float("EDGEFLAGS_RATE_LIMIT_PER_CLIENT", 50.0)
 EDGEFLAGS_RATE_LIMIT_PER_ADDRESS = env_float("EDGEFLAGS_RATE_LIMIT_PER_ADDRESS", 20000.0)
 EDGEFLAGS_RATE_LIMIT_PER_KEY = env_float("EDGEFLAGS_RATE_LIMIT_PER_KEY", 50000.0)
+# Requests with an unknown API key (guesses) per second per source address, burst 10×: over
+# it, that address is refused (429) whatever key it sends until the burst refills.
+EDGEFLAGS_RATE_LIMIT_UNKNOWN_KEYS_PER_ADDRESS = env_float(
+    "EDGEFLAGS_RATE_LIMIT_UNKNOWN_KEYS_PER_ADDRESS", 1.0
+)
 # Refused requests are logged as one summary line per this many seconds, not one line each.
 EDGEFLAGS_RATE_LIMIT_LOG_S = env_float("EDGEFLAGS_RATE_LIMIT_LOG_S", 60.0)
 # Reverse proxies in front that append to X-Forwarded-For (0: the peer address is the
@@ -283,20 +296,81 @@ STORAGES = {
 # Serve straight from the apps' static folders when collectstatic has not run (tests, dev).
 WHITENOISE_USE_FINDERS = True
 
+# --- HTTP hardening (README: Security model) --------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env.bool("EDGEFLAGS_HTTPS", default=False):
+EDGEFLAGS_HTTPS = env.bool("EDGEFLAGS_HTTPS", default=False)
+if EDGEFLAGS_HTTPS:
+    # Served over TLS (by a proxy that sets X-Forwarded-Proto): cookies never travel in
+    # clear, plain http is redirected, and browsers are told to use https only (HSTS).
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("EDGEFLAGS_SSL_REDIRECT", default=True)
+    # Health checks and scrapes come from inside, over plain http.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.int("EDGEFLAGS_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("EDGEFLAGS_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("EDGEFLAGS_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading binds the whole domain into browsers for months: the domain owner's
+        # decision (EDGEFLAGS_HSTS_PRELOAD=true), not a default, so its warning is silenced.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Content-Security-Policy on every page (admin, console, docs, demo): scripts only from this
+# origin's static files, no inline script; inline styles are allowed (the admin and the
+# console's charts set style attributes). The JSON APIs carry none (no document to protect,
+# and the hot path stays lean).
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/", "/ofrep/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+
+# Admin login throttling (django-axes): after EDGEFLAGS_LOGIN_FAILURE_LIMIT wrong passwords
+# for one username from one address, that pair is locked out for the cool-off (a 429), even
+# with the right password; a success resets the count. Locking the pair, not the username
+# alone, keeps a stranger from locking a release manager out from elsewhere. Unlock early
+# with `manage.py axes_reset_username <user>`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("EDGEFLAGS_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("EDGEFLAGS_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Lockouts are operated with axes' commands; its admin pages would be a door around the audit.
+AXES_ENABLE_ADMIN = False
+AXES_IPWARE_PROXY_COUNT = EDGEFLAGS_NUM_PROXIES or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if EDGEFLAGS_NUM_PROXIES else ["REMOTE_ADDR"]
+)
+
+# Management-API tokens (django-rest-knox; rollout/management_tokens.py): stored as digests,
+# expiring after this many days unless created with another lifetime.
+EDGEFLAGS_TOKEN_TTL_DAYS = env_float("EDGEFLAGS_TOKEN_TTL_DAYS", 30.0)
+REST_KNOX = {"TOKEN_TTL": timedelta(days=EDGEFLAGS_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFIX": "Token"}
 
 # --- REST framework and OpenAPI ----------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "EXCEPTION_HANDLER": "api.errors.exception_handler",

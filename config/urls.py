@@ -21,3 +21,5 @@ urlpatterns = [
     path("admin/console/", include("rollout.console.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "api.http.not_found"

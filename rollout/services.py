@@ -68,16 +68,13 @@ def _where(row: models.Model) -> dict[str, Any]:
     return found
 
 
-SECRET_WORDS = ("password", "secret", "hash")
+# Fields the audit log never holds: password and key hashes, secrets, and token digests
+# (knox's primary key).
+SECRET_WORDS = ("password", "secret", "hash", "digest")
 
 
 def _secret(model: type[models.Model] | models.Model, name: str) -> bool:
-    """Fields the audit log never holds: password and key hashes, secrets, and a primary key
-    that is itself a credential (DRF's token)."""
-    if any(word in name for word in SECRET_WORDS):
-        return True
-    pk = model._meta.pk
-    return model._meta.app_label == "authtoken" and pk is not None and name == pk.name
+    return any(word in name for word in SECRET_WORDS)
 
 
 def _identify(row: models.Model) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from api import client as client_api
+from api.rate_limits import limits_from_settings
 from rollout.models import Environment
 from rollout.services import api_key_create, environment_create
 from rollout.snapshot_store import store
@@ -19,6 +21,12 @@ def _fresh_snapshot_store() -> Iterator[None]:
     store.reset()
     yield
     store.reset()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with full rate-limit buckets (tests share the address 127.0.0.1)."""
+    monkeypatch.setattr(client_api, "rate_limits", limits_from_settings())
 
 
 @pytest.fixture

@@ -100,6 +100,16 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+# A cell that starts with one of these is a formula to Excel, LibreOffice and Sheets
+# (OWASP "CSV injection"): `=HYPERLINK(…)` in a reason would run when the export is opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """`text` as a spreadsheet shows it, never as a formula: a leading quote makes it text."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
     yield [
         "at",
@@ -115,16 +125,19 @@ def _csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
     ]
     for entry in entries.iterator(chunk_size=1000):
         yield [
-            entry.at.isoformat(),
-            entry.actor_name,
-            entry.action,
-            entry.environment,
-            entry.flag,
-            entry.segment,
-            json.dumps(entry.before, sort_keys=True),
-            json.dumps(entry.after, sort_keys=True),
-            entry.reason,
-            json.dumps(entry.evidence, sort_keys=True) if entry.evidence else "",
+            csv_cell(cell)
+            for cell in (
+                entry.at.isoformat(),
+                entry.actor_name,
+                entry.action,
+                entry.environment,
+                entry.flag,
+                entry.segment,
+                json.dumps(entry.before, sort_keys=True),
+                json.dumps(entry.after, sort_keys=True),
+                entry.reason,
+                json.dumps(entry.evidence, sort_keys=True) if entry.evidence else "",
+            )
         ]
 
 

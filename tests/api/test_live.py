@@ -114,7 +114,7 @@ def _stack(tmp_path: Path, database: str) -> Iterator[Stack]:
         "from django.contrib.auth.models import User; "
         "User.objects.create_superuser('ops', 'ops@example.com', 'pw-for-tests-only')",
     )
-    token = manage(env, "drf_create_token", "ops").split()[2]
+    token = manage(env, "create_token", "ops").strip()
     with web_servers(("web-a", "web-b"), env, tmp_path) as urls:
         yield Stack(urls=urls, client_key=client_key.strip(), staff_token=token)
 

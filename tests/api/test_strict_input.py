@@ -236,3 +236,17 @@ def test_evaluate__unexpected_failure__generic_500_logged_with_traceback(
     assert "/api/v1/evaluate" in record.getMessage()
     assert record.exc_info is not None
     assert "secret internals" in str(record.exc_info[1])
+
+
+@pytest.mark.django_db
+def test_unknown_api_path__json_404_naming_it(client) -> None:
+    response = client.get("/api/v1/evaluat")
+    page = client.get("/no-such-page")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "errorCode": "NOT_FOUND",
+        "errorDetails": "path: no endpoint /api/v1/evaluat",
+    }
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")

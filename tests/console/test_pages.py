@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from rollout.controller import rollout_tick
 from rollout.models import AuditEntry, SegmentRollout
@@ -213,8 +213,8 @@ def test_roles__groups_and_permissions() -> None:
 
 @pytest.mark.parametrize(("group", "status"), [(VIEWER, 403), (RELEASE_MANAGER, 200)])
 def test_api__only_release_managers_act(plan, client, group, status) -> None:
-    token = Token.objects.create(user=_user("api-user", group))
-    headers = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    _, token = AuthToken.objects.create(user=_user("api-user", group))
+    headers = {"HTTP_AUTHORIZATION": f"Token {token}"}
 
     looked = client.get("/api/v1/rollouts/smart-compose/production", **headers)
     acted = client.post(

@@ -16,7 +16,7 @@ from django_celery_beat.models import (
     PeriodicTask,
     SolarSchedule,
 )
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from capability_probe.models import ClientProfile
 from ops.models import TaskHeartbeat
@@ -93,7 +93,7 @@ def world(plan, publish) -> dict[str, object]:
         name="rollout controller",
         defaults={"task": "rollout.tasks.rollout_tick", "interval": every, "enabled": True},
     )
-    Token.objects.create(user=person("api-user"))
+    AuthToken.objects.create(user=person("api-user"))
     QuarantinedBatch.objects.create(
         source=QuarantinedBatch.Source.REDIS, entry=b"{\x00", error="not JSON", quarantined_at=now
     )

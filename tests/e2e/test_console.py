@@ -29,7 +29,7 @@ def accounts(web: WebServer) -> dict[str, str]:
         f"    user = User.objects.create_user(name, password={STAFF_PASSWORD!r}, is_staff=True)\n"
         "    user.groups.add(Group.objects.get(name=group))\n",
     )
-    token = manage(web.env, "drf_create_token", "console-viewer").split()[2]
+    token = manage(web.env, "create_token", "console-viewer").strip()
     return {"viewer_token": token}
 
 

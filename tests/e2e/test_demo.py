@@ -12,9 +12,8 @@ pytestmark = pytest.mark.services
 def _rung_on(page: Page, url: str) -> str:
     page.goto(url)
     panel = page.locator("#smart-compose")
-    page.wait_for_function(
-        "document.querySelector('#smart-compose').dataset.ready === 'true'", timeout=15_000
-    )
+    # A selector wait, not wait_for_function: the page's CSP forbids the eval that needs.
+    page.locator("#smart-compose[data-ready='true']").wait_for(timeout=15_000)
     return str(panel.get_attribute("data-rung"))
 
 

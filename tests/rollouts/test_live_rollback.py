@@ -44,7 +44,7 @@ def live_demo(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Demo]:
         "user = User.objects.create_user('rm', 'rm@example.com', 'pw-for-tests-only', "
         "is_staff=True); user.groups.add(Group.objects.get(name='release manager'))",
     )
-    token = manage(env, "drf_create_token", "rm").split()[2]
+    token = manage(env, "create_token", "rm").strip()
     treated = treated_client(env, "lead-summary", "user")
     with web_servers(("web-a", "web-b"), env, tmp_path) as urls:
         yield Demo(urls, client_key.strip(), token, treated)

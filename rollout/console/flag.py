@@ -26,9 +26,9 @@ from rollout.console.svg import Band, Series, line_chart
 from rollout.controller import exposures_of
 from rollout.engine.ladder import explain
 from rollout.guardrails import states
-from rollout.guardrails.controller import HARM_SIGN
-from rollout.guardrails.plan import MEAN_METRICS, METRIC_LABELS, PlanInvalid
-from rollout.guardrails.statistics import Arm, mean_test
+from rollout.guardrails.controller import mean_evidence
+from rollout.guardrails.plan import MEAN_METRICS, METRIC_LABELS, PlanInvalid, PlanSpec
+from rollout.guardrails.statistics import Arm
 from rollout.models import AuditEntry, FlagState, MetricBucket, RolloutPlan, SegmentRollout
 from rollout.roles import can_operate
 from rollout.rollouts import RolloutError, rollout_action, rollout_kill
@@ -161,11 +161,11 @@ def _window_start(row: SegmentRollout, state: FlagState) -> datetime | None:
 
 def _charts(
     row: SegmentRollout,
-    plan: RolloutPlan,
+    plan: PlanSpec | None,
     hourly: dict[str, list[dict[str, Any]]],
     start: datetime | None,
 ) -> list[MetricChart]:
-    if start is None:
+    if start is None or plan is None:
         return []
     treatment = _cumulative(hourly.get("treatment", []), start)
     control = _cumulative(hourly.get("control", []), start)
@@ -178,14 +178,16 @@ def _charts(
         return (hour - origin).total_seconds() / 3600.0
 
     labels = (f"{origin:%b %d %H:00}", f"{hours[-1]:%b %d %H:00} UTC")
-    taus = {g["metric"]: g for g in plan.guardrails}
-    alpha = plan.alpha / max(1, len(plan.guardrails))
+    # The plan as the controller reads it (defaults, margins, relative scales), and the
+    # controller's own computation below: the interval drawn is the interval decided on.
+    guardrails = {g.metric: g for g in plan.guardrails}
+    alpha = plan.alpha / max(1, len(guardrails))
     charts = []
     rates_t = [
         (x(h), treatment[h]["failures"] / max(1.0, exposures_of(treatment[h]))) for h in hours
     ]
     rates_c = [(x(h), control[h]["failures"] / max(1.0, exposures_of(control[h]))) for h in hours]
-    if "failures" in taus:
+    if "failures" in guardrails:
         last_t, last_c = treatment[hours[-1]], control[hours[-1]]
         charts.append(
             MetricChart(
@@ -209,7 +211,7 @@ def _charts(
             )
         )
     for metric in MEAN_METRICS:
-        guardrail = taus.get(metric)
+        guardrail = guardrails.get(metric)
         if guardrail is None:
             continue
         points_t, points_c, band, diff = [], [], [], []
@@ -221,9 +223,8 @@ def _charts(
                 continue
             points_t.append((x(hour), arm_t.mean))
             points_c.append((x(hour), arm_c.mean))
-            scale = abs(arm_c.mean) if guardrail.get("relative") else 1.0
-            tau = max(float(guardrail.get("tau") or 0.0) * scale, 1e-9)
-            test = mean_test(arm_t, arm_c, tau=tau, alpha=alpha, harm_sign=HARM_SIGN[metric])
+            test = mean_evidence(guardrail, arm_t, arm_c, alpha)
+            assert test.interval is not None  # means always have one
             diff.append((x(hour), test.estimate))
             band.append((x(hour), test.interval[0], test.interval[1]))
             last = {
@@ -297,8 +298,9 @@ def flag_context(
         ]
     )
     if plan is not None:
+        spec: PlanSpec | None = None
         try:
-            plan.spec()
+            spec = plan.spec()
         except PlanInvalid as exc:
             plan_problem = str(exc)
         percentages = plan.stage_percentages()
@@ -317,7 +319,7 @@ def flag_context(
                     percentage=row.position.percentage(percentages),
                     stages=_stages(row, plan),
                     actions=_actions(row, percentages),
-                    charts=_charts(row, plan, hourly.get(row.segment, {}), windows[row.segment]),
+                    charts=_charts(row, spec, hourly.get(row.segment, {}), windows[row.segment]),
                     history=history.get(row.segment, [])[:8],
                     verdict=row.last_verdict or {},
                 )

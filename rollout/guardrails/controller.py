@@ -143,9 +143,12 @@ def _failure_evidence(window: StageWindow, percentage: int, carried: float) -> M
     )
 
 
-def _mean_evidence(
-    guardrail: Guardrail, treatment: Arm, control: Arm, alpha: float, carried: float
+def mean_evidence(
+    guardrail: Guardrail, treatment: Arm, control: Arm, alpha: float, carried: float = 0.0
 ) -> MetricEvidence:
+    """A mean guardrail's harm estimate, always-valid interval and e-value: the one
+    computation the controller decides on and the flag page draws (τ and margin relative to
+    the control mean when the guardrail says so; an omitted τ is the plan's default)."""
     scale = abs(control.mean) if guardrail.relative else 1.0
     tau = guardrail.tau * scale
     margin = guardrail.margin * scale
@@ -185,7 +188,7 @@ def gather_evidence(
             continue
         treatment, control = window.means.get(guardrail.metric, (Arm(0, 0, 0), Arm(0, 0, 0)))
         if min(treatment.n, control.n) >= plan.burn_in_clients:
-            evidence.append(_mean_evidence(guardrail, treatment, control, alpha_each, prior))
+            evidence.append(mean_evidence(guardrail, treatment, control, alpha_each, prior))
     return tuple(evidence)
 
 

@@ -112,6 +112,36 @@ def test_flag_page__ladder_segments_charts_and_history(plan, feed, manager, publ
     assert "rollout started" in body  # the flag's audit history
 
 
+def test_flag_page__charts_draw_the_interval_the_controller_decided_on(
+    edge_flag, feed, manager, publish
+) -> None:
+    from rollout.audit import Actor
+    from rollout.rollouts import rollout_plan_create
+
+    # τ omitted (the plan's default, relative to the control mean) and a margin: the two
+    # things the page once read from the raw JSON differently from the controller.
+    publish(
+        lambda: rollout_plan_create(
+            state=edge_flag,
+            actor=Actor("test"),
+            now=START,
+            guardrails=[{"metric": "failures"}, {"metric": "latency", "margin": 0.1}],
+        )
+    )
+    for hour in range(3):
+        feed("edge-ready", hour, clients=(400, 3000), latency=(0.06, 0.05), seed=4)
+    publish(lambda: rollout_tick(START + timedelta(hours=3)))
+
+    response = manager.get(FLAG_PAGE)
+
+    [view] = [v for v in response.context["segments"] if v.row.segment == "edge-ready"]
+    [drawn] = [chart.last for chart in view.charts if chart.metric == "latency"]
+    [decided] = [m for m in view.row.last_verdict["metrics"] if m["metric"] == "latency"]
+    assert decided["nTreatment"] == drawn["n_treatment"] == 1200
+    assert drawn["estimate"] == pytest.approx(decided["estimate"], abs=1e-6)
+    assert list(drawn["interval"]) == pytest.approx(decided["interval"], abs=1e-6)
+
+
 def test_flag_page__viewer_sees_no_controls(plan, viewer) -> None:
     body = viewer.get(FLAG_PAGE).content.decode()
 

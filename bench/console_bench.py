@@ -31,7 +31,7 @@ import django
 django.setup()
 from django.utils import timezone
 from rollout.audit import Actor
-from rollout.demo import SMART_COMPOSE_LADDER
+from demo.data import SMART_COMPOSE_LADDER
 from rollout.models import Environment, FlagState, MetricBucket
 from rollout.rollouts import rollout_plan_create, segment_transition
 from rollout.services import flag_create, flag_ladder_set, flag_state_update

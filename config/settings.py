@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "segments",
     "rollout",
     "api",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import demo
+from demo import views as demo
 from ops import views as ops_views
 
 urlpatterns = [

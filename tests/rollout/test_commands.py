@@ -1,4 +1,4 @@
-"""The command-line features: import_unleash, create_api_key, load_demo."""
+"""The command-line features: import_unleash, create_api_key."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from rollout.compiler import compile_environment
 from rollout.engine.document import snapshot_from_document
 from rollout.engine.evaluate import evaluate
-from rollout.models import ApiKey, AuditEntry, Environment, Flag, SnapshotVersion
+from rollout.models import ApiKey, Environment
 from rollout.snapshot_store import hash_api_key
 
 pytestmark = pytest.mark.django_db
@@ -89,30 +89,3 @@ def test_create_api_key__known_environment__key_printed_once_hash_stored() -> No
 def test_create_api_key__unknown_environment__error_names_option() -> None:
     with pytest.raises(CommandError, match="--environment: no environment 'nope'"):
         _run("create_api_key", "--environment", "nope", "--scope", "client")
-
-
-def test_load_demo__run_twice__idempotent_and_published(django_capture_on_commit_callbacks) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
-        first = _run("load_demo")
-    with django_capture_on_commit_callbacks(execute=True):
-        second = _run("load_demo")
-
-    assert "flag smart-compose" in first
-    assert "3000 synthetic capability profiles" in first
-    assert "segmentation model v1" in first
-    assert "Demo data ready (0 new item(s))." in second
-    assert Flag.objects.count() == 6
-    snapshot = SnapshotVersion.objects.filter(environment__key="production").first()
-    assert snapshot is not None
-    assert "capabilityModel" in snapshot.document
-    # lead-summary ramps segment by segment; the guardrails rolled one segment back.
-    assert "lead-summary rollout in production after 72 h" in first
-    rollout = next(
-        f["ladder"]["rollout"] for f in snapshot.document["flags"] if f["key"] == "lead-summary"
-    )
-    states = {entry["state"] for entry in rollout["segments"].values()}
-    assert {"rolled_back", "ramping", "pending"} <= states
-    assert len({entry["percentage"] for entry in rollout["segments"].values()}) >= 3
-    fired = AuditEntry.objects.get(action="rollout.rollback", actor_name="controller")
-    assert fired.evidence["metric"] == "failures"
-    assert fired.evidence["metrics"][0]["eValue"] >= fired.evidence["threshold"]

@@ -21,7 +21,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from rollout.demo import TEMPLATES, DemoNotLoaded, demo_client_key
+from demo.data import TEMPLATES, DemoNotLoaded, demo_client_key
 
 # Device classes the page can emulate, as overrides of what the probe reports.
 EMULATED_CLASSES: dict[str, dict[str, object]] = {

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from rollout.demo import demo_load
+from demo.data import demo_load
 
 
 class Command(BaseCommand):

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.db import transaction
 
 from capability_probe.models import ClientProfile
+from demo.population import population_write
+from demo.rollouts import DEMO_ENVIRONMENT, demo_rollouts_load
 from ops.services import periodic_tasks_ensure
-from rollout.demo_rollouts import DEMO_ENVIRONMENT, demo_rollouts_load
 from rollout.models import ApiKey, Environment, Flag, FlagState, Segment
 from rollout.publishing import publish_batch
 from rollout.services import (
@@ -24,7 +25,6 @@ from rollout.services import (
 )
 from rollout.snapshot_store import hash_api_key
 from segments.models import SegmentationModel
-from segments.population import population_write
 from segments.services import segmentation_run
 
 ENVIRONMENTS = ("production", "staging")

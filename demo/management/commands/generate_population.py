@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from segments.population import population_write
+from demo.population import population_write
 
 
 class Command(BaseCommand):

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
-from django.utils.html import escapejs
 
-from rollout.demo import DEMO_ENVIRONMENT, demo_client_key
+from demo.data import DEMO_ENVIRONMENT, demo_client_key
 from rollout.models import ApiKey
 from rollout.snapshot_store import hash_api_key
 
@@ -41,7 +40,8 @@ def test_demo_page__loaded__embeds_the_demo_environment_key(client: Client, demo
     response = client.get("/demo/")
     assert response.status_code == 200
     raw = demo_client_key()
-    assert escapejs(raw) in response.content.decode()
+    assert response.context["demo_config"]["apiKey"] == raw
+    assert '<script id="demo-config" type="application/json">' in response.content.decode()
     key = ApiKey.objects.get(key_hash=hash_api_key(raw))
     assert key.environment.key == DEMO_ENVIRONMENT
     assert key.scope == ApiKey.Scope.CLIENT

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from capability_probe.models import ClientProfile
-from rollout.demo import traffic_client_key
+from demo.data import traffic_client_key
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ EDGEFLAGS_HOST ?= 127.0.0.1
 EDGEFLAGS_PORT ?= 8000
 export EDGEFLAGS_HOST EDGEFLAGS_PORT
 
-.PHONY: run test check install install-dev migrate demo bench clean help
+.PHONY: run test check install install-dev migrate demo port-free bench clean help
 
 help:
 	@echo "make run    - install, migrate, load demo data, start web + worker + beat"
@@ -42,11 +42,16 @@ migrate: install var/secret_key
 demo: migrate
 	$(MANAGE) load_demo
 
-run: demo
+# A busy port is an error before anything starts (granian's SO_REUSEPORT would otherwise let a
+# second server share the port silently); the Procfile's web command checks again.
+port-free: install
+	@$(BIN)/python -m ops.port_check $(EDGEFLAGS_HOST) $(EDGEFLAGS_PORT)
+
+run: port-free demo
 	@$(MANAGE) ensure_admin
 	@echo "Edgeflags: http://$(EDGEFLAGS_HOST):$(EDGEFLAGS_PORT)/admin/  (demo: /demo/, health: /readyz, API docs: /api/docs/)"
 	@echo "Starting web + worker + beat$(if $(TRAFFIC), + traffic simulator,); Ctrl-C stops them all."
-	EDGEFLAGS_DEMO="$${EDGEFLAGS_DEMO:-true}" PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile $(if $(TRAFFIC),,web worker beat) 2>&1 || true
+	EDGEFLAGS_DEMO="$${EDGEFLAGS_DEMO:-true}" PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile $(if $(TRAFFIC),,web worker beat) 2>&1 || test $$? -eq 130  # 130: stopped by Ctrl-C
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -301,11 +301,12 @@ _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
 
 
 def procfile_web_command(procfile: Path = PROCFILE) -> str:
-    """The command of the Procfile's `web` line, as written."""
+    """The server command of the Procfile's `web` line, as written: what follows the port
+    check that precedes it (`… && exec granian …`; the benchmark picks free ports itself)."""
     for line in procfile.read_text().splitlines():
         name, sep, command = line.partition(":")
         if sep and name.strip() == "web":
-            return command.strip()
+            return command.rsplit("&&", 1)[-1].strip().removeprefix("exec ").strip()
     raise BenchError(f"{procfile} has no web line")
 
 

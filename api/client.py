@@ -26,6 +26,8 @@ from api.http import (
 )
 from api.rate_limits import client_address, limits_from_settings
 from capability_probe.services import profile_attributes
+from ops.outage import Outage
+from ops.request_log import route_label
 from rollout.client_trust import identity_counts, token_issuer
 from rollout.decision_tokens import TokenIssuer
 from rollout.engine.evaluate import evaluate, evaluate_all
@@ -35,6 +37,8 @@ from rollout.telemetry.buffer import BufferUnavailable, environment_id
 from rollout.telemetry.exposure import exposures_count_decisions
 
 logger = logging.getLogger(__name__)
+# The client API's reads of stored profiles and environment ids, logged once per outage.
+database_outage = Outage(logger, "database (client API)")
 
 MAX_CONTEXT_ATTRIBUTES = 200
 MAX_ATTRIBUTE_NAME = 200
@@ -155,8 +159,11 @@ def with_stored_profile(context: dict[str, Any], held: HeldSnapshot) -> dict[str
         if environment is None:
             return context
         stored = profile_attributes(environment_id=environment, client_id=client_id)
-    except (BufferUnavailable, DatabaseError):
-        return context  # database away: the inline context decides (a safe rung at worst)
+    except (BufferUnavailable, DatabaseError) as exc:
+        # Database away: the inline context decides (a safe rung at worst).
+        database_outage.failed(exc, consequence="decisions use the inline context only")
+        return context
+    database_outage.recovered()
     return {**stored, **context} if stored else context
 
 
@@ -243,7 +250,7 @@ def json_api(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
             except ApiError as error:
                 return error.response()
             except Exception:
-                logger.exception("%s %s failed", request.method, request.path)
+                logger.exception("%s %s failed", request.method, route_label(request))
                 response = json_response(
                     {
                         "errorCode": "GENERAL",

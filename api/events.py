@@ -13,6 +13,7 @@ from api.client import authenticate, held_snapshot, json_api, limit_client
 from api.http import ApiError, json_response, read_json_body
 from api.rate_limits import client_address
 from capability_probe.services import client_hash
+from ops.outage import Outage
 from rollout.client_trust import token_verifier
 from rollout.engine.capability import SAVE_DATA_SEGMENT
 from rollout.snapshot_store import HeldSnapshot
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
 UNSIGNED = "unsigned identity: this environment counts only signed identities (identityHash)"
 OVER_CAP = "identity cap: too many new clients from this address or key this hour"
+# Logged once per outage, not per refused batch (every client retries).
+_buffer_outage = Outage(logger, "telemetry buffer")
 
 
 def _unavailable(what: str) -> ApiError:
@@ -103,8 +106,9 @@ def events_view(request: HttpRequest) -> HttpResponse:
             environment_id=environment, client=client, batch=counted, received_at=now
         )
     except (BufferUnavailable, redis.RedisError) as exc:
-        logger.warning("telemetry batch refused, buffer unavailable: %s", exc)
+        _buffer_outage.failed(exc, consequence="event batches refused with 503 and Retry-After")
         raise _unavailable("telemetry storage is unavailable") from exc
+    _buffer_outage.recovered()
     answer: dict[str, object] = {
         "accepted": outcome.accepted,
         "duplicates": outcome.duplicates,

@@ -14,7 +14,14 @@ import orjson
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
-from api.client import authenticate, decision_body, held_snapshot, json_api, limit_client
+from api.client import (
+    authenticate,
+    database_outage,
+    decision_body,
+    held_snapshot,
+    json_api,
+    limit_client,
+)
 from api.http import ApiError, json_response, read_json_body
 from capability_probe.models import columns_to_attributes
 from capability_probe.schema import ProbeInvalid, parse_probe
@@ -33,7 +40,9 @@ def _environment_id(held: HeldSnapshot) -> int:
     try:
         environment = environment_id(held)
     except BufferUnavailable as exc:
+        database_outage.failed(exc, consequence="probes and erasures answered 503")
         raise ApiError(503, "GENERAL", "database: unavailable, nothing was stored") from exc
+    database_outage.recovered()
     if environment is None:
         raise ApiError(503, "GENERAL", "environment: no longer exists")
     return environment

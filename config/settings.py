@@ -80,6 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so its durations include every other middleware.
+    "ops.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -396,12 +398,21 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging: to stderr, one line per record; secrets are never passed to loggers. ---------
 LOG_LEVEL = env.str("EDGEFLAGS_LOG_LEVEL", default="INFO")
+# One JSON line per API request (route, status, duration; never a path, address or id). Off:
+# each process writes request counts once per EDGEFLAGS_REQUEST_LOG_INTERVAL_S instead.
+EDGEFLAGS_ACCESS_LOG = env.bool("EDGEFLAGS_ACCESS_LOG", default=False)
+EDGEFLAGS_REQUEST_LOG_INTERVAL_S = env_float("EDGEFLAGS_REQUEST_LOG_INTERVAL_S", 60.0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"api_paths_redacted": {"()": "ops.request_log.ApiPathsRedacted"}},
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"}
+    },
+    "loggers": {
+        # Its 4xx lines carry the raw path (a client id in DELETE /api/v1/probes/{clientId}).
+        "django.request": {"filters": ["api_paths_redacted"]},
     },
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
 }

@@ -6,6 +6,7 @@ a dependency is away, and reports a reason a person can act on.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -20,6 +21,9 @@ from django.db import connection
 from django.utils import timezone
 
 from ops.models import TaskHeartbeat
+from ops.outage import Outage
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,20 @@ def register_check(name: str, check: Callable[[], str], *, required: bool) -> No
     _registered[name] = (check, required)
 
 
+# One per check: a load balancer asks /readyz every few seconds, so each change of state is
+# logged once (WARNING when a check starts failing, INFO when it passes again), not each call.
+_outages: dict[str, Outage] = {}
+
+
+def _outage(name: str, required: bool) -> Outage:
+    if name not in _outages:
+        kind = "required" if required else "optional"
+        _outages[name] = Outage(logger, f"readiness check {name!r} ({kind})")
+    return _outages[name]
+
+
 def run_checks() -> list[CheckResult]:
-    """Run every readiness check; a failing check never raises."""
+    """Run every readiness check; a failing check never raises (it is logged once)."""
     results = []
     registered = tuple((name, check, required) for name, (check, required) in _registered.items())
     for name, check, required in (*CHECKS, *registered):
@@ -126,5 +142,9 @@ def run_checks() -> list[CheckResult]:
         except Exception as exc:  # noqa: BLE001 - any failure is a reported, not raised, result
             reason, ok = str(exc) or exc.__class__.__name__, False
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        if ok:
+            _outage(name, required).recovered()
+        else:
+            _outage(name, required).failed(reason)
         results.append(CheckResult(name, ok, required, reason, latency_ms))
     return results

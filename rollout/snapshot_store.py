@@ -23,6 +23,7 @@ from django.db import DatabaseError
 from django.db.models import Max
 from django.utils import timezone
 
+from ops.outage import Outage
 from rollout.engine.document import snapshot_from_document
 from rollout.engine.types import Snapshot
 from rollout.models import ApiKey, SnapshotVersion
@@ -86,6 +87,10 @@ class SnapshotStore:
         self._key_uses: dict[int, float] = {}
         self._next_key_flush = 0.0
         self._next_db_check = 0.0
+        # Each logged once per outage: these run on every check interval of every process.
+        self._refresh_outage = Outage(logger, "snapshot refresh")
+        self._redis_check_outage = Outage(logger, "snapshot version check via Redis")
+        self._key_use_outage = Outage(logger, "recording API key use")
 
     # --- hot path ----------------------------------------------------------------------
     def snapshot(self, environment: str) -> HeldSnapshot | None:
@@ -130,12 +135,13 @@ class SnapshotStore:
         try:
             latest = self._latest_versions()
             held = {env: s.version for env, s in self._state.snapshots.items()}
-            if self._loaded and all(held.get(env, 0) >= v for env, v in latest.items()):
-                return
-            self._load(latest)
+            if not self._loaded or any(held.get(env, 0) < v for env, v in latest.items()):
+                self._load(latest)
         except (DatabaseError, redis.RedisError, OSError) as exc:
             # Serve what is held: a dependency outage must not stop evaluation.
-            logger.warning("snapshot refresh failed, serving held versions: %s", exc)
+            self._refresh_outage.failed(exc, consequence="serving the versions held")
+        else:
+            self._refresh_outage.recovered()
 
     def _latest_versions(self) -> dict[str, int]:
         # Redis answers most checks; the database is asked every few seconds anyway, because
@@ -144,9 +150,11 @@ class SnapshotStore:
         if settings.REDIS_URL and self._loaded and not db_check_due:
             try:
                 raw = _redis().hgetall(VERSIONS_KEY)
-                return {_text(k): int(v) for k, v in raw.items()}
             except redis.RedisError as exc:
-                logger.warning("snapshot version check via Redis failed, using the DB: %s", exc)
+                self._redis_check_outage.failed(exc, consequence="checking in the database")
+            else:
+                self._redis_check_outage.recovered()
+                return {_text(k): int(v) for k, v in raw.items()}
         self._next_db_check = self._clock() + DB_CHECK_INTERVAL_S
         rows = SnapshotVersion.objects.values("environment__key").annotate(latest=Max("version"))
         return {row["environment__key"]: row["latest"] for row in rows}
@@ -190,7 +198,9 @@ class SnapshotStore:
         try:
             ApiKey.objects.filter(pk__in=list(uses)).update(last_used_at=timezone.now())
         except DatabaseError as exc:
-            logger.warning("could not record API key use: %s", exc)
+            self._key_use_outage.failed(exc, consequence="last_used_at not updated")
+        else:
+            self._key_use_outage.recovered()
 
 
 def _text(value: bytes | str) -> str:
@@ -219,6 +229,9 @@ def _redis() -> redis.Redis:
     return _redis_client
 
 
+_announce_outage = Outage(logger, "announcing snapshot versions in Redis")
+
+
 def announce_version(environment: str, version: int) -> None:
     """Tell every process (and anything subscribed) that `environment` has a new version."""
     if not settings.REDIS_URL:
@@ -229,7 +242,11 @@ def announce_version(environment: str, version: int) -> None:
         client.publish(VERSIONS_CHANNEL, f"{environment}:{version}")
     except redis.RedisError as exc:
         # Processes fall back to the database check when Redis is away, so this is not fatal.
-        logger.warning("could not announce snapshot %s v%s: %s", environment, version, exc)
+        _announce_outage.failed(
+            exc, consequence=f"{environment} v{version} reaches processes by their database check"
+        )
+    else:
+        _announce_outage.recovered()
 
 
 store = SnapshotStore(check_interval_s=settings.EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
 
+from ops.outage import Outage
 from rollout.engine.types import Decision
 from rollout.models import Environment
 from rollout.telemetry.aggregates import bucket_add
@@ -38,6 +39,7 @@ class ExposureCounter:
         self._lock = threading.Lock()
         self._counts: dict[ExposureKey, int] = {}
         self._flusher: threading.Thread | None = None
+        self._outage = Outage(logger, "writing exposure counts")
 
     def count(self, environment: str, flag: str, segment: str, arm: str) -> None:
         """One exposure of `environment`'s `flag` in (segment, arm), this minute."""
@@ -81,11 +83,13 @@ class ExposureCounter:
         if not counts:
             return 0
         try:
-            return _write(counts)
+            written = _write(counts)
         except DatabaseError as exc:
             self._keep(counts)
-            logger.warning("exposure counts not written, kept for the next flush: %s", exc)
+            self._outage.failed(exc, consequence="counts kept for the next flush")
             return 0
+        self._outage.recovered()
+        return written
 
     def _keep(self, counts: dict[ExposureKey, int]) -> None:
         with self._lock:

@@ -51,6 +51,13 @@ class WebServer:
     client_key: str
     env: dict[str, str]
     database_url: str
+    log_path: Path
+    # Credentials tests create (tokens, keys): none may appear in the server's log.
+    secrets: list[str] = field(default_factory=list)
+
+    def log_leaks(self) -> list[str]:
+        """Lines of the server's log so far that hold a secret or a raw client id."""
+        return log_leaks(self.log_path.read_text(errors="replace"), self.secrets)
 
     def profile(self, client_id: str) -> dict[str, Any] | None:
         """The stored ClientProfile row of `client_id`, read by the server's own code.
@@ -67,6 +74,21 @@ class WebServer:
             "print(json.dumps(row, default=str))\n"
         )
         return json.loads(manage(self.env, "shell", "-c", code).strip().splitlines()[-1])
+
+
+# The raw client ids tests send (all "e2e-…") and those the browser script generates (UUID 4).
+RAW_CLIENT_ID = re.compile(
+    r"\be2e-[\w-]+|\b[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\b"
+)
+
+
+def log_leaks(log: str, secrets: list[str]) -> list[str]:
+    """The lines of `log` holding one of `secrets` or something shaped like a raw client id."""
+    return [
+        line
+        for line in log.splitlines()
+        if RAW_CLIENT_ID.search(line) or any(secret in line for secret in secrets if secret)
+    ]
 
 
 @dataclass
@@ -120,7 +142,14 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
         port = free_port()
         with running("web", web_server_argv(port), env, tmp) as server:
             wait_for_http(f"http://127.0.0.1:{port}/healthz", server)
-            yield WebServer(f"http://127.0.0.1:{port}", key.strip(), env, database_url)
+            secrets = [key.strip(), STAFF_PASSWORD, env.get("SECRET_KEY", "")]
+            web = WebServer(
+                f"http://127.0.0.1:{port}", key.strip(), env, database_url, server.log_path, secrets
+            )
+            yield web
+        # After every browser test: the whole run's server log names no client and no secret.
+        leaks = web.log_leaks()
+        assert not leaks, "the web server logged secrets or raw client ids:\n" + "\n".join(leaks)
 
 
 STAFF_PASSWORD = "pw-for-tests-only"

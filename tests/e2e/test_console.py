@@ -30,6 +30,7 @@ def accounts(web: WebServer) -> dict[str, str]:
         "    user.groups.add(Group.objects.get(name=group))\n",
     )
     token = manage(web.env, "create_token", "console-viewer").strip()
+    web.secrets.append(token)
     return {"viewer_token": token}
 
 

@@ -29,7 +29,7 @@ NO_ROUTE = "(no route)"
 
 
 def route_label(request: HttpRequest) -> str:
-    """The URL pattern the request matched ("api/v1/probes/<str:client_id>"), not its path."""
+    """The URL pattern the request matched ("/api/v1/probes/<path:client_id>"), not its path."""
     match = getattr(request, "resolver_match", None)
     return f"/{match.route}" if match is not None and match.route else NO_ROUTE
 
@@ -54,9 +54,7 @@ class RequestCounts:
                 return
             counts, slowest, since = self._counts, self._slowest_ms, self._since
             self._counts, self._slowest_ms, self._since = Counter(), 0.0, now
-        detail = ", ".join(
-            f"{route} {status}: {n}" for (route, status), n in sorted(counts.items())
-        )
+        detail = ", ".join(f"{name} {code}: {n}" for (name, code), n in sorted(counts.items()))
         logger.info(
             "api: %d request(s) in the last %.0f s, slowest %.1f ms (%s)",
             sum(counts.values()),

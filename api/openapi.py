@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
+from rollout.telemetry.schema import MAX_INFERENCE_MS, MAX_MILLIJOULES
+
 _KEY_SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"ApiKeyAuth": []}]
 _ERROR = {
     "type": "object",
@@ -72,7 +76,8 @@ _EVENT_BATCH = {
                         "type": "string",
                         "minLength": 1,
                         "maxLength": 64,
-                        "description": "Client-generated; resent within 6 h: a duplicate",
+                        "description": "Client-generated; resent within "
+                        f"{settings.EDGEFLAGS_EVENT_DEDUPE_S / 3600:g} h: a duplicate",
                     },
                     "type": {
                         "type": "string",
@@ -105,15 +110,18 @@ _EVENT_BATCH = {
                     },
                     "ms": {
                         "type": "number",
-                        "exclusiveMinimum": 0,
-                        "maximum": 600000,
+                        # OpenAPI 3.0's form (a boolean beside minimum), not 3.1's number.
+                        "minimum": 0,
+                        "exclusiveMinimum": True,
+                        "maximum": MAX_INFERENCE_MS,
                         "description": "inference: required",
                     },
                     "ok": {"type": "boolean", "description": "inference: default true"},
                     "millijoules": {
                         "type": "number",
-                        "exclusiveMinimum": 0,
-                        "maximum": 10000000,
+                        "minimum": 0,
+                        "exclusiveMinimum": True,
+                        "maximum": MAX_MILLIJOULES,
                         "description": "energy: required",
                     },
                     "rating": {

@@ -1,7 +1,8 @@
 """OpenAPI paths of the client endpoints, which are plain Django views (the hot path).
 
 drf-spectacular documents the DRF management API by introspection; this hook adds the client
-API (evaluate, OFREP, snapshot) from the contract written here.
+API (evaluate, OFREP, probes, events, snapshot) from the contract written here, with limits
+and field names read from the code that enforces them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
+from capability_probe import schema as probe_schema
 from rollout.telemetry.schema import MAX_INFERENCE_MS, MAX_MILLIJOULES
 
 _KEY_SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"ApiKeyAuth": []}]
@@ -138,13 +140,74 @@ _EVENT_BATCH = {
 }
 
 
+def _probe_field(normalise: Any, name: str) -> dict[str, Any]:
+    """The JSON type a probe field's normaliser takes (the server also normalises it)."""
+    choices = {
+        "effectiveType": probe_schema.EFFECTIVE_TYPES,
+        "computePressure": probe_schema.PRESSURE_STATES,
+    }
+    if name in choices:
+        return {"type": "string", "enum": list(choices[name])}
+    if normalise is probe_schema._boolean:
+        return {"type": "boolean"}
+    if normalise is probe_schema._text:
+        return {"type": "string", "maxLength": 64}
+    return {"type": "number"}
+
+
+def _probe_section(section: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "nullable": True,
+        "additionalProperties": False,
+        "description": "Fields a client cannot measure are left out (or null), never guessed",
+        "properties": {
+            name: {**_probe_field(normalise, name), "nullable": True}
+            for name, (_, normalise, _) in probe_schema.FIELDS[section].items()
+        },
+    }
+
+
+_PROBE: dict[str, Any] = {
+    "type": "object",
+    "required": ["probeId", "clientId"],
+    "additionalProperties": False,
+    "properties": {
+        "probeId": {"type": "string", "pattern": probe_schema.PROBE_ID.pattern},
+        "clientId": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Stored only as a keyed hash",
+        },
+        "identityHash": {
+            "type": "string",
+            "pattern": "^([0-9a-fA-F]{64})?$",
+            "description": "HMAC-SHA256 of clientId by the customer's backend (signed identities)",
+        },
+        "consent": {"type": "boolean", "default": True},
+        **{section: _probe_section(section) for section in ("device", "network", "platform")},
+        "benchmark": {
+            "type": "object",
+            "nullable": True,
+            "additionalProperties": False,
+            "properties": {
+                "ms": {"type": "number", "minimum": 0.001, "maximum": 600000, "nullable": True},
+                "workload": {"type": "string", "maxLength": 64},
+            },
+        },
+    },
+}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     described = {
         304: "Not modified (If-None-Match matched the ETag)",
         400: "Bad request: errorDetails names the field",
         401: "Missing, unknown or revoked API key",
         403: "The key's scope does not allow this endpoint",
-        404: "Flag not found",
+        404: "Flag (or route) not found",
+        405: "Method not allowed; Allow names the method",
         413: "Body over 64 KiB",
         429: "Rate limited; Retry-After gives seconds",
         503: "Not stored (buffer unavailable); send again after Retry-After seconds",
@@ -245,6 +308,102 @@ CLIENT_PATHS: dict[str, Any] = {
                     ),
                 },
                 **_errors(304, 400, 401, 413, 429),
+            },
+        }
+    },
+    "/api/v1/probes": {
+        "post": {
+            "operationId": "probe_create",
+            "tags": ["client"],
+            "summary": "Store a capability probe; answer the segment and every decision",
+            "description": "The answer is computed from this probe alone: it never carries a "
+            "stored profile, so a replayed probeId or another client's id reads nothing.",
+            "security": _KEY_SECURITY,
+            "requestBody": _json(_PROBE),
+            "responses": {
+                "200": {
+                    "description": "Stored (or a duplicate of a stored probe), with decisions",
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "segment": {
+                                    "type": "object",
+                                    "properties": {
+                                        "key": {"type": "string", "nullable": True},
+                                        "label": {"type": "string", "nullable": True},
+                                    },
+                                },
+                                "stored": {"type": "boolean"},
+                                "duplicate": {"type": "boolean"},
+                                "profile": {
+                                    "type": "object",
+                                    "description": "The normalised attributes the server read",
+                                },
+                                "decisions": {
+                                    "type": "object",
+                                    "properties": {
+                                        "environment": {"type": "string"},
+                                        "snapshotVersion": {"type": "integer"},
+                                        "flags": {
+                                            "type": "object",
+                                            "additionalProperties": {
+                                                "$ref": "#/components/schemas/Decision"
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        }
+                    ),
+                },
+                **_errors(400, 401, 413, 429, 503),
+            },
+        }
+    },
+    "/api/v1/probes/{clientId}": {
+        "delete": {
+            "operationId": "probe_erase",
+            "tags": ["client"],
+            "summary": "Erase what the key's environment stored about one client (server keys)",
+            "security": _KEY_SECURITY,
+            "parameters": [
+                {
+                    "name": "clientId",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "Erased (false: nothing was stored)",
+                    **_json({"type": "object", "properties": {"erased": {"type": "boolean"}}}),
+                },
+                **_errors(400, 401, 403, 429, 503),
+            },
+        }
+    },
+    "/ofrep/v1/configuration": {
+        "get": {
+            "operationId": "ofrep_configuration",
+            "tags": ["OFREP"],
+            "summary": "OFREP provider configuration: polling interval and supported types",
+            "security": _KEY_SECURITY,
+            "responses": {
+                "200": {
+                    "description": "What providers may assume about this service",
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "capabilities": {"type": "object"},
+                            },
+                        }
+                    ),
+                },
+                **_errors(401, 429),
             },
         }
     },

@@ -3,6 +3,8 @@ server does."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from openapi_spec_validator import validate
@@ -31,3 +33,41 @@ def test_schema__event_dedupe_window__the_servers_setting(document: dict, settin
     event_id = batch["properties"]["events"]["items"]["properties"]["id"]
 
     assert f"within {settings.EDGEFLAGS_EVENT_DEDUPE_S / 3600:g} h" in event_id["description"]
+
+
+def _operations(patterns: list, prefix: str = "") -> list[str]:
+    """Every route under /api/v1/ and /ofrep/, as OpenAPI path templates."""
+    from django.urls import URLResolver
+
+    found = []
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            found += _operations(pattern.url_patterns, prefix + str(pattern.pattern))
+            continue
+        route = prefix + str(pattern.pattern)
+        route = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route).strip("^$")  # re_path
+        route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)  # path("…/<path:key>")
+        if route.startswith(("api/v1/", "ofrep/")):
+            found.append("/" + route.replace("client_id", "clientId"))
+    return found
+
+
+def test_schema__every_api_route_has_an_operation(document: dict) -> None:
+    from config.urls import urlpatterns
+
+    routes = _operations(urlpatterns)
+
+    assert len(routes) >= 13
+    assert sorted(set(routes) - set(document["paths"])) == []
+
+
+def test_schema__probe_fields__the_parsers_fields(document: dict) -> None:
+    from capability_probe.schema import FIELDS, TOP_LEVEL
+
+    probe = document["paths"]["/api/v1/probes"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]
+
+    assert set(probe["properties"]) == TOP_LEVEL
+    for section, fields in FIELDS.items():
+        assert set(probe["properties"][section]["properties"]) == set(fields)

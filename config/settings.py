@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "csp",
     "axes",
     "django_celery_beat",
@@ -385,11 +386,27 @@ REST_FRAMEWORK = {
     # fails every publish of its environment (api/parsers.py).
     "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
 }
+# /api/schema/ and /api/docs/: public, or staff only (admin session or management token).
+EDGEFLAGS_API_DOCS_PUBLIC = env.bool("EDGEFLAGS_API_DOCS_PUBLIC", default=DEBUG)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Edgeflags API",
     "DESCRIPTION": "Adaptive feature flags and progressive rollouts for edge AI features.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.AllowAny"
+        if EDGEFLAGS_API_DOCS_PUBLIC
+        else "rest_framework.permissions.IsAdminUser"
+    ],
+    "SERVE_AUTHENTICATION": [
+        "rest_framework.authentication.SessionAuthentication",
+        "knox.auth.TokenAuthentication",
+    ],
+    # Swagger UI and ReDoc from the drf-spectacular-sidecar package (pinned), not a CDN: the
+    # docs work offline and run no third-party script on the admin's origin.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.openapi.add_client_paths",

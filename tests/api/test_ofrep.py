@@ -97,11 +97,3 @@ def test_ofrep_bulk__etag__304_then_200_after_change(
 def test_ofrep__client_key_of_other_scope__403_on_snapshot_only(api, client_key, flags) -> None:
     assert api("POST", "/ofrep/v1/evaluate/flags", client_key, {}).status_code == 200
     assert api("GET", "/api/v1/snapshot", client_key).status_code == 403
-
-
-def test_openapi_schema__served(client) -> None:
-    response = client.get("/api/schema/")
-
-    assert response.status_code == 200
-    for path in (b"/api/v1/flags", b"/api/v1/evaluate", b"/ofrep/v1/evaluate/flags/{key}"):
-        assert path in response.content

@@ -4,19 +4,54 @@ server does."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from django.test import Client
 from openapi_spec_validator import validate
 
+from tests.support.processes import REPO, child_env
+
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def document(client: Client) -> dict:
-    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+def document(admin_client: Client) -> dict:
+    response = admin_client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     return response.json()
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/", "/api/docs/?script="])
+def test_docs__anonymous_outside_debug__refused(client: Client, path: str) -> None:
+    assert client.get(path).status_code in (401, 403)
+
+
+def test_docs__staff__swagger_ui_from_the_package(admin_client: Client) -> None:
+    page = admin_client.get("/api/docs/").content.decode()
+
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower()
+    assert "<script>" not in page  # the start-up script is a file of its own (CSP)
+
+
+@pytest.mark.parametrize(("value", "public"), [("true", True), ("false", False), ("", False)])
+def test_docs_public_setting__chooses_the_permission(value: str, public: bool) -> None:
+    env = child_env({"EDGEFLAGS_API_DOCS_PUBLIC": value or None, "DEBUG": None})
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.SPECTACULAR_SETTINGS['SERVE_PERMISSIONS'][0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    assert out == (
+        "rest_framework.permissions.AllowAny"
+        if public
+        else "rest_framework.permissions.IsAdminUser"
+    )
 
 
 def test_schema__valid_openapi_3_0(document: dict) -> None:

@@ -451,11 +451,55 @@ CLIENT_PATHS: dict[str, Any] = {
 }
 
 
+# The management API's error bodies (DRF with api.errors.exception_handler): a field error is
+# {"<field>": ["message", …]}, anything else {"detail": "…"}.
+_MANAGEMENT_ERROR = {
+    "type": "object",
+    "description": 'Field errors: {"<field>": ["message"]}; others: {"detail": "message"}',
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+_MANAGEMENT_ERRORS = {
+    "400": "Invalid input: the body names each field at fault (unknown fields included)",
+    "401": "No valid management token or admin session",
+    "403": "The user's role does not allow this change",
+    "404": "No such flag, environment, rollout or segment",
+    "405": "Method not allowed",
+    "409": "The rollout's state does not allow this action",
+    "411": "A body sent without Content-Length (chunked) is refused",
+}
+_WRITES = {"post", "put", "patch"}
+
+
+def _add_management_errors(paths: dict[str, Any]) -> None:
+    for path, operations in paths.items():
+        if path in CLIENT_PATHS:
+            continue
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code, description in _MANAGEMENT_ERRORS.items():
+                if code in ("400", "409", "411") and method not in _WRITES:
+                    continue
+                operation["responses"].setdefault(
+                    code,
+                    {
+                        "description": description,
+                        **_json({"$ref": "#/components/schemas/ManagementError"}),
+                    },
+                )
+
+
 def add_client_paths(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """drf-spectacular postprocessing hook: merge the client API into the schema."""
-    result.setdefault("paths", {}).update(CLIENT_PATHS)
+    """drf-spectacular postprocessing hook: merge the client API into the schema, and add the
+    management API's error responses (introspection documents only its successes)."""
+    paths = result.setdefault("paths", {})
+    paths.update(CLIENT_PATHS)
+    _add_management_errors(paths)
     components = result.setdefault("components", {})
-    components.setdefault("schemas", {}).update({"Decision": _DECISION, "ClientError": _ERROR})
+    components.setdefault("schemas", {}).update(
+        {"Decision": _DECISION, "ClientError": _ERROR, "ManagementError": _MANAGEMENT_ERROR}
+    )
     components.setdefault("securitySchemes", {}).update(
         {
             "BearerAuth": {"type": "http", "scheme": "bearer"},

@@ -106,3 +106,10 @@ def test_schema__probe_fields__the_parsers_fields(document: dict) -> None:
     assert set(probe["properties"]) == TOP_LEVEL
     for section, fields in FIELDS.items():
         assert set(probe["properties"][section]["properties"]) == set(fields)
+
+
+def test_schema__every_operation_documents_its_auth_errors(document: dict) -> None:
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert "401" in operation["responses"], (method, path)
+            assert operation["security"], (method, path)

@@ -208,7 +208,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "The key's scope does not allow this endpoint",
         404: "Flag (or route) not found",
         405: "Method not allowed; Allow names the method",
-        413: "Body over 64 KiB",
+        413: f"Body over {settings.EDGEFLAGS_MAX_BODY_BYTES:,} bytes (events: "
+        f"{settings.EDGEFLAGS_EVENTS_MAX_BODY_BYTES:,})",
         429: "Rate limited; Retry-After gives seconds",
         503: "Not stored (buffer unavailable); send again after Retry-After seconds",
     }

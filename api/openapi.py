@@ -140,6 +140,20 @@ _EVENT_BATCH = {
 }
 
 
+# What evaluate answers, and a probe's answer carries: every decision of one snapshot.
+_DECISIONS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "environment": {"type": "string"},
+        "snapshotVersion": {"type": "integer"},
+        "flags": {
+            "type": "object",
+            "additionalProperties": {"$ref": "#/components/schemas/Decision"},
+        },
+    },
+}
+
+
 def _probe_field(normalise: Any, name: str) -> dict[str, Any]:
     """The JSON type a probe field's normaliser takes (the server also normalises it)."""
     choices = {
@@ -247,21 +261,7 @@ CLIENT_PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "Decisions, with an ETag over the body",
-                    **_json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "environment": {"type": "string"},
-                                "snapshotVersion": {"type": "integer"},
-                                "flags": {
-                                    "type": "object",
-                                    "additionalProperties": {
-                                        "$ref": "#/components/schemas/Decision"
-                                    },
-                                },
-                            },
-                        }
-                    ),
+                    **_json(_DECISIONS),
                 },
                 **_errors(304, 400, 401, 413, 429),
             },
@@ -341,19 +341,7 @@ CLIENT_PATHS: dict[str, Any] = {
                                     "type": "object",
                                     "description": "The normalised attributes the server read",
                                 },
-                                "decisions": {
-                                    "type": "object",
-                                    "properties": {
-                                        "environment": {"type": "string"},
-                                        "snapshotVersion": {"type": "integer"},
-                                        "flags": {
-                                            "type": "object",
-                                            "additionalProperties": {
-                                                "$ref": "#/components/schemas/Decision"
-                                            },
-                                        },
-                                    },
-                                },
+                                "decisions": _DECISIONS,
                             },
                         }
                     ),

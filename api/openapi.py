@@ -369,7 +369,8 @@ CLIENT_PATHS: dict[str, Any] = {
                     "description": "Erased (false: nothing was stored)",
                     **_json({"type": "object", "properties": {"erased": {"type": "boolean"}}}),
                 },
-                **_errors(400, 401, 403, 429, 503),
+                # 404: a client id the route cannot hold (a line break) is no route at all.
+                **_errors(400, 401, 403, 404, 429, 503),
             },
         }
     },

@@ -159,6 +159,15 @@ def test_probe__save_data__save_data_segment(api, demo, publish) -> None:
     )
 
 
+def test_erase__client_id_with_a_line_break__404_json(api, two_environments) -> None:
+    # Found by schemathesis: the route cannot hold a line break, so this is no route; the
+    # document now lists the 404 the server answers.
+    response = api("DELETE", "/api/v1/probes/a%0Ab", two_environments["production"]["server"])
+
+    assert response.status_code == 404
+    assert response.json()["errorCode"] == "NOT_FOUND"
+
+
 def test_erase__server_key__profile_gone(api, two_environments) -> None:
     key = two_environments["production"]["client"]
     server_key = two_environments["production"]["server"]

@@ -471,13 +471,12 @@ def _add_management_errors(paths: dict[str, Any]) -> None:
             for code, description in _MANAGEMENT_ERRORS.items():
                 if code in ("400", "409", "411") and method not in _WRITES:
                     continue
-                operation["responses"].setdefault(
-                    code,
-                    {
-                        "description": description,
-                        **_json({"$ref": "#/components/schemas/ManagementError"}),
-                    },
-                )
+                body: dict[str, Any] = {"$ref": "#/components/schemas/ManagementError"}
+                if code == "404":
+                    # A path no route matches (a line break in a key) is answered by
+                    # handler404, with the client API's body.
+                    body = {"oneOf": [body, {"$ref": "#/components/schemas/ClientError"}]}
+                operation["responses"].setdefault(code, {"description": description, **_json(body)})
 
 
 def add_client_paths(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

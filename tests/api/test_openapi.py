@@ -113,3 +113,17 @@ def test_schema__every_operation_documents_its_auth_errors(document: dict) -> No
         for method, operation in operations.items():
             assert "401" in operation["responses"], (method, path)
             assert operation["security"], (method, path)
+
+
+def test_schema__management_404_of_an_unrouted_path__documented(
+    document: dict, admin_client: Client
+) -> None:
+    # Found by schemathesis: a line break in a path parameter matches no route, and
+    # handler404 answers with the client API's body, which the 404 must admit.
+    response = admin_client.get("/api/v1/rollouts/a%0Ab/production")
+    documented = document["paths"]["/api/v1/rollouts/{flag}/{environment}"]["get"]["responses"]
+    body = documented["404"]["content"]["application/json"]["schema"]
+
+    assert response.status_code == 404
+    assert response.json()["errorCode"] == "NOT_FOUND"
+    assert {"$ref": "#/components/schemas/ClientError"} in body["oneOf"]

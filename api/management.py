@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rollout.audit import Actor
+from rollout.guardrails import states
 from rollout.models import Flag, FlagState, RolloutPlan, SegmentRollout
 from rollout.rollouts import rollout_action, rollout_kill, rollout_plan_create, rollout_plan_get
 from rollout.selectors import flag_list
@@ -118,9 +119,9 @@ class SegmentRolloutOutput(serializers.Serializer[SegmentRollout]):
     stage = serializers.IntegerField()
     percentage = serializers.IntegerField()
     holdReason = serializers.CharField(source="hold_reason")
-    stageStartedAt = serializers.DateTimeField(source="stage_started_at")
+    stageStartedAt = serializers.DateTimeField(source="stage_started_at", allow_null=True)
     lastVerdict = serializers.JSONField(source="last_verdict")
-    lastCheckedAt = serializers.DateTimeField(source="last_checked_at")
+    lastCheckedAt = serializers.DateTimeField(source="last_checked_at", allow_null=True)
 
 
 class RolloutPlanOutput(serializers.Serializer[RolloutPlan]):
@@ -211,7 +212,15 @@ _PLAN_INPUT_NAMES = {
 
 
 class SegmentActionApi(ManagementApi):
-    @extend_schema(request=ReasonInput, responses=SegmentRolloutOutput)
+    @extend_schema(
+        request=ReasonInput,
+        responses=SegmentRolloutOutput,
+        parameters=[
+            OpenApiParameter(
+                "action", location=OpenApiParameter.PATH, enum=list(states.MANUAL_ACTIONS)
+            )
+        ],
+    )
     def post(
         self, request: Request, flag: str, environment: str, segment: str, action: str
     ) -> Response:

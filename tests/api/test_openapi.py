@@ -127,3 +127,20 @@ def test_schema__management_404_of_an_unrouted_path__documented(
     assert response.status_code == 404
     assert response.json()["errorCode"] == "NOT_FOUND"
     assert {"$ref": "#/components/schemas/ClientError"} in body["oneOf"]
+
+
+def test_schema__segment_rollout_times__nullable_before_the_rollout_starts(document: dict) -> None:
+    fields = document["components"]["schemas"]["SegmentRolloutOutput"]["properties"]
+
+    assert fields["stageStartedAt"]["nullable"] is True
+    assert fields["lastCheckedAt"]["nullable"] is True
+
+
+def test_schema__segment_action__the_actions_the_service_takes(document: dict) -> None:
+    from rollout.guardrails.states import MANUAL_ACTIONS
+
+    path = "/api/v1/rollouts/{flag}/{environment}/segments/{segment}/{action}"
+    (action,) = [p for p in document["paths"][path]["post"]["parameters"] if p["name"] == "action"]
+
+    assert action["in"] == "path"
+    assert sorted(action["schema"]["enum"]) == sorted(MANUAL_ACTIONS)

@@ -17,7 +17,7 @@ import pytest
 import requests
 import schemathesis
 from django.conf import settings
-from hypothesis import HealthCheck, Phase, given
+from hypothesis import HealthCheck, Phase, given, seed
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -40,6 +40,7 @@ CHECK_NAMES = (
 # Per operation, credential and generation mode: enough to reach every branch of the input
 # schemas on a 2-core machine within the suite's budget.
 MAX_EXAMPLES = 12
+FUZZ_SEED = 20261205
 # Which security scheme of the document each credential answers.
 CREDENTIAL_SCHEMES = {
     "client key": "BearerAuth",
@@ -136,6 +137,9 @@ def test_every_operation__fuzzed__no_5xx_and_conforms(live: Live, credential: st
             # without anything being wrong.
             suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
         )
+        # derandomize alone is not enough: schemathesis seeds its own generation, so a fixed
+        # seed keeps CI's cases the same on every run.
+        @seed(FUZZ_SEED)
         @given(case=st.one_of(strategies))
         def fuzz(case: Any) -> None:
             case.call_and_validate(

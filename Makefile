@@ -34,7 +34,13 @@ var/secret_key:
 	@mkdir -p var && chmod 700 var
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
-migrate: install var/secret_key
+# The bearer token /metrics asks of a scraper in the embedded mode (settings read it when
+# EDGEFLAGS_METRICS_TOKEN is unset).
+var/metrics_token:
+	@mkdir -p var && chmod 700 var
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+
+migrate: install var/secret_key var/metrics_token
 	@chmod 700 var
 	$(MANAGE) migrate --no-input
 	$(MANAGE) collectstatic --no-input --verbosity 0
@@ -49,7 +55,9 @@ port-free: install
 
 run: port-free demo
 	@$(MANAGE) ensure_admin
+	@rm -rf var/metrics  # samples of the processes of an earlier run
 	@echo "Edgeflags: http://$(EDGEFLAGS_HOST):$(EDGEFLAGS_PORT)/admin/  (demo: /demo/, health: /readyz, API docs: /api/docs/)"
+	@echo "Metrics:   curl -H \"Authorization: Bearer $$(cat var/metrics_token)\" http://$(EDGEFLAGS_HOST):$(EDGEFLAGS_PORT)/metrics"
 	@echo "Starting web + worker + beat$(if $(TRAFFIC), + traffic simulator,); Ctrl-C stops them all."
 	EDGEFLAGS_DEMO="$${EDGEFLAGS_DEMO:-true}" PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile $(if $(TRAFFIC),,web worker beat) 2>&1 || test $$? -eq 130  # 130: stopped by Ctrl-C
 

@@ -13,6 +13,7 @@ from api.client import authenticate, held_snapshot, json_api, limit_client
 from api.http import ApiError, json_response, read_json_body
 from api.rate_limits import client_address
 from capability_probe.services import client_hash
+from ops import metrics
 from ops.outage import Outage
 from rollout.client_trust import token_verifier
 from rollout.engine.capability import SAVE_DATA_SEGMENT
@@ -107,8 +108,12 @@ def events_view(request: HttpRequest) -> HttpResponse:
         )
     except (BufferUnavailable, redis.RedisError) as exc:
         _buffer_outage.failed(exc, consequence="event batches refused with 503 and Retry-After")
+        metrics.events.labels("refused").inc(len(batch.events))
         raise _unavailable("telemetry storage is unavailable") from exc
     _buffer_outage.recovered()
+    metrics.events.labels("accepted").inc(outcome.accepted)
+    metrics.events.labels("duplicate").inc(outcome.duplicates)
+    metrics.events.labels("uncounted").inc(len(batch.events) - len(counted.events))
     answer: dict[str, object] = {
         "accepted": outcome.accepted,
         "duplicates": outcome.duplicates,

@@ -26,6 +26,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from ops import metrics
+
 logger = logging.getLogger(__name__)
 
 # Above this many tracked clients the buckets are dropped whole (fail open): a flood of new
@@ -188,6 +190,7 @@ class ClientRateLimits:
 
     def _refused(self, what: str, wait: int) -> tuple[str, int]:
         self.refusals.record(what)
+        metrics.rate_limited.labels(what).inc()
         return what, wait
 
 

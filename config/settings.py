@@ -7,6 +7,7 @@ under `var/`) and production (DATABASE_URL + REDIS_URL: PostgreSQL and Redis).
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -412,6 +413,30 @@ SPECTACULAR_SETTINGS = {
         "api.openapi.add_client_paths",
     ],
 }
+
+# --- Metrics: Prometheus, scraped at /metrics ------------------------------------------------
+# Every process (granian workers, Celery worker and beat) writes its samples to files in one
+# directory and /metrics adds them up: prometheus-client's multiprocess mode, which reads this
+# environment variable when its first metric is made, so it is set here, before any import of
+# ops.metrics. Processes that should be scraped together share it; clear it when the service
+# starts (`make run` does).
+METRICS_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics"))).resolve()
+try:
+    if METRICS_DIR.is_relative_to(VAR_DIR):
+        VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # the owner's only, as above
+    METRICS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(
+        f"metrics directory {METRICS_DIR}: {exc.strerror}; set PROMETHEUS_MULTIPROC_DIR "
+        "to a writable directory shared by the web and worker processes"
+    ) from exc
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# A scraper presents it as `Authorization: Bearer <token>`. Unset outside DEBUG, /metrics is
+# refused (403); `make run` generates one in var/metrics_token for the embedded mode.
+_GENERATED_METRICS_TOKEN_FILE = VAR_DIR / "metrics_token"
+EDGEFLAGS_METRICS_TOKEN = env.str("EDGEFLAGS_METRICS_TOKEN", default="")
+if not EDGEFLAGS_METRICS_TOKEN and _GENERATED_METRICS_TOKEN_FILE.is_file():
+    EDGEFLAGS_METRICS_TOKEN = _GENERATED_METRICS_TOKEN_FILE.read_text().strip()
 
 # --- Logging: to stderr, one line per record; secrets are never passed to loggers. ---------
 LOG_LEVEL = env.str("EDGEFLAGS_LOG_LEVEL", default="INFO")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("favicon.ico", RedirectView.as_view(url=static("edgeflags/favicon.svg"), permanent=True)),
     path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics, name="metrics"),
     path("demo/", demo.demo_page, name="demo"),
     path("demo/compose", demo.demo_compose, name="demo-compose"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

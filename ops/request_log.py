@@ -22,10 +22,15 @@ import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
+from ops import metrics
+
 logger = logging.getLogger("edgeflags.requests")
 
 API_PREFIXES = ("/api/v1/", "/ofrep/")
 NO_ROUTE = "(no route)"
+# Pages outside the API (admin, console, docs, health) share one metrics label: the admin
+# alone has hundreds of routes, each a dozen histogram series, for requests that are rare.
+OTHER_ROUTE = "(other)"
 
 
 def route_label(request: HttpRequest) -> str:
@@ -65,7 +70,8 @@ class RequestCounts:
 
 
 class RequestLogMiddleware:
-    """Counts every request under the API prefixes; writes the per-request line when asked."""
+    """Counts every request under the API prefixes; writes the per-request line when asked.
+    Every request, API or not, goes into the request metrics."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
         self.get_response = get_response
@@ -73,12 +79,15 @@ class RequestLogMiddleware:
         self.counts = RequestCounts(settings.EDGEFLAGS_REQUEST_LOG_INTERVAL_S)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if not request.path.startswith(API_PREFIXES):
-            return self.get_response(request)
         started = time.perf_counter()
         response = self.get_response(request)
-        duration_ms = (time.perf_counter() - started) * 1000
+        duration_s = time.perf_counter() - started
+        if not request.path.startswith(API_PREFIXES):
+            _measure(OTHER_ROUTE, request, response.status_code, duration_s)
+            return response
+        duration_ms = duration_s * 1000
         route = route_label(request)
+        _measure(route, request, response.status_code, duration_s)
         self.counts.record(route, response.status_code, duration_ms)
         if self.access_log:
             line = {
@@ -89,6 +98,11 @@ class RequestLogMiddleware:
             }
             logger.info("request %s", orjson.dumps(line).decode())
         return response
+
+
+def _measure(route: str, request: HttpRequest, status: int, duration_s: float) -> None:
+    metrics.http_requests.labels(route, metrics.method_label(request.method), str(status)).inc()
+    metrics.http_request_duration.labels(route).observe(duration_s)
 
 
 class ApiPathsRedacted(logging.Filter):

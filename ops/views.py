@@ -1,8 +1,12 @@
-"""Liveness and readiness endpoints for load balancers and orchestrators."""
+"""Liveness, readiness and metrics endpoints for load balancers, orchestrators and Prometheus."""
 
-from django.http import HttpRequest, JsonResponse
+import hmac
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
+from ops import metrics as metrics_registry
 from ops.health import run_checks
 
 
@@ -38,5 +42,38 @@ def readyz(request: HttpRequest) -> JsonResponse:
         },
     }
     response = JsonResponse(body, status=503 if required_failing else 200)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _scrape_refused(request: HttpRequest) -> JsonResponse | None:
+    """Why a scrape is refused, or None when it may go on."""
+    token: str = settings.EDGEFLAGS_METRICS_TOKEN
+    if not token:
+        if settings.DEBUG:
+            return None
+        detail = "metrics are off: set EDGEFLAGS_METRICS_TOKEN to scrape them"
+        return JsonResponse({"detail": detail}, status=403)
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    ):
+        return None
+    refused = JsonResponse({"detail": "a valid metrics bearer token is required"}, status=401)
+    refused["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return refused
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics of every process sharing the metrics directory.
+
+    With EDGEFLAGS_METRICS_TOKEN set, a scraper must present it as a bearer token; without
+    one the endpoint is open in DEBUG only: the metrics name environments and show traffic.
+    """
+    refused = _scrape_refused(request)
+    if refused is not None:
+        return refused
+    response = HttpResponse(metrics_registry.render(), content_type=metrics_registry.CONTENT_TYPE)
     response["Cache-Control"] = "no-store"
     return response

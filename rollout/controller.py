@@ -20,6 +20,7 @@ import numpy as np
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from ops import metrics
 from rollout.audit import CONTROLLER
 from rollout.engine.ladder import CONTROL, TREATMENT
 from rollout.guardrails import controller as guardrails
@@ -179,6 +180,7 @@ def rollout_tick(now: datetime | None = None) -> TickReport:
         )
         done = _apply(row, verdict, now)
         report.outcomes[done or verdict.action] += 1
+        metrics.controller_decisions.labels(done or verdict.action).inc()
         if done is not None:
             report.transitions.append(f"{row}: {done} — {verdict.reason}")
         else:

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Max
 
+from ops import metrics
 from ops.json_input import MAX_JSON_DEPTH, JsonInputError, check_json, text_problem
 from rollout.compiler import compile_environment
 from rollout.engine.document import snapshot_from_document
@@ -239,6 +240,8 @@ class _PendingPublish:
         self.versions: dict[int, int] = {}  # environment id -> version written
         self.documents: dict[int, dict[str, Any]] = {}
         self.keys: dict[int, str] = {}
+        # environment id -> how its latest compile failed (counted once, when committed)
+        self.failed: dict[int, str | None] = {}
         self.blame = _Blame()
         self.done = False
         # Inside publish_batch(): environment ids (None = all) to compile when it ends.
@@ -256,6 +259,10 @@ class _PendingPublish:
                 logger.exception(
                     "snapshot of environment %s: could not settle after commit", env_id
                 )
+                self.failed[env_id] = "settle_error"
+            failed = self.failed.get(env_id)
+            if failed is not None:
+                metrics.publish_failures.labels(self.keys.get(env_id, str(env_id)), failed).inc()
             if version is not None:
                 announce_version(self.keys[env_id], version)
 
@@ -273,34 +280,38 @@ class _PendingPublish:
                 document, kept_back = _checked_document(environment, _Blame())
             except _PublishFailed as exc:
                 _record_failure(environment, str(exc))
+                self.failed[env_id] = "unpublishable"
                 return version
             written = self.documents.get(env_id)
             if written is not None and _content(document) == _content(written):
                 return version
             version = _store(environment, document, None, self.reasons[env_id])
-            _settle_failure(environment, kept_back)
+            self.failed[env_id] = _settle_failure(environment, kept_back)
             return version
 
     def publish(self, environment: Environment) -> None:
         reason = self.reasons.setdefault(environment.pk, "change")
+        self.keys[environment.pk] = environment.key
         try:
             document, kept_back = _checked_document(environment, self.blame)
         except _PublishFailed as exc:
             _record_failure(environment, str(exc))
+            self.failed[environment.pk] = "unpublishable"
             return
         self.versions[environment.pk] = _store(
             environment, document, self.versions.get(environment.pk), reason
         )
         self.documents[environment.pk] = document
-        self.keys[environment.pk] = environment.key
-        _settle_failure(environment, kept_back)
+        self.failed[environment.pk] = _settle_failure(environment, kept_back)
 
 
-def _settle_failure(environment: Environment, kept_back: list[str]) -> None:
+def _settle_failure(environment: Environment, kept_back: list[str]) -> str | None:
+    """Record or clear the environment's publish failure; its kind, if any."""
     if kept_back:
         _record_failure(environment, "; ".join(kept_back))
-    else:
-        PublishFailure.objects.filter(environment=environment).delete()
+        return "kept_back"
+    PublishFailure.objects.filter(environment=environment).delete()
+    return None
 
 
 def _pending() -> _PendingPublish:

@@ -22,7 +22,9 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from ops import metrics
 from ops.outage import Outage
 from rollout.engine.document import snapshot_from_document
 from rollout.engine.types import Snapshot
@@ -142,6 +144,7 @@ class SnapshotStore:
             self._refresh_outage.failed(exc, consequence="serving the versions held")
         else:
             self._refresh_outage.recovered()
+            metrics.snapshot_checked.set(time.time())
 
     def _latest_versions(self) -> dict[str, int]:
         # Redis answers most checks; the database is asked every few seconds anyway, because
@@ -173,6 +176,7 @@ class SnapshotStore:
             if row is None:
                 continue
             snapshots[env] = _hold(env, row["version"], row["document"], row["etag"])
+            _measure_held(env, row["version"], row["document"])
         keys = {
             k.key_hash: KeyInfo(
                 k.pk,
@@ -215,6 +219,13 @@ def _hold(environment: str, version: int, document: dict[str, Any], etag: str) -
         document_bytes=orjson.dumps(document),
         etag=etag,
     )
+
+
+def _measure_held(environment: str, version: int, document: dict[str, Any]) -> None:
+    metrics.snapshot_version.labels(environment).set(version)
+    published = parse_datetime(str(document.get("publishedAt", "")))
+    if published is not None:
+        metrics.snapshot_published.labels(environment).set(published.timestamp())
 
 
 _redis_client: redis.Redis | None = None

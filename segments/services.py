@@ -24,6 +24,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from capability_probe.models import ClientProfile
+from ops import metrics
 from segments import selectors
 from segments.ml.drift import adjusted_rand, share_psi
 from segments.ml.histograms import feature_histograms, psi_against
@@ -211,7 +212,9 @@ def segmentation_run(
             )
             transaction.on_commit(lambda: segmentation_published.send(None, version=version))
         say(f"published model v{version} in {time.perf_counter() - started:.1f} s")
+        metrics.segmentation_duration.labels("succeeded").observe(time.perf_counter() - started)
     except Exception as exc:
+        metrics.segmentation_duration.labels("failed").observe(time.perf_counter() - started)
         SegmentationRun.objects.filter(pk=run.pk).update(
             status=SegmentationRun.Status.FAILED,
             finished_at=timezone.now(),

@@ -30,6 +30,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ops import metrics
 from rollout.audit import Actor, audit_record
 from rollout.models import (
     Environment,
@@ -41,7 +42,13 @@ from rollout.models import (
     TelemetryBatch,
     TelemetryCursor,
 )
-from rollout.telemetry.buffer import redis_cursor_name, redis_mode, redis_peek, redis_trim
+from rollout.telemetry.buffer import (
+    buffered_count,
+    redis_cursor_name,
+    redis_mode,
+    redis_peek,
+    redis_trim,
+)
 from rollout.telemetry.fold import BucketKey, Folded, ThresholdKey, fold_batch
 
 logger = logging.getLogger(__name__)
@@ -68,6 +75,7 @@ class _Step:
     empty: bool = False
     busy: bool = False
     quarantined: int = 0
+    oldest_received: float | None = None  # epoch seconds: the oldest batch of the chunk
 
 
 def _moment(epoch_s: int) -> datetime:
@@ -181,6 +189,7 @@ def _quarantine(entry: bytes, source: str, error: str) -> None:
         source=source, entry=entry, error=message, quarantined_at=timezone.now()
     )
     logger.error("telemetry: quarantined a %s batch (%d bytes): %s", source, len(entry), message)
+    metrics.quarantined_batches.labels(source).inc()
 
 
 def _decode(entry: bytes) -> tuple[Any, str | None]:
@@ -201,11 +210,21 @@ def _apply_alone(batch: Any, thresholds: Mapping[ThresholdKey, float]) -> tuple[
         return 0, f"the database refused it: {type(exc).__name__}: {exc}"
 
 
+def _oldest_received(batches: list[Any]) -> float | None:
+    """When the oldest of `batches` reached the buffer (epoch seconds), if any says."""
+    received = [
+        b["received"]
+        for b in batches
+        if isinstance(b, dict) and isinstance(b.get("received"), (int, float))
+    ]
+    return min(received, default=None)
+
+
 def _apply_or_quarantine(
     entries: list[bytes], source: str, thresholds: Mapping[ThresholdKey, float]
-) -> tuple[int, int]:
+) -> tuple[int, int, float | None]:
     """Apply buffered entries (inside the caller's transaction); those that cannot be
-    applied are quarantined. (applied, quarantined)."""
+    applied are quarantined. (applied, quarantined, when the oldest reached the buffer)."""
     decoded: list[tuple[bytes, Any]] = []
     quarantined = 0
     for entry in entries:
@@ -215,10 +234,11 @@ def _apply_or_quarantine(
         else:
             _quarantine(entry, source, problem)
             quarantined += 1
+    oldest = _oldest_received([batch for _, batch in decoded])
     try:
         # All together first: the normal case, one pass over the aggregates.
         with transaction.atomic():
-            return _apply([batch for _, batch in decoded], thresholds), quarantined
+            return _apply([batch for _, batch in decoded], thresholds), quarantined, oldest
     except (_Malformed, DatabaseError):
         pass
     applied = 0
@@ -228,7 +248,7 @@ def _apply_or_quarantine(
         if problem is not None:
             _quarantine(entry, source, problem)
             quarantined += 1
-    return applied, quarantined
+    return applied, quarantined, oldest
 
 
 def _fold_redis_chunk(size: int, thresholds: Mapping[ThresholdKey, float]) -> _Step:
@@ -240,14 +260,14 @@ def _fold_redis_chunk(size: int, thresholds: Mapping[ThresholdKey, float]) -> _S
         if cursor is None:
             return _Step(busy=True)
         fresh = [body for seq, body in chunk.entries if seq > cursor.position]
-        applied, quarantined = _apply_or_quarantine(fresh, "redis", thresholds)
+        applied, quarantined, oldest = _apply_or_quarantine(fresh, "redis", thresholds)
         position = max(cursor.position, *(seq for seq, _ in chunk.entries))
         if position != cursor.position:
             cursor.position = position
             cursor.save(update_fields=["position"])
     # Only now, with the position committed: a crash before this line is harmless.
     redis_trim(chunk.epoch, position)
-    return _Step(applied=applied, quarantined=quarantined)
+    return _Step(applied=applied, quarantined=quarantined, oldest_received=oldest)
 
 
 def _fold_database_chunk(size: int, thresholds: Mapping[ThresholdKey, float]) -> _Step:
@@ -258,9 +278,9 @@ def _fold_database_chunk(size: int, thresholds: Mapping[ThresholdKey, float]) ->
         if not rows:
             return _Step(empty=True)
         entries = [orjson.dumps(payload) for _, payload in rows]
-        applied, quarantined = _apply_or_quarantine(entries, "database", thresholds)
+        applied, quarantined, oldest = _apply_or_quarantine(entries, "database", thresholds)
         TelemetryBatch.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-    return _Step(applied=applied, quarantined=quarantined)
+    return _Step(applied=applied, quarantined=quarantined, oldest_received=oldest)
 
 
 def telemetry_fold(*, chunk: int | None = None, budget_s: float = FOLD_BUDGET_S) -> FoldOutcome:
@@ -268,14 +288,20 @@ def telemetry_fold(*, chunk: int | None = None, budget_s: float = FOLD_BUDGET_S)
     size = chunk or settings.EDGEFLAGS_TELEMETRY_FOLD_CHUNK
     fold_chunk = _fold_redis_chunk if redis_mode() else _fold_database_chunk
     thresholds = latency_thresholds()
-    deadline = time.monotonic() + budget_s
+    started = time.monotonic()
+    deadline = started + budget_s
     applied = quarantined = 0
+    oldest: float | None = None
     while True:
         step = fold_chunk(size, thresholds)
         applied += step.applied
         quarantined += step.quarantined
+        if oldest is None:
+            oldest = step.oldest_received
         if step.empty or step.busy or time.monotonic() >= deadline:
             break
+    if not step.busy:
+        _measure_fold(started, applied, oldest)
     if applied:
         logger.info("telemetry: folded %d batches", applied)
     if quarantined:
@@ -284,6 +310,16 @@ def telemetry_fold(*, chunk: int | None = None, budget_s: float = FOLD_BUDGET_S)
             "telemetry: %d batches quarantined by this fold, %d in quarantine", quarantined, waiting
         )
     return FoldOutcome(batches=applied, busy=step.busy, quarantined=quarantined)
+
+
+def _measure_fold(started: float, applied: int, oldest_received: float | None) -> None:
+    metrics.fold_duration.observe(time.monotonic() - started)
+    metrics.folded_batches.inc(applied)
+    # Nothing folded: nothing was waiting at the start, so no batch waited.
+    lag = time.time() - oldest_received if oldest_received is not None else 0.0
+    metrics.fold_lag.set(max(0.0, lag))
+    metrics.fold_succeeded.set(time.time())
+    metrics.buffered_batches.set(buffered_count())
 
 
 @transaction.atomic

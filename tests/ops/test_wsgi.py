@@ -9,6 +9,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 from config.wsgi import application
+from tests.support.metrics import scrape, total
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,15 @@ def test_wsgi__client_api__lean_stack_still_answers_json_errors() -> None:
     assert json.loads(body)["errorDetails"].startswith("Authorization:")
     assert "X-Frame-Options" not in headers  # no clickjacking middleware on the lean stack
     assert headers["X-Content-Type-Options"] == "nosniff"  # security headers kept
+
+
+def test_wsgi__client_api__lean_stack_still_measured() -> None:
+    name, labels = "edgeflags_http_requests_total", {"route": "/api/v1/evaluate", "status": "401"}
+    before = total(scrape(), name, **labels)
+
+    _call("/api/v1/evaluate", "POST")
+
+    assert total(scrape(), name, **labels) - before == 1
 
 
 def test_wsgi__everything_else__full_stack() -> None:

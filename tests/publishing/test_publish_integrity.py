@@ -18,6 +18,7 @@ from rollout.models import (
 from rollout.publishing import SnapshotUnpublishable, publish_batch
 from rollout.services import flag_create, rule_create
 from rollout.snapshot_store import VERSIONS_KEY, _redis, store
+from tests.support.metrics import scrape, total
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +79,8 @@ def corrupt_flag(environment, publish) -> FlagState:
 def test_kill__other_flag_unpublishable__kill_published_failure_on_readyz(
     plan, corrupt_flag, staff, publish, client
 ) -> None:
+    failures, before = "edgeflags_snapshot_publish_failures_total", scrape()
+
     _kill(staff, publish)
 
     served = _held()
@@ -90,6 +93,8 @@ def test_kill__other_flag_unpublishable__kill_published_failure_on_readyz(
     reason = body["checks"]["snapshot"]["reason"]
     assert "production" in reason
     assert "other-flag" in reason
+    labels = {"environment": "production", "kind": "kept_back"}
+    assert total(scrape(), failures, **labels) - total(before, failures, **labels) == 1
 
 
 def test_change_of_unpublishable_flag__refused_naming_it__nothing_committed(

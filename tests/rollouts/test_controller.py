@@ -10,6 +10,7 @@ from django.core.management import call_command
 from rollout.controller import rollout_tick
 from rollout.models import AuditEntry, SegmentRollout, SnapshotVersion
 from tests.rollouts.conftest import START
+from tests.support.metrics import scrape, total
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,7 @@ def test_tick__healthy_stage_after_dwell__advances_and_audits(plan, feed, publis
     for hour in range(3):
         feed("edge-ready", hour, clients=(12, 1000), seed=1)
     version = _latest_version()
+    before = scrape()
 
     report = publish(lambda: rollout_tick(START + timedelta(hours=3)))
 
@@ -49,6 +51,10 @@ def test_tick__healthy_stage_after_dwell__advances_and_audits(plan, feed, publis
     assert "no guardrail fired" in entry.reason
     assert _latest_version() > version  # clients are served the new percentage
     assert report.outcomes["advance"] == 1
+    decisions = "edgeflags_controller_decisions_total"
+    after = scrape()
+    for action, n in report.outcomes.items():
+        assert total(after, decisions, action=action) - total(before, decisions, action=action) == n
 
 
 def test_tick__same_instant_twice__second_changes_nothing(plan, feed, publish) -> None:

@@ -23,7 +23,15 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 # Variables a child must not inherit from the test process when it is given its own set.
-SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "EDGEFLAGS_VAR_DIR", "EDGEFLAGS_CELERY_QUEUE")
+# PROMETHEUS_MULTIPROC_DIR: a child derives its own from its EDGEFLAGS_VAR_DIR, so the metrics
+# of one started stack are not mixed with another's (or the test process').
+SERVICE_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "EDGEFLAGS_VAR_DIR",
+    "EDGEFLAGS_CELERY_QUEUE",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
 
 
 def free_port() -> int:

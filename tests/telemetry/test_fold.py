@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from rollout.tasks import fold_telemetry, purge_telemetry
 from rollout.telemetry import aggregates
 from rollout.telemetry.aggregates import telemetry_fold, telemetry_purge
 from rollout.telemetry.buffer import buffered_count
+from tests.support.metrics import scrape, total
 from tests.telemetry.conftest import BUFFER_MODES, FLAG, OTHER_FLAG, SEGMENT, Events, hour_start
 
 pytestmark = pytest.mark.django_db
@@ -92,6 +94,22 @@ def test_fold__two_clients__buckets_match_hand_computed_sums(send, flags, buffer
     assert outcome.batches == 2
     assert _buckets() == expected
     assert buffered_count() == 0
+
+
+def test_fold__metrics__batches_duration_lag_and_last_success(send, flags, buffer_mode) -> None:
+    _sent_batches(send)
+    before, started = scrape(), time.time()
+
+    telemetry_fold()
+
+    after = scrape()
+    folded = "edgeflags_telemetry_folded_batches_total"
+    assert total(after, folded) - total(before, folded) == 2
+    runs = "edgeflags_telemetry_fold_duration_seconds_count"
+    assert total(after, runs) - total(before, runs) == 1
+    assert 0 <= total(after, "edgeflags_telemetry_fold_lag_seconds") <= time.time() - started + 60
+    assert total(after, "edgeflags_telemetry_fold_success_timestamp_seconds") >= started
+    assert total(after, "edgeflags_telemetry_buffered_batches") == 0
 
 
 def test_fold__run_again__nothing_counted_twice(send, flags, buffer_mode) -> None:

@@ -13,6 +13,7 @@ import pytest
 from capability_probe.services import client_hash
 from rollout.models import SeenEvent, TelemetryBatch
 from rollout.telemetry.buffer import buffered_count, redis_peek
+from tests.support.metrics import scrape, total
 from tests.support.processes import free_port
 from tests.telemetry.conftest import FLAG, SEGMENT, Events, served
 
@@ -243,6 +244,7 @@ def test_events__timestamps__normalised_to_epoch_seconds_and_client_hashed(
 
 
 def test_events__resent_batch__duplicates_dropped(send, flags, buffer_mode) -> None:
+    before = scrape()
     event = Events()
     first = [event("exposure"), event("inference", ms=10)]
     assert send("device-1", first).json() == {"accepted": 2, "duplicates": 0, "uncounted": 0}
@@ -256,6 +258,10 @@ def test_events__resent_batch__duplicates_dropped(send, flags, buffer_mode) -> N
     assert buffered_count() == 2  # the resend added no entry; the overlap only its new event
     (_, second) = _buffered_payloads(buffer_mode)
     assert [e["type"] for e in second["events"]] == ["crash"]
+    after = scrape()
+    for outcome, n in {"accepted": 3, "duplicate": 3, "uncounted": 0}.items():
+        name = "edgeflags_events_total"
+        assert total(after, name, outcome=outcome) - total(before, name, outcome=outcome) == n
 
 
 def test_events__same_id_twice_in_a_batch__second_is_a_duplicate(send, flags, buffer_mode) -> None:

@@ -21,6 +21,7 @@ from rollout.models import AuditEntry, MetricBucket, QuarantinedBatch
 from rollout.telemetry.aggregates import quarantined_replay, telemetry_fold
 from rollout.telemetry.buffer import buffered_count, telemetry_append
 from rollout.telemetry.schema import EventBatch
+from tests.support.metrics import scrape, total
 from tests.telemetry.conftest import BUFFER_MODES, FLAG, SEGMENT, Events
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +72,7 @@ def test_fold__poison_batch_between_good_ones__quarantined_and_fold_goes_on(
     assert send("device-a", [event("inference", ms=10)]).status_code == 202
     _poison(flags.pk)
     assert send("device-b", [event("inference", ms=20)]).status_code == 202
+    name, before = "edgeflags_telemetry_quarantined_batches_total", scrape()
 
     outcome = telemetry_fold(chunk=10)
 
@@ -83,6 +85,7 @@ def test_fold__poison_batch_between_good_ones__quarantined_and_fold_goes_on(
     assert "refused by the test" in held.error
     assert POISON.encode() in bytes(held.entry)
     assert any(r.levelname == "ERROR" and "quarantined" in r.message for r in caplog.records)
+    assert total(scrape(), name, source=buffer_mode) - total(before, name, source=buffer_mode) == 1
 
     # the next fold is not stuck on it
     assert send("device-c", [event("inference", ms=5)]).status_code == 202

@@ -4,6 +4,7 @@ directory, on PostgreSQL and Redis, with the shipped defaults (rate limits inclu
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def test_metrics__two_web_workers_and_celery__one_scrape_adds_them_up(tmp_path: 
     with fresh_database() as database:
         env = production_env(tmp_path, database, settings.REDIS_URL)
         env.update({"EDGEFLAGS_METRICS_TOKEN": TOKEN, "EDGEFLAGS_DEMO_CLIENTS": "600"})
+        # Changed from the default (60 s) so the run writes the per-interval request counts.
+        env["EDGEFLAGS_REQUEST_LOG_INTERVAL_S"] = "1"
         manage(env, "migrate", "--no-input")
         manage(env, "load_demo")
         key = (tmp_path / "traffic_client_key").read_text().strip()
@@ -107,6 +110,16 @@ def test_metrics__two_web_workers_and_celery__one_scrape_adds_them_up(tmp_path: 
             )
             assert posted.status_code == 202, posted.text
 
+            # A request after the interval: its worker writes the counts it holds.
+            time.sleep(1.1)
+            later = requests.post(
+                f"{base}/api/v1/evaluate",
+                json={"context": {"targetingKey": "live-device-0"}},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=10,
+            )
+            assert later.status_code == 200, later.text
+
             # Unknown keys from one address: past the shipped burst (10 per worker, then 1/s)
             # they are answered 429 (any key: so this comes last).
             statuses = [
@@ -129,15 +142,16 @@ def test_metrics__two_web_workers_and_celery__one_scrape_adds_them_up(tmp_path: 
                 on_fail=celery.log,
             )
             text = scrape()
+            log = server.log()
 
     evaluate = {"route": "/api/v1/evaluate", "method": "POST"}
-    assert total(text, "edgeflags_http_requests_total", status="200", **evaluate) == EVALUATIONS
+    assert total(text, "edgeflags_http_requests_total", status="200", **evaluate) == EVALUATIONS + 1
     assert total(text, "edgeflags_http_requests_total", status="429", **evaluate) == statuses.count(
         429
     )
     assert (
         total(text, "edgeflags_http_request_duration_seconds_count", route="/api/v1/evaluate")
-        == len(statuses) + EVALUATIONS
+        == len(statuses) + EVALUATIONS + 1
     )
     assert total(text, "edgeflags_rate_limited_total", reason="unknown_keys") == statuses.count(429)
     assert total(text, "edgeflags_events_total", outcome="accepted") == 1
@@ -151,3 +165,7 @@ def test_metrics__two_web_workers_and_celery__one_scrape_adds_them_up(tmp_path: 
     assert series(text, "edgeflags_snapshot_published_timestamp_seconds", environment="production")
     assert key not in text
     assert "live-device" not in text
+    # The client API's lean handler writes its request counts too, naming no client.
+    assert "/api/v1/evaluate 200:" in log
+    assert key not in log
+    assert "live-device" not in log

@@ -24,7 +24,6 @@ from rollout.telemetry.schema import EventBatch, EventsInvalid, parse_batch
 
 logger = logging.getLogger(__name__)
 
-RETRY_AFTER_S = 5
 UNSIGNED = "unsigned identity: this environment counts only signed identities (identityHash)"
 OVER_CAP = "identity cap: too many new clients from this address or key this hour"
 # Logged once per outage, not per refused batch (every client retries).
@@ -36,7 +35,6 @@ def _unavailable(what: str) -> ApiError:
         503,
         "GENERAL",
         f"buffer: {what}; nothing was stored, send the batch again later",
-        headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 
 

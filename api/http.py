@@ -13,6 +13,10 @@ import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+# Every 503 tells clients when to try again (RFC 9110 §10.2.3): the outages it reports (no
+# snapshot yet, the database or the telemetry buffer down) last seconds, not milliseconds.
+SERVICE_UNAVAILABLE_RETRY_AFTER_S = 5
+
 
 class ApiError(Exception):
     """A client error answered as JSON: OFREP's {errorCode, errorDetails} shape."""
@@ -40,6 +44,8 @@ class ApiError(Exception):
         response = json_response(body, status=self.status)
         for name, value in self.headers.items():
             response[name] = value
+        if self.status == 503 and "Retry-After" not in self.headers:
+            response["Retry-After"] = str(SERVICE_UNAVAILABLE_RETRY_AFTER_S)
         if self.status == 401:
             # RFC 9110 §11.6.1: a 401 names the scheme the server accepts.
             response["WWW-Authenticate"] = 'Bearer realm="edgeflags"'

@@ -7,19 +7,28 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import openapi_examples as examples
 from rollout.audit import Actor
 from rollout.guardrails import states
 from rollout.models import Flag, FlagState, RolloutPlan, SegmentRollout
 from rollout.rollouts import rollout_action, rollout_kill, rollout_plan_create, rollout_plan_get
 from rollout.selectors import flag_list
 from rollout.services import flag_state_update
+
+
+def _request(value: Any) -> OpenApiExample:
+    return OpenApiExample("request", value=value, request_only=True)
+
+
+def _answer(value: Any, status: str = "200") -> OpenApiExample:
+    return OpenApiExample("answer", value=value, response_only=True, status_codes=[status])
 
 
 class LengthRequired(APIException):
@@ -80,7 +89,7 @@ class FlagOutput(serializers.Serializer[Flag]):
 
 
 class FlagListApi(ManagementApi):
-    @extend_schema(responses=FlagOutput(many=True))
+    @extend_schema(responses=FlagOutput(many=True), examples=[_answer(examples.FLAG)])
     def get(self, request: Request) -> Response:
         """Every flag with its state in each environment."""
         return Response(FlagOutput(flag_list(), many=True).data)  # type: ignore[arg-type]
@@ -94,7 +103,14 @@ class FlagStateUpdateApi(ManagementApi):
             max_length=2000, required=False, default="", help_text="Why: goes into the audit log."
         )
 
-    @extend_schema(request=InputSerializer, responses=FlagStateOutput)
+    @extend_schema(
+        request=InputSerializer,
+        responses=FlagStateOutput,
+        examples=[
+            _request(examples.FLAG_STATE_CHANGE),
+            _answer({**examples.FLAG_STATE, "enabled": False}),
+        ],
+    )
     def patch(self, request: Request, key: str, environment: str) -> Response:
         """Turn a flag on or off (or change its off value) in one environment."""
         state = _flag_state(key, environment)
@@ -157,13 +173,17 @@ class RolloutApi(ManagementApi):
         excludedSegments = serializers.JSONField(required=False)
         start = serializers.BooleanField(required=False, default=True)
 
-    @extend_schema(responses=RolloutPlanOutput)
+    @extend_schema(responses=RolloutPlanOutput, examples=[_answer(examples.ROLLOUT)])
     def get(self, request: Request, flag: str, environment: str) -> Response:
         """A flag's rollout in one environment: its plan and every segment's state."""
         plan = rollout_plan_get(flag=flag, environment=environment)
         return Response(RolloutPlanOutput(plan).data)
 
-    @extend_schema(request=InputSerializer, responses={201: RolloutPlanOutput})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: RolloutPlanOutput},
+        examples=[_request(examples.ROLLOUT_START), _answer(examples.ROLLOUT, "201")],
+    )
     def post(self, request: Request, flag: str, environment: str) -> Response:
         """Start a rollout of an edge feature in one environment (default plan unless given)."""
         state = _flag_state(flag, environment)
@@ -215,6 +235,7 @@ class SegmentActionApi(ManagementApi):
     @extend_schema(
         request=ReasonInput,
         responses=SegmentRolloutOutput,
+        examples=[_request(examples.REASON), _answer(examples.ROLLED_BACK)],
         parameters=[
             OpenApiParameter(
                 "action", location=OpenApiParameter.PATH, enum=list(states.MANUAL_ACTIONS)
@@ -239,7 +260,12 @@ class SegmentActionApi(ManagementApi):
 
 
 class KillApi(ManagementApi):
-    @extend_schema(request=ReasonInput, responses=SegmentRolloutOutput(many=True))
+    @extend_schema(
+        request=ReasonInput,
+        responses=SegmentRolloutOutput(many=True),
+        # drf-spectacular lists the example of a list answer itself.
+        examples=[_request(examples.REASON), _answer(examples.ROLLED_BACK)],
+    )
     def post(self, request: Request, flag: str, environment: str) -> Response:
         """The kill switch: roll back every segment of the flag's rollout (answers with the
         segments it rolled back)."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
+from api import openapi_examples as examples
 from capability_probe import schema as probe_schema
 from rollout.telemetry.schema import MAX_INFERENCE_MS, MAX_MILLIJOULES
 
@@ -45,6 +46,15 @@ _DECISION = {
             "additionalProperties": {
                 "oneOf": [{"type": "boolean"}, {"type": "string"}, {"type": "number"}]
             },
+        },
+        "uiState": {
+            "type": "object",
+            "description": "evaluate and probes only: the served rung's UI state",
+        },
+        "unmet": {
+            "type": "object",
+            "description": "evaluate and probes only: each better rung's unmet requirements",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
         "errorCode": {"type": "string"},
         "errorDetails": {"type": "string"},
@@ -214,7 +224,17 @@ _PROBE: dict[str, Any] = {
 }
 
 
-def _errors(*codes: int) -> dict[str, Any]:
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before sending again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def _errors(*codes: int, **bodies: dict[str, Any]) -> dict[str, Any]:
+    """The documented error responses, each with a true example body (`bodies` overrides
+    one by status: `_400={…}`)."""
     described = {
         304: "Not modified (If-None-Match matched the ETag)",
         400: "Bad request: errorDetails names the field",
@@ -222,24 +242,35 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "The key's scope does not allow this endpoint",
         404: "Flag (or route) not found",
         405: "Method not allowed; Allow names the method",
+        411: "A body sent without Content-Length (chunked) is refused",
         413: f"Body over {settings.EDGEFLAGS_MAX_BODY_BYTES:,} bytes (events: "
         f"{settings.EDGEFLAGS_EVENTS_MAX_BODY_BYTES:,})",
         429: "Rate limited; Retry-After gives seconds",
-        503: "Not stored (buffer unavailable); send again after Retry-After seconds",
+        503: "Not available now (no ruleset published yet, or storage down); nothing was "
+        "stored: send again after Retry-After seconds",
     }
+    samples = examples.client_errors()
     responses: dict[str, Any] = {}
     for code in codes:
         response: dict[str, Any] = {"description": described[code]}
         if code != 304:
-            response["content"] = {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ClientError"}}
-            }
+            response.update(
+                _json(
+                    {"$ref": "#/components/schemas/ClientError"},
+                    bodies.get(f"_{code}", samples[code]),
+                )
+            )
+        if code in (429, 503):
+            response["headers"] = _RETRY_AFTER
         responses[str(code)] = response
     return responses
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
+def _json(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"content": {"application/json": media}}
 
 
 CLIENT_PATHS: dict[str, Any] = {
@@ -256,14 +287,15 @@ CLIENT_PATHS: dict[str, Any] = {
                         "context": _CONTEXT,
                         "flags": {"type": "array", "items": {"type": "string"}},
                     },
-                }
+                },
+                {"context": examples.CONTEXT, "flags": ["smart-compose"]},
             ),
             "responses": {
                 "200": {
                     "description": "Decisions, with an ETag over the body",
-                    **_json(_DECISIONS),
+                    **_json(_DECISIONS, examples.DECISIONS),
                 },
-                **_errors(304, 400, 401, 413, 429),
+                **_errors(304, 400, 401, 405, 411, 413, 429, 503),
             },
         }
     },
@@ -276,13 +308,16 @@ CLIENT_PATHS: dict[str, Any] = {
             "parameters": [
                 {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
             ],
-            "requestBody": _json({"type": "object", "properties": {"context": _CONTEXT}}),
+            "requestBody": _json(
+                {"type": "object", "properties": {"context": _CONTEXT}},
+                {"context": examples.CONTEXT},
+            ),
             "responses": {
                 "200": {
                     "description": "The decision",
-                    **_json({"$ref": "#/components/schemas/Decision"}),
+                    **_json({"$ref": "#/components/schemas/Decision"}, examples.OFREP_DECISION),
                 },
-                **_errors(400, 401, 404, 413, 429),
+                **_errors(400, 401, 404, 405, 411, 413, 429, 503),
             },
         }
     },
@@ -292,7 +327,10 @@ CLIENT_PATHS: dict[str, Any] = {
             "tags": ["OFREP"],
             "summary": "OFREP bulk evaluation (ETag / If-None-Match)",
             "security": _KEY_SECURITY,
-            "requestBody": _json({"type": "object", "properties": {"context": _CONTEXT}}),
+            "requestBody": _json(
+                {"type": "object", "properties": {"context": _CONTEXT}},
+                {"context": examples.CONTEXT},
+            ),
             "responses": {
                 "200": {
                     "description": "Every flag's decision",
@@ -305,10 +343,11 @@ CLIENT_PATHS: dict[str, Any] = {
                                     "items": {"$ref": "#/components/schemas/Decision"},
                                 }
                             },
-                        }
+                        },
+                        examples.OFREP_BULK,
                     ),
                 },
-                **_errors(304, 400, 401, 413, 429),
+                **_errors(304, 400, 401, 405, 411, 413, 429, 503),
             },
         }
     },
@@ -320,7 +359,7 @@ CLIENT_PATHS: dict[str, Any] = {
             "description": "The answer is computed from this probe alone: it never carries a "
             "stored profile, so a replayed probeId or another client's id reads nothing.",
             "security": _KEY_SECURITY,
-            "requestBody": _json(_PROBE),
+            "requestBody": _json(_PROBE, examples.PROBE),
             "responses": {
                 "200": {
                     "description": "Stored (or a duplicate of a stored probe), with decisions",
@@ -343,10 +382,11 @@ CLIENT_PATHS: dict[str, Any] = {
                                 },
                                 "decisions": _DECISIONS,
                             },
-                        }
+                        },
+                        examples.PROBE_ANSWER,
                     ),
                 },
-                **_errors(400, 401, 413, 429, 503),
+                **_errors(400, 401, 405, 411, 413, 429, 503, _400=examples.PROBE_INVALID),
             },
         }
     },
@@ -367,10 +407,30 @@ CLIENT_PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "Erased (false: nothing was stored)",
-                    **_json({"type": "object", "properties": {"erased": {"type": "boolean"}}}),
+                    **_json(
+                        {"type": "object", "properties": {"erased": {"type": "boolean"}}},
+                        examples.ERASED,
+                    ),
                 },
                 # 404: a client id the route cannot hold (a line break) is no route at all.
-                **_errors(400, 401, 403, 404, 429, 503),
+                **_errors(
+                    400,
+                    401,
+                    403,
+                    404,
+                    405,
+                    429,
+                    503,
+                    _400={
+                        "errorCode": "INVALID_PROBE",
+                        "errorDetails": "clientId: contains the control character U+0000 at "
+                        "character 3",
+                    },
+                    _404={
+                        "errorCode": "NOT_FOUND",
+                        "errorDetails": "path: no endpoint /api/v1/probes/a",
+                    },
+                ),
             },
         }
     },
@@ -390,10 +450,11 @@ CLIENT_PATHS: dict[str, Any] = {
                                 "name": {"type": "string"},
                                 "capabilities": {"type": "object"},
                             },
-                        }
+                        },
+                        examples.OFREP_CONFIGURATION,
                     ),
                 },
-                **_errors(401, 429),
+                **_errors(401, 405, 429),
             },
         }
     },
@@ -403,7 +464,7 @@ CLIENT_PATHS: dict[str, Any] = {
             "tags": ["client"],
             "summary": "A client's telemetry batch (exposures and outcomes), all or nothing",
             "security": _KEY_SECURITY,
-            "requestBody": _json(_EVENT_BATCH),
+            "requestBody": _json(_EVENT_BATCH, examples.EVENTS),
             "responses": {
                 "202": {
                     "description": "Durably buffered; events already accepted are duplicates",
@@ -419,10 +480,21 @@ CLIENT_PATHS: dict[str, Any] = {
                                 },
                                 "uncountedReason": {"type": "string"},
                             },
-                        }
+                        },
+                        examples.EVENTS_ACCEPTED,
                     ),
                 },
-                **_errors(400, 401, 413, 429, 503),
+                **_errors(
+                    400,
+                    401,
+                    405,
+                    411,
+                    413,
+                    429,
+                    503,
+                    _400=examples.EVENTS_INVALID,
+                    _503=examples.EVENTS_UNAVAILABLE,
+                ),
             },
         }
     },
@@ -433,8 +505,11 @@ CLIENT_PATHS: dict[str, Any] = {
             "summary": "The compiled ruleset for local evaluation (server keys only)",
             "security": _KEY_SECURITY,
             "responses": {
-                "200": {"description": "Snapshot document (schema 1)", **_json({"type": "object"})},
-                **_errors(304, 401, 403, 429),
+                "200": {
+                    "description": "Snapshot document (schema 1)",
+                    **_json({"type": "object"}, examples.SNAPSHOT),
+                },
+                **_errors(304, 401, 403, 405, 429, 503),
             },
         }
     },
@@ -476,7 +551,13 @@ def _add_management_errors(paths: dict[str, Any]) -> None:
                     # A path no route matches (a line break in a key) is answered by
                     # handler404, with the client API's body.
                     body = {"oneOf": [body, {"$ref": "#/components/schemas/ClientError"}]}
-                operation["responses"].setdefault(code, {"description": description, **_json(body)})
+                operation["responses"].setdefault(
+                    code,
+                    {
+                        "description": description,
+                        **_json(body, examples.MANAGEMENT_ERRORS[code]),
+                    },
+                )
 
 
 def add_client_paths(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -21,9 +21,10 @@ from knox.models import AuthToken
 
 from rollout.audit import SYSTEM, Actor, audit_record
 from rollout.management_tokens import management_token_create
-from rollout.models import AuditEntry
+from rollout.models import AuditEntry, SnapshotVersion
 from rollout.roles import RoleRequired
 from rollout.services import api_key_revoke
+from rollout.snapshot_store import store
 from tests.support.processes import REPO, child_env, manage
 
 LONG_SECRET = "k3J9x-" + "Vq7TzR2mWpL8sYbN4cHfD6gA1eU0oI5j" * 2
@@ -266,3 +267,14 @@ def test_audit_csv__formula_cells_escaped(client: Client) -> None:
             "plain reason",
         ]
     )
+
+
+def test_client_api__503__says_when_to_retry(environment, client_key, api) -> None:
+    SnapshotVersion.objects.filter(environment=environment).delete()
+    store.reset()
+
+    refused = api("POST", "/api/v1/evaluate", client_key, {"context": {}})
+
+    assert refused.status_code == 503
+    assert refused.json()["errorDetails"].startswith("snapshot: ")
+    assert refused["Retry-After"] == "5"

@@ -6,11 +6,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import Client
 from openapi_spec_validator import validate
 
+from api import openapi_examples as examples
 from tests.support.processes import REPO, child_env
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +148,204 @@ def test_schema__segment_action__the_actions_the_service_takes(document: dict) -
 
     assert action["in"] == "path"
     assert sorted(action["schema"]["enum"]) == sorted(MANUAL_ACTIONS)
+
+
+def _media(document: dict) -> Iterator[tuple[str, str, str, dict]]:
+    """(operation, "request" or status, media type, media object) of every body documented."""
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            label = f"{method.upper()} {path}"
+            for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+                yield label, "request", media_type, media
+            for code, response in operation["responses"].items():
+                for media_type, media in response.get("content", {}).items():
+                    yield label, code, media_type, media
+
+
+def _examples(media: dict) -> list:
+    values = [media["example"]] if "example" in media else []
+    return values + [named["value"] for named in media.get("examples", {}).values()]
+
+
+def test_schema__every_body__has_an_example(document: dict) -> None:
+    missing = [(label, part) for label, part, _, media in _media(document) if not _examples(media)]
+
+    assert len(list(_media(document))) > 80
+    assert missing == []
+
+
+def test_schema__every_example__valid_against_its_schema(document: dict) -> None:
+    from openapi_schema_validator import OAS30Validator, oas30_format_checker
+
+    invalid = []
+    for label, part, _, media in _media(document):
+        # The schema with the document's components beside it, so that its $refs resolve.
+        schema = {**media["schema"], "components": document["components"]}
+        validator = OAS30Validator(schema, format_checker=oas30_format_checker)
+        for example in _examples(media):
+            invalid += [(label, part, error.message) for error in validator.iter_errors(example)]
+
+    assert invalid == []
+
+
+def test_schema__an_invalid_example__caught_by_the_check(document: dict) -> None:
+    # The check above can fail: a decision without its reason is refused.
+    from openapi_schema_validator import OAS30Validator
+
+    schema = {"$ref": "#/components/schemas/Decision", "components": document["components"]}
+    decision = {key: value for key, value in examples.OFREP_DECISION.items() if key != "reason"}
+
+    assert not OAS30Validator(schema).is_valid(decision)
+
+
+def test_schema__retry_after__documented_on_every_429_and_503(document: dict) -> None:
+    refusals = [
+        (path, method, code, response)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for code, response in operation["responses"].items()
+        if code in ("429", "503")
+    ]
+
+    assert len(refusals) >= 9
+    for path, method, _, response in refusals:
+        assert response["headers"]["Retry-After"]["schema"]["type"] == "integer", (method, path)
+
+
+def _volatile(value: object) -> object:
+    """`value` with what differs between servers (signed tokens, snapshot versions) blanked."""
+    if isinstance(value, dict):
+        return {
+            key: "…" if key in ("decisionToken", "snapshotVersion") else _volatile(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_volatile(item) for item in value]
+    return value
+
+
+@pytest.fixture
+def demo(publish) -> None:
+    from django.core.management import call_command
+
+    publish(lambda: call_command("load_demo", verbosity=0))
+
+
+def _key(publish, scope: str) -> str:
+    from rollout.models import Environment
+    from rollout.services import api_key_create
+
+    environment = Environment.objects.get(key="production")
+    return publish(lambda: api_key_create(environment=environment, scope=scope, name=scope))[1]
+
+
+def test_examples__client_api__what_the_demo_server_answers(demo, publish, api) -> None:
+    client_key, server_key = _key(publish, "client"), _key(publish, "server")
+
+    evaluate = api(
+        "POST",
+        "/api/v1/evaluate",
+        client_key,
+        {"context": examples.CONTEXT, "flags": ["smart-compose"]},
+    )
+    single = api(
+        "POST", "/ofrep/v1/evaluate/flags/smart-compose", client_key, {"context": examples.CONTEXT}
+    )
+    bulk = api("POST", "/ofrep/v1/evaluate/flags", client_key, {"context": examples.CONTEXT})
+    configuration = api("GET", "/ofrep/v1/configuration", client_key)
+    probe = api("POST", "/api/v1/probes", client_key, examples.PROBE)
+    token = evaluate.json()["flags"]["smart-compose"]["metadata"]["decisionToken"]
+    batch = {
+        **examples.EVENTS,
+        # Fresh ids: the dedupe store outlives a test run, and a repeated id counts once.
+        "events": [
+            {**event, "decisionToken": token, "id": f"{event['id']}-{uuid.uuid4()}"}
+            for event in examples.EVENTS["events"]
+        ],
+    }
+    events = api("POST", "/api/v1/events", client_key, batch)
+    erase = api("DELETE", f"/api/v1/probes/{examples.PROBE['clientId']}", server_key)
+    snapshot = api("GET", "/api/v1/snapshot", server_key)
+
+    assert _volatile(evaluate.json()) == _volatile(examples.DECISIONS)
+    assert _volatile(single.json()) == _volatile(examples.OFREP_DECISION)
+    shown = {decision["key"] for decision in examples.OFREP_BULK["flags"]}
+    assert _volatile([d for d in bulk.json()["flags"] if d["key"] in shown]) == _volatile(
+        examples.OFREP_BULK["flags"]
+    )
+    assert configuration.json() == examples.OFREP_CONFIGURATION
+    answer = probe.json()
+    answer["decisions"]["flags"] = {
+        key: decision
+        for key, decision in answer["decisions"]["flags"].items()
+        if key in examples.PROBE_ANSWER["decisions"]["flags"]
+    }
+    assert _volatile(answer) == _volatile(examples.PROBE_ANSWER)
+    assert (events.status_code, events.json()) == (202, examples.EVENTS_ACCEPTED)
+    assert erase.json() == examples.ERASED
+    assert set(snapshot.json()) == set(examples.SNAPSHOT)
+
+
+def test_examples__client_errors__the_views_texts(demo, publish, api) -> None:
+    client_key = _key(publish, "client")
+    samples = examples.client_errors()
+
+    bad_context = api("POST", "/api/v1/evaluate", client_key, {"context": {"targetingKey": 5}})
+    unknown_key = api("POST", "/api/v1/evaluate", "ef_unknown", {})
+    server_only = api("GET", "/api/v1/snapshot", client_key)
+    no_flag = api("POST", "/ofrep/v1/evaluate/flags/smart-compose-x", client_key, {})
+    bad_probe = api(
+        "POST", "/api/v1/probes", client_key, {**examples.PROBE, "device": {"memoryGb": "8"}}
+    )
+    bad_event = api(
+        "POST",
+        "/api/v1/events",
+        client_key,
+        {
+            **examples.EVENTS,
+            "events": [examples.EVENTS["events"][0], {**examples.EVENTS["events"][1], "ms": -1}],
+        },
+    )
+
+    wrong_method = api("GET", "/api/v1/evaluate", client_key)
+
+    assert bad_context.json() == samples[400]
+    assert wrong_method.json() == samples[405]
+    assert unknown_key.json() == samples[401]
+    assert server_only.json() == samples[403]
+    assert no_flag.json()["errorCode"] == samples[404]["errorCode"]
+    assert bad_probe.json() == examples.PROBE_INVALID
+    assert bad_event.json()["errorCode"] == examples.EVENTS_INVALID["errorCode"]
+
+
+def test_examples__management_api__accepted_and_shaped_like_the_answers(demo, admin_client) -> None:
+    def post(path: str, body: dict) -> Any:
+        return admin_client.post(path, body, content_type="application/json")
+
+    changed = admin_client.patch(
+        "/api/v1/flags/inbox-digest/environments/production",
+        examples.FLAG_STATE_CHANGE,
+        content_type="application/json",
+    )
+    flags = admin_client.get("/api/v1/flags")
+    started = post("/api/v1/rollouts/lead-summary/staging", examples.ROLLOUT_START)
+    rolled_back = post(
+        "/api/v1/rollouts/lead-summary/staging/segments/edge-ready/rollback", examples.REASON
+    )
+    again = post("/api/v1/rollouts/lead-summary/staging/segments/edge-ready/pause", examples.REASON)
+    killed = post("/api/v1/rollouts/lead-summary/staging/kill", examples.REASON)
+
+    assert changed.status_code == 200, changed.content
+    assert changed.json() == {**examples.FLAG_STATE, "enabled": False}
+    assert set(flags.json()[0]) == set(examples.FLAG)
+    assert set(flags.json()[0]["states"][0]) == set(examples.FLAG_STATE)
+    assert started.status_code == 201, started.content
+    plan = started.json()
+    assert set(plan) == set(examples.ROLLOUT)
+    assert plan["targetRung"] == examples.ROLLOUT["targetRung"]
+    assert plan["excludedSegments"] == examples.ROLLOUT["excludedSegments"]
+    assert set(plan["segments"][0]) == set(examples.SEGMENT_ROLLOUT)
+    assert rolled_back.status_code == 200, rolled_back.content
+    assert rolled_back.json()["state"] == examples.ROLLED_BACK["state"]
+    assert (again.status_code, again.json()) == (409, examples.MANAGEMENT_ERRORS["409"])
+    assert killed.status_code == 200, killed.content

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "segments",
     "rollout",
     "api",
+    "console",
     "demo",
 ]
 

@@ -21,7 +21,7 @@ urlpatterns = [
     # runs under the CSP's script-src 'self' with no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("api.urls")),
-    path("admin/console/", include("rollout.console.urls")),
+    path("admin/console/", include("console.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-import numpy as np
-from django.db.models import Max, Sum
 from django.utils import timezone
 
 from ops import metrics
 from rollout.audit import CONTROLLER
-from rollout.engine.ladder import CONTROL, TREATMENT
 from rollout.guardrails import controller as guardrails
 from rollout.guardrails import states
-from rollout.guardrails.plan import MEAN_METRICS, PlanInvalid
-from rollout.guardrails.statistics import Arm
-from rollout.models import MetricBucket, SegmentRollout
+from rollout.guardrails.plan import PlanInvalid
+from rollout.models import SegmentRollout
 from rollout.rollouts import segment_transition
+from rollout.selectors import segment_stage_window
 
 logger = logging.getLogger(__name__)
 
@@ -47,78 +42,6 @@ class TickReport:
         return f"{self.now.isoformat()}: {self.checked} segment(s) checked" + (
             f" ({parts})" if parts else ""
         )
-
-
-SUMMED = (
-    "exposures",
-    "client_exposures",
-    "clients",
-    "failures",
-    *(f"{m}_{part}" for m in MEAN_METRICS for part in ("n", "sum", "sumsq")),
-)
-
-
-def exposures_of(row: Mapping[str, Any]) -> float:
-    # The server's own count; the clients' reports where the server counted none (a server
-    # SDK evaluating locally from the snapshot download, for instance).
-    return float(row["exposures"] or row["client_exposures"] or 0)
-
-
-def stage_window(row: SegmentRollout, now: datetime) -> guardrails.StageWindow:
-    """The aggregates of the segment's current stage, up to `now`, summed in the database.
-
-    The crash e-process needs per-minute exposure shares only where a failure happened
-    (a minute without one adds nothing to its log), so only those minutes are read."""
-    state = row.plan.flag_state
-    start = (row.stage_started_at or now).replace(second=0, microsecond=0)
-    buckets = MetricBucket.objects.filter(
-        environment_id=state.environment_id,
-        flag=state.flag.key,
-        segment=row.segment,
-        minute__gte=start,
-        minute__lte=now,
-    )
-    totals: dict[str, dict[str, Any]] = {
-        item["arm"]: dict(item)
-        for item in buckets.values("arm").annotate(
-            latest=Max("minute"), **{name: Sum(name) for name in SUMMED}
-        )
-    }
-    empty: dict[str, Any] = dict.fromkeys(SUMMED, 0)
-    treatment, control = totals.get(TREATMENT, empty), totals.get(CONTROL, empty)
-
-    def arm(side: dict[str, Any], metric: str) -> Arm:
-        return Arm(
-            int(side[f"{metric}_n"] or 0),
-            float(side[f"{metric}_sum"] or 0.0),
-            float(side[f"{metric}_sumsq"] or 0.0),
-        )
-
-    failed_minutes = buckets.filter(failures__gt=0).values("minute")
-    rows = list(
-        buckets.filter(minute__in=failed_minutes).values(
-            "minute", "arm", "exposures", "client_exposures", "failures"
-        )
-    )
-    minutes = sorted({r["minute"] for r in rows})
-    index = {minute: i for i, minute in enumerate(minutes)}
-    series = np.zeros((4, len(minutes)))
-    for r in rows:
-        offset = 0 if r["arm"] == TREATMENT else 1
-        series[offset, index[r["minute"]]] += exposures_of(r)
-        series[2 + offset, index[r["minute"]]] += r["failures"]
-    latest = max((side["latest"] for side in totals.values()), default=None)
-    return guardrails.StageWindow(
-        treatment_clients=int(treatment["clients"] or 0),
-        control_clients=int(control["clients"] or 0),
-        exposures_treatment=int(exposures_of(treatment) or 0),
-        exposures_control=int(exposures_of(control) or 0),
-        means={m: (arm(treatment, m), arm(control, m)) for m in MEAN_METRICS},
-        failures=guardrails.FailureSeries(series[0], series[1], series[2], series[3]),
-        hours_since_data=None
-        if latest is None
-        else max(0.0, (now - latest - timedelta(minutes=1)).total_seconds() / 3600.0),
-    )
 
 
 def _transition_for(row: SegmentRollout, verdict: guardrails.Verdict) -> tuple[str, str] | None:
@@ -174,7 +97,7 @@ def rollout_tick(now: datetime | None = None) -> TickReport:
             # Decided at this instant already (or later): a repeated tick changes nothing.
             report.outcomes["already checked"] += 1
             continue
-        window = stage_window(row, now)
+        window = segment_stage_window(row, now)
         verdict = guardrails.decide(
             plan, row.stage, row.stage_age_hours(now), window, dict(row.carried_evidence or {})
         )

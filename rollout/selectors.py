@@ -1,12 +1,190 @@
-"""Reads of the rollout app."""
+"""Reads of the rollout app: what the console, the API and the controller are handed."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from functools import reduce
+from operator import or_
+from typing import Any
 
-from rollout.models import Flag
+from django.db.models import Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncHour
+
+from rollout.engine.ladder import explain
+from rollout.guardrails import states
+from rollout.guardrails.controller import StageWindow
+from rollout.guardrails.plan import PlanSpec
+from rollout.guardrails.series import (
+    SUMMED,
+    Bucket,
+    FailureMinute,
+    exposures_of,
+    stage_series,
+    stage_window,
+)
+from rollout.guardrails.series import StagePoint as StagePoint  # handed over with the series
+from rollout.models import (
+    AuditEntry,
+    Flag,
+    FlagState,
+    MetricBucket,
+    RolloutPlan,
+    SegmentRollout,
+)
 
 
 def flag_list() -> QuerySet[Flag]:
     """Every flag with its per-environment states (and their environments) prefetched."""
     return Flag.objects.prefetch_related("states__environment", "states__rules").order_by("key")
+
+
+def flag_ladder(state: FlagState, plan: RolloutPlan | None) -> list[dict[str, Any]]:
+    """The flag's rungs, best first, with their requirements in words and their marks
+    (the plan's target, the baseline, the safe rung)."""
+    rungs = list(state.flag.rungs.order_by("order", "pk"))
+    if not rungs:
+        return []
+    baseline = state.flag.baseline_rung or rungs[-1].key
+    target = (plan.target_rung if plan else "") or rungs[0].key
+    return [
+        {
+            "key": rung.key,
+            "runs_on": rung.get_runs_on_display(),
+            "requirements": [explain(c) for c in rung.requirements or []],
+            "component": (rung.ui_state or {}).get("component", ""),
+            "marks": [
+                name
+                for name, on in (
+                    ("target", plan is not None and rung.key == target),
+                    ("baseline", rung.key == baseline),
+                    ("safe", rung.key == state.flag.safe_rung),
+                )
+                if on
+            ],
+        }
+        for rung in rungs
+    ]
+
+
+def _stage_start(row: SegmentRollout, now: datetime) -> datetime:
+    # Whole minutes: the buckets are per minute.
+    return (row.stage_started_at or now).replace(second=0, microsecond=0)
+
+
+def _failure_minutes(buckets: QuerySet[MetricBucket]) -> list[tuple[str, FailureMinute]]:
+    """(segment, minute) for every arm in each minute in which some arm failed: the crash
+    e-process needs per-minute exposure shares only there (a minute without a failure adds
+    nothing to its log)."""
+    failed = buckets.filter(failures__gt=0)
+    minutes = buckets.filter(minute__in=failed.values("minute")).values(
+        "segment", "minute", "arm", "exposures", "client_exposures", "failures"
+    )
+    rows = list(minutes)
+    # Another segment's failure in the same minute is not this segment's.
+    hit = {(r["segment"], r["minute"]) for r in rows if r["failures"]}
+    return [
+        (r["segment"], FailureMinute(r["arm"], r["minute"], exposures_of(r), r["failures"]))
+        for r in rows
+        if (r["segment"], r["minute"]) in hit
+    ]
+
+
+def segment_stage_window(row: SegmentRollout, now: datetime) -> StageWindow:
+    """The aggregates of the segment's current stage up to `now`, summed in the database:
+    what the controller decides on."""
+    state = row.plan.flag_state
+    buckets = MetricBucket.objects.filter(
+        environment_id=state.environment_id,
+        flag=state.flag.key,
+        segment=row.segment,
+        minute__gte=_stage_start(row, now),
+        minute__lte=now,
+    )
+    totals = [
+        Bucket(item["arm"], item["latest"], item)
+        for item in buckets.values("arm").annotate(
+            latest=Max("minute"), **{name: Sum(name) for name in SUMMED}
+        )
+    ]
+    failures = [minute for _, minute in _failure_minutes(buckets)]
+    return stage_window(totals, failures, now)[0]
+
+
+def _chart_starts(state: FlagState, rows: Sequence[SegmentRollout]) -> dict[str, datetime]:
+    """Where each segment's charts start: its current stage; for a complete segment (nobody
+    left in control), the last stage it ramped through (one audit query for them all)."""
+    starts = {row.segment: row.stage_started_at for row in rows if row.stage_started_at}
+    complete = [row.segment for row in rows if row.state == states.COMPLETE]
+    if complete:
+        entered: dict[str, list[datetime]] = defaultdict(list)
+        for segment, at in (
+            AuditEntry.objects.filter(
+                flag=state.flag.key,
+                environment=state.environment.key,
+                segment__in=complete,
+                action__in=("rollout.advance", "rollout.resume"),
+            )
+            .order_by("-at", "-pk")
+            .values_list("segment", "at")
+        ):
+            entered[segment].append(at)
+        for segment in complete:
+            if len(entered[segment]) > 1:
+                starts[segment] = entered[segment][1]
+    return starts
+
+
+def stage_series_by_segment(
+    state: FlagState, rows: Sequence[SegmentRollout], plan: PlanSpec, now: datetime
+) -> dict[str, list[StagePoint]]:
+    """Each segment's stage, cumulative from its start, at the end of every hour with data
+    and at `now`, with the evidence the controller would gather at each instant (two
+    queries for the whole flag). A segment that is not ramping is drawn as if at its
+    stage's percentage, without carried evidence."""
+    starts = _chart_starts(state, rows)
+    if not starts:
+        return {}
+    buckets = MetricBucket.objects.filter(
+        reduce(
+            or_,
+            (
+                Q(segment=segment, minute__gte=start.replace(second=0, microsecond=0))
+                for segment, start in starts.items()
+            ),
+        ),
+        environment_id=state.environment_id,
+        flag=state.flag.key,
+        minute__lte=now,
+    )
+    hourly: dict[str, list[Bucket]] = defaultdict(list)
+    for item in (
+        buckets.annotate(hour=TruncHour("minute"))
+        .values("segment", "arm", "hour")
+        .annotate(latest=Max("minute"), **{name: Sum(name) for name in SUMMED})
+        .order_by("hour")
+    ):
+        hourly[item["segment"]].append(Bucket(item["arm"], item["latest"], item))
+    failures: dict[str, list[FailureMinute]] = defaultdict(list)
+    for segment, minute in _failure_minutes(buckets):
+        failures[segment].append(minute)
+    percentages = tuple(stage.percentage for stage in plan.stages)
+    series = {}
+    for row in rows:
+        if row.segment not in starts or not hourly[row.segment]:
+            continue
+        # The last minute of every hour with data, and now.
+        instants = [
+            min(now, b.latest.replace(minute=59, second=0, microsecond=0))
+            for b in hourly[row.segment]
+        ]
+        series[row.segment] = stage_series(
+            plan,
+            row.position.percentage(percentages),
+            row.carried_evidence or {} if row.state in (states.RAMPING, states.HELD) else {},
+            hourly[row.segment],
+            failures[row.segment],
+            [*instants, now],
+        )
+    return series

@@ -1,9 +1,10 @@
 """The guardrail decision for one ramping segment: roll back, hold, advance or keep going.
 
-Pure: it reads the stage's aggregates (rollout.guardrails.window.StageWindow) and returns a
-Verdict with the evidence behind it. The Django side (rollout.controller) loads aggregates,
-applies the verdict through the state machine and audits it; the simulation
-(rollout.guardrails.simulation) calls the very same function.
+Pure: it reads the stage's aggregates (a StageWindow, which rollout.guardrails.series
+assembles) and returns a Verdict with the evidence behind it. The Django side
+(rollout.controller) loads aggregates, applies the verdict through the state machine and
+audits it; the simulation (rollout.guardrails.simulation) and the flag page's charts
+(through rollout.guardrails.series) call the very same functions.
 """
 
 from __future__ import annotations

@@ -187,7 +187,7 @@ def test_console_and_management_api__viewer_and_groupless_staff__403_and_no_chan
     who, world, request, django_capture_on_commit_callbacks
 ) -> None:
     """Every console route and every changing management API call, walked like the admin."""
-    from rollout.console.urls import urlpatterns
+    from console.urls import urlpatterns
     from rollout.models import SegmentRollout
 
     client: Client = request.getfixturevalue(who)

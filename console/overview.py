@@ -12,7 +12,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from rollout.console.context import page_context
+from console.context import page_context
 from rollout.models import Environment, Flag, FlagState, Rung, SegmentRollout
 from rollout.rollouts import known_segments
 

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from rollout.console.context import page_context
+from console.context import page_context
 from rollout.models import AuditEntry
 
 PAGE_SIZE = 100

@@ -10,28 +10,24 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Sum
-from django.db.models.functions import TruncHour
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from console.context import page_context
+from console.overview import selected_environment
+from console.svg import Band, Series, line_chart
 from rollout.audit import Actor
-from rollout.console.context import page_context
-from rollout.console.overview import selected_environment
-from rollout.console.svg import Band, Series, line_chart
-from rollout.controller import exposures_of
-from rollout.engine.ladder import explain
 from rollout.guardrails import states
-from rollout.guardrails.controller import mean_evidence
 from rollout.guardrails.plan import MEAN_METRICS, METRIC_LABELS, PlanInvalid, PlanSpec
-from rollout.guardrails.statistics import Arm
-from rollout.models import AuditEntry, FlagState, MetricBucket, RolloutPlan, SegmentRollout
+from rollout.models import AuditEntry, FlagState, RolloutPlan, SegmentRollout
 from rollout.roles import can_operate
 from rollout.rollouts import RolloutError, rollout_action, rollout_kill
+from rollout.selectors import StagePoint, flag_ladder, stage_series_by_segment
 
 AUDIT_SHOWN = 50
 
@@ -54,32 +50,6 @@ class SegmentView:
     charts: list[MetricChart] = field(default_factory=list)
     history: list[AuditEntry] = field(default_factory=list)
     verdict: dict[str, Any] = field(default_factory=dict)
-
-
-def _ladder(state: FlagState, plan: RolloutPlan | None) -> list[dict[str, Any]]:
-    rungs = list(state.flag.rungs.order_by("order", "pk"))
-    if not rungs:
-        return []
-    baseline = state.flag.baseline_rung or rungs[-1].key
-    target = (plan.target_rung if plan else "") or rungs[0].key
-    return [
-        {
-            "key": rung.key,
-            "runs_on": rung.get_runs_on_display(),
-            "requirements": [explain(c) for c in rung.requirements or []],
-            "component": (rung.ui_state or {}).get("component", ""),
-            "marks": [
-                name
-                for name, on in (
-                    ("target", plan is not None and rung.key == target),
-                    ("baseline", rung.key == baseline),
-                    ("safe", rung.key == state.flag.safe_rung),
-                )
-                if on
-            ],
-        }
-        for rung in rungs
-    ]
 
 
 def _actions(row: SegmentRollout, percentages: tuple[int, ...]) -> list[str]:
@@ -106,89 +76,25 @@ def _stages(row: SegmentRollout, plan: RolloutPlan) -> list[dict[str, Any]]:
     return items
 
 
-def _hourly(state: FlagState, since: datetime | None) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """segment -> arm -> hourly sums, oldest first (one query for the whole flag)."""
-    if since is None:
-        return {}
-    columns = ["exposures", "client_exposures", "clients", "failures"] + [
-        f"{m}_{part}" for m in MEAN_METRICS for part in ("n", "sum", "sumsq")
-    ]
-    rows = (
-        MetricBucket.objects.filter(
-            environment_id=state.environment_id, flag=state.flag.key, minute__gte=since
-        )
-        .annotate(hour=TruncHour("minute"))
-        .values("segment", "arm", "hour")
-        .annotate(**{c: Sum(c) for c in columns})
-        .order_by("hour")
-    )
-    by_segment: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for item in rows:
-        by_segment[item["segment"]][item["arm"]].append(dict(item))
-    return by_segment
-
-
-def _cumulative(hours: list[dict[str, Any]], start: datetime) -> dict[datetime, dict[str, float]]:
-    totals: dict[str, float] = defaultdict(float)
-    out = {}
-    for item in hours:
-        if item["hour"] < start.replace(minute=0, second=0, microsecond=0):
-            continue
-        for key, value in item.items():
-            if key not in ("segment", "arm", "hour"):
-                totals[key] += float(value or 0)
-        out[item["hour"]] = dict(totals)
-    return out
-
-
-def _window_start(row: SegmentRollout, state: FlagState) -> datetime | None:
-    """Where the charts start: the current stage; for a complete segment (nobody left in
-    control), the last stage it ramped through."""
-    if row.state != states.COMPLETE:
-        return row.stage_started_at
-    previous = (
-        AuditEntry.objects.filter(
-            flag=state.flag.key,
-            environment=state.environment.key,
-            segment=row.segment,
-            action__in=("rollout.advance", "rollout.resume"),
-        )
-        .order_by("-at", "-pk")
-        .values_list("at", flat=True)[1:2]
-    )
-    return next(iter(previous), row.stage_started_at)
-
-
 def _charts(
-    row: SegmentRollout,
-    plan: PlanSpec | None,
-    hourly: dict[str, list[dict[str, Any]]],
-    start: datetime | None,
+    row: SegmentRollout, plan: PlanSpec | None, points: list[StagePoint]
 ) -> list[MetricChart]:
-    if start is None or plan is None:
+    """The segment's guardrail charts from the points the selector hands over: windows and
+    evidence computed by the function the controller decides with (rollout.guardrails.
+    series), so the interval drawn at the last point is the interval decided on."""
+    if plan is None or not points:
         return []
-    treatment = _cumulative(hourly.get("treatment", []), start)
-    control = _cumulative(hourly.get("control", []), start)
-    hours = sorted(set(treatment) & set(control))
-    if not hours:
-        return []
-    origin = hours[0]
+    origin = points[0].at
 
-    def x(hour: datetime) -> float:
-        return (hour - origin).total_seconds() / 3600.0
+    def x(at: datetime) -> float:
+        return (at - origin).total_seconds() / 3600.0
 
-    labels = (f"{origin:%b %d %H:00}", f"{hours[-1]:%b %d %H:00} UTC")
-    # The plan as the controller reads it (defaults, margins, relative scales), and the
-    # controller's own computation below: the interval drawn is the interval decided on.
-    guardrails = {g.metric: g for g in plan.guardrails}
-    alpha = plan.alpha / max(1, len(guardrails))
+    labels = (f"{origin:%b %d %H:%M}", f"{points[-1].at:%b %d %H:%M} UTC")
+    guarded = {g.metric for g in plan.guardrails}
     charts = []
-    rates_t = [
-        (x(h), treatment[h]["failures"] / max(1.0, exposures_of(treatment[h]))) for h in hours
-    ]
-    rates_c = [(x(h), control[h]["failures"] / max(1.0, exposures_of(control[h]))) for h in hours]
-    if "failures" in guardrails:
-        last_t, last_c = treatment[hours[-1]], control[hours[-1]]
+    if "failures" in guarded:
+        rates = [(x(p.at), *p.failure_rates()) for p in points]
+        last = points[-1]
         charts.append(
             MetricChart(
                 "failures",
@@ -196,45 +102,44 @@ def _charts(
                 line_chart(
                     f"{row.segment}: failures per exposure, treatment vs control",
                     [
-                        Series("treatment", rates_t, "treatment"),
-                        Series("control", rates_c, "control", dashed=True),
+                        Series("treatment", [(t, r) for t, r, _ in rates], "treatment"),
+                        Series("control", [(t, r) for t, _, r in rates], "control", dashed=True),
                     ],
                     x_labels=labels,
                 ),
                 None,
                 {
-                    "n_treatment": int(exposures_of(last_t)),
-                    "n_control": int(exposures_of(last_c)),
-                    "treatment": rates_t[-1][1],
-                    "control": rates_c[-1][1],
+                    "n_treatment": last.window.exposures_treatment,
+                    "n_control": last.window.exposures_control,
+                    "treatment": rates[-1][1],
+                    "control": rates[-1][2],
                 },
             )
         )
     for metric in MEAN_METRICS:
-        guardrail = guardrails.get(metric)
-        if guardrail is None:
+        if metric not in guarded:
             continue
         points_t, points_c, band, diff = [], [], [], []
-        last: dict[str, Any] = {}
-        for hour in hours:
-            arm_t = _arm(treatment[hour], metric)
-            arm_c = _arm(control[hour], metric)
+        last_seen: dict[str, Any] = {}
+        for point in points:
+            arm_t, arm_c = point.window.means[metric]
             if arm_t.n < 2 or arm_c.n < 2:
                 continue
-            points_t.append((x(hour), arm_t.mean))
-            points_c.append((x(hour), arm_c.mean))
-            test = mean_evidence(guardrail, arm_t, arm_c, alpha)
-            assert test.interval is not None  # means always have one
-            diff.append((x(hour), test.estimate))
-            band.append((x(hour), test.interval[0], test.interval[1]))
-            last = {
+            at = x(point.at)
+            points_t.append((at, arm_t.mean))
+            points_c.append((at, arm_c.mean))
+            last_seen = {
                 "n_treatment": arm_t.n,
                 "n_control": arm_c.n,
                 "treatment": arm_t.mean,
                 "control": arm_c.mean,
-                "estimate": test.estimate,
-                "interval": test.interval,
             }
+            # Evidence exists once both arms are past the burn-in, as for the controller.
+            evidence = next((e for e in point.evidence if e.metric == metric), None)
+            if evidence is not None and evidence.interval is not None:
+                diff.append((at, evidence.estimate))
+                band.append((at, evidence.interval[0], evidence.interval[1]))
+                last_seen |= {"estimate": evidence.estimate, "interval": evidence.interval}
         if not points_t:
             continue
         charts.append(
@@ -256,19 +161,13 @@ def _charts(
                     band=Band("always-valid interval", band, "interval"),
                     x_labels=labels,
                     zero_line=True,
-                ),
-                last,
+                )
+                if diff
+                else None,
+                last_seen,
             )
         )
     return charts
-
-
-def _arm(totals: dict[str, float], metric: str) -> Arm:
-    return Arm(
-        int(totals.get(f"{metric}_n", 0)),
-        totals.get(f"{metric}_sum", 0.0),
-        totals.get(f"{metric}_sumsq", 0.0),
-    )
 
 
 def _flag_state(
@@ -286,8 +185,12 @@ def _flag_state(
 
 
 def flag_context(
-    request: HttpRequest, key: str, environment_key: str | None = None
+    request: HttpRequest,
+    key: str,
+    environment_key: str | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
+    now = now or timezone.now()
     state, environments = _flag_state(request, key, environment_key)
     plan = RolloutPlan.objects.filter(flag_state=state).first()
     segment_views: list[SegmentView] = []
@@ -305,21 +208,20 @@ def flag_context(
             plan_problem = str(exc)
         percentages = plan.stage_percentages()
         rows = list(plan.segments.order_by("segment"))
-        windows = {row.segment: _window_start(row, state) for row in rows}
-        starts = [start for start in windows.values() if start is not None]
-        hourly = _hourly(state, min(starts) if starts else None)
+        for row in rows:
+            row.plan = plan  # the rows' plan is this one: no query per row
+        series = {} if spec is None else stage_series_by_segment(state, rows, spec, now)
         history: dict[str, list[AuditEntry]] = defaultdict(list)
         for entry in audit:
             history[entry.segment].append(entry)
         for row in rows:
-            row.plan = plan  # the rows' plan is this one: no query per row
             segment_views.append(
                 SegmentView(
                     row=row,
                     percentage=row.position.percentage(percentages),
                     stages=_stages(row, plan),
                     actions=_actions(row, percentages),
-                    charts=_charts(row, spec, hourly.get(row.segment, {}), windows[row.segment]),
+                    charts=_charts(row, spec, series.get(row.segment, [])),
                     history=history.get(row.segment, [])[:8],
                     verdict=row.last_verdict or {},
                 )
@@ -333,7 +235,7 @@ def flag_context(
         "environments": environments,
         "plan": plan,
         "plan_problem": plan_problem,
-        "ladder": _ladder(state, plan),
+        "ladder": flag_ladder(state, plan),
         "segments": segment_views,
         "audit": audit,
     }

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.urls import URLPattern, path
 from django.views.decorators.http import require_safe
 
-from rollout.console import audit, flag, overview, segments
+from console import audit, flag, overview, segments
 
 
 def _page(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -42,7 +42,7 @@ class MetricChart:
 
 
 @dataclass
-class SegmentView:
+class SegmentRolloutView:
     row: SegmentRollout
     percentage: int
     stages: list[dict[str, Any]]
@@ -193,7 +193,7 @@ def flag_context(
     now = now or timezone.now()
     state, environments = _flag_state(request, key, environment_key)
     plan = RolloutPlan.objects.filter(flag_state=state).first()
-    segment_views: list[SegmentView] = []
+    segment_views: list[SegmentRolloutView] = []
     plan_problem = ""
     audit = list(
         AuditEntry.objects.filter(flag=state.flag.key, environment=state.environment.key)[
@@ -216,7 +216,7 @@ def flag_context(
             history[entry.segment].append(entry)
         for row in rows:
             segment_views.append(
-                SegmentView(
+                SegmentRolloutView(
                     row=row,
                     percentage=row.position.percentage(percentages),
                     stages=_stages(row, plan),

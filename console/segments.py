@@ -199,7 +199,7 @@ def share_chart(
 
 
 @dataclass(frozen=True)
-class SegmentView:
+class LearnedSegmentView:
     segment: CapabilitySegment
     merged_into: str | None
     rollout_rows: int
@@ -364,7 +364,7 @@ def _page_context(request: HttpRequest) -> dict[str, Any]:
     }
     targets = [s.key for s in segments if s.status != CapabilitySegment.Status.RETIRED]
     views = [
-        SegmentView(
+        LearnedSegmentView(
             segment=s,
             merged_into=key_by_pk.get(s.merged_into_id) if s.merged_into_id else None,
             rollout_rows=rollout_rows.get(s.key, 0),

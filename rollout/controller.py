@@ -1,7 +1,7 @@
 """The rollout controller: every minute, each ramping segment is advanced, held, rolled back
 or left alone by guardrails.md's rule over its stage's aggregates.
 
-The decision itself is pure (rollout.guardrails.controller.decide); this module reads the
+The decision itself is pure (rollout.guardrails.decision.decide); this module reads the
 aggregates, applies verdicts through rollout.rollouts.segment_transition (audit + publish)
 and records the latest verdict for the dashboard. Ticks are idempotent: a second tick at the
 same instant sees the state the first one left and changes nothing.
@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ops import metrics
 from rollout.audit import CONTROLLER
-from rollout.guardrails import controller as guardrails
+from rollout.guardrails import decision as guardrails
 from rollout.guardrails import states
 from rollout.guardrails.plan import PlanInvalid
 from rollout.models import SegmentRollout

@@ -14,7 +14,7 @@ from django.db.models.functions import TruncHour
 
 from rollout.engine.ladder import explain
 from rollout.guardrails import states
-from rollout.guardrails.controller import StageWindow
+from rollout.guardrails.decision import StageWindow
 from rollout.guardrails.plan import PlanSpec
 from rollout.guardrails.series import (
     SUMMED,

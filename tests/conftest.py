@@ -83,4 +83,4 @@ def api(client: Client) -> Callable[..., Any]:
     return call
 
 
-pytest_plugins = ["tests.support.databases"]
+pytest_plugins = ["tests.support.databases", "tests.support.rollouts"]

@@ -4,7 +4,7 @@ controller's decision and the flag page's charts.
 Pure: the Django side hands in bucket sums (per arm, over any period: a minute, an hour,
 the whole stage) and the minutes in which a failure happened. `stage_window` adds up what
 lies before an instant; `stage_series` does so at several instants and gathers the evidence
-at each with `controller.gather_evidence`, the function `controller.decide` decides on.
+at each with `decision.gather_evidence`, the function `decision.decide` decides on.
 So the last point the flag page draws is, number for number, what the controller saw at
 the same instant (same plan parsing, margins, relative scales, default τ, burn-in).
 """
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rollout.engine.ladder import CONTROL, TREATMENT
-from rollout.guardrails.controller import (
+from rollout.guardrails.decision import (
     FailureSeries,
     MetricEvidence,
     StageWindow,

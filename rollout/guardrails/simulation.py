@@ -7,7 +7,7 @@ and report what the telemetry fold would make of their events: failed or not in 
 their share of inferences above the segment's pre-rollout p95, their mean energy per
 inference and, for some, a rating. Those observations are summed into the same aggregates
 the fold writes (counts, sums, sums of squares, failures per time bucket), and after each
-step `rollout.guardrails.controller.decide` and `rollout.guardrails.states.transition` —
+step `rollout.guardrails.decision.decide` and `rollout.guardrails.states.transition` —
 the functions the live controller calls — advance, hold or roll the segment back.
 
 Everything is vectorised with numpy per step; 200 runs take seconds.
@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import beta as beta_distribution
 from scipy.stats import norm
 
-from rollout.guardrails import controller
+from rollout.guardrails import decision
 from rollout.guardrails.plan import DEFAULT_GUARDRAILS, DEFAULT_STAGES, MEAN_METRICS, PlanSpec
 from rollout.guardrails.states import (
     ADVANCE,
@@ -177,18 +177,16 @@ def simulate_run(
         if position.state != RAMPING:
             continue
         matrix = np.asarray(series, dtype=float)
-        window = controller.StageWindow(
+        window = decision.StageWindow(
             treatment_clients=treatment.clients,
             control_clients=control.clients,
             exposures_treatment=treatment.exposures,
             exposures_control=control.exposures,
             means={m: (treatment.arm(m), control.arm(m)) for m in MEAN_METRICS},
-            failures=controller.FailureSeries(
-                matrix[:, 0], matrix[:, 1], matrix[:, 2], matrix[:, 3]
-            ),
+            failures=decision.FailureSeries(matrix[:, 0], matrix[:, 1], matrix[:, 2], matrix[:, 3]),
             hours_since_data=0.0,
         )
-        verdict = controller.decide(plan, position.stage, hours - stage_started, window, carried)
+        verdict = decision.decide(plan, position.stage, hours - stage_started, window, carried)
         if verdict.action == ROLLBACK:
             return RunResult(True, hours, blast_radius, ROLLED_BACK, verdict.metric)
         if verdict.action == HOLD:

@@ -13,10 +13,6 @@ from django.test import Client
 from rollout.guardrails.plan import PLAN_RANGES
 from rollout.models import Environment, FlagState, RolloutPlan
 from rollout.services import flag_create, flag_state_update, rule_create
-from tests.publishing.conftest import staff
-from tests.rollouts.conftest import edge_flag
-
-__all__ = ["edge_flag", "staff"]
 
 pytestmark = pytest.mark.django_db
 

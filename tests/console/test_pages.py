@@ -13,7 +13,7 @@ from knox.models import AuthToken
 from rollout.controller import rollout_tick
 from rollout.models import AuditEntry, SegmentRollout
 from rollout.roles import RELEASE_MANAGER, VIEWER, roles_ensure
-from tests.rollouts.conftest import START
+from tests.support.rollouts import START
 
 pytestmark = pytest.mark.django_db
 

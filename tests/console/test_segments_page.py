@@ -20,7 +20,7 @@ from rollout.rollouts import rollout_plan_create
 from rollout.services import flag_create, flag_ladder_set, flag_state_update
 from segments.models import CapabilitySegment, SegmentationRun
 from segments.services import segmentation_run
-from tests.rollouts.conftest import LADDER, START
+from tests.support.rollouts import LADDER, START
 
 pytestmark = pytest.mark.django_db
 

@@ -24,9 +24,6 @@ from rollout.models import ApiKey, FlagState, QuarantinedBatch
 from rollout.roles import RELEASE_MANAGER, VIEWER, roles_ensure
 from rollout.services import api_key_create, segment_create
 from segments.models import CapabilitySegment, SegmentationModel, SegmentationRun
-from tests.rollouts.conftest import edge_flag, plan
-
-__all__ = ["edge_flag", "plan"]
 
 
 def person(name: str, group: str | None = None, *, superuser: bool = False) -> User:

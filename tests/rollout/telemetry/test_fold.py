@@ -17,7 +17,7 @@ from rollout.telemetry import aggregates
 from rollout.telemetry.aggregates import telemetry_fold, telemetry_purge
 from rollout.telemetry.buffer import buffered_count
 from tests.support.metrics import scrape, total
-from tests.telemetry.conftest import BUFFER_MODES, FLAG, OTHER_FLAG, SEGMENT, Events, hour_start
+from tests.support.telemetry import BUFFER_MODES, FLAG, OTHER_FLAG, SEGMENT, Events, hour_start
 
 pytestmark = pytest.mark.django_db
 

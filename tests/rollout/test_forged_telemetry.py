@@ -26,8 +26,8 @@ from rollout.signed_identities import (
 from rollout.telemetry.aggregates import telemetry_fold
 from rollout.telemetry.buffer import buffered_count
 from rollout.telemetry.exposure import counter, exposure_flush
-from tests.rollouts import conftest as rollouts
-from tests.telemetry.conftest import _telemetry_isolation  # noqa: F401 - autouse fixture
+from tests.support import rollouts
+from tests.support.telemetry import _telemetry_isolation  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db
 

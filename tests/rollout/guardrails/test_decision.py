@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from rollout.guardrails import controller
-from rollout.guardrails.controller import FailureSeries, StageWindow, decide
+from rollout.guardrails import decision
+from rollout.guardrails.decision import FailureSeries, StageWindow, decide
 from rollout.guardrails.plan import (
     DEFAULT_GUARDRAILS,
     DEFAULT_STAGES,
@@ -49,14 +49,14 @@ def _window(
 def test_decide__dwell_and_clients_met__advance() -> None:
     verdict = decide(PLAN, 0, 2.5, _window(clients=(31, 3000), exposures=(31, 3000)))
 
-    assert verdict.action == controller.ADVANCE
+    assert verdict.action == decision.ADVANCE
 
 
 @pytest.mark.parametrize(("hours", "clients"), [(1.9, 100), (5.0, 29)])
 def test_decide__dwell_or_clients_short__continue(hours, clients) -> None:
     verdict = decide(PLAN, 0, hours, _window(clients=(clients, 3000), exposures=(30, 3000)))
 
-    assert verdict.action == controller.CONTINUE
+    assert verdict.action == decision.CONTINUE
 
 
 def test_decide__latency_regression__rollback_with_hand_checked_evidence() -> None:
@@ -70,7 +70,7 @@ def test_decide__latency_regression__rollback_with_hand_checked_evidence() -> No
 
     verdict = decide(PLAN, 2, 3.0, window)
 
-    assert (verdict.action, verdict.metric) == (controller.ROLLBACK, "latency")
+    assert (verdict.action, verdict.metric) == (decision.ROLLBACK, "latency")
     assert verdict.threshold == 80  # four guardrails, alpha 0.05
     evidence = {e.metric: e for e in verdict.evidence}["latency"]
     d = treatment.mean - control.mean
@@ -95,8 +95,8 @@ def test_decide__carried_evidence_multiplies_across_stages() -> None:
     fresh = decide(PLAN, 1, 1.0, window)
     carried = decide(PLAN, 1, 1.0, window, {"failures": math.log(81)})
 
-    assert fresh.action == controller.CONTINUE
-    assert (carried.action, carried.metric) == (controller.ROLLBACK, "failures")
+    assert fresh.action == decision.CONTINUE
+    assert (carried.action, carried.metric) == (decision.ROLLBACK, "failures")
 
 
 def test_decide__crashes_doubled__rollback_on_rate_ratio() -> None:
@@ -115,7 +115,7 @@ def test_decide__crashes_doubled__rollback_on_rate_ratio() -> None:
 
     verdict = decide(PLAN, 2, 10.0, window)
 
-    assert (verdict.action, verdict.metric) == (controller.ROLLBACK, "failures")
+    assert (verdict.action, verdict.metric) == (decision.ROLLBACK, "failures")
     evidence = verdict.evidence[0]
     assert evidence.estimate == pytest.approx((100 / 15000) / (150 / 45000))
 
@@ -123,19 +123,19 @@ def test_decide__crashes_doubled__rollback_on_rate_ratio() -> None:
 def test_decide__sample_ratio_mismatch__hold_srm() -> None:
     verdict = decide(PLAN, 1, 1.0, _window(clients=(20, 980), exposures=(400, 1000)))
 
-    assert (verdict.action, verdict.hold_reason) == (controller.HOLD, "srm")
+    assert (verdict.action, verdict.hold_reason) == (decision.HOLD, "srm")
 
 
 def test_decide__no_data_for_a_day__hold_no_data() -> None:
     verdict = decide(PLAN, 2, 30.0, _window(clients=(5, 20), hours_since_data=24.5))
 
-    assert (verdict.action, verdict.hold_reason) == (controller.HOLD, "no_data")
+    assert (verdict.action, verdict.hold_reason) == (decision.HOLD, "no_data")
 
 
 def test_decide__stage_past_maximum__hold_timeout() -> None:
     verdict = decide(PLAN, 2, 72.5, _window(clients=(100, 300), exposures=(100, 300)))
 
-    assert (verdict.action, verdict.hold_reason) == (controller.HOLD, "timeout")
+    assert (verdict.action, verdict.hold_reason) == (decision.HOLD, "timeout")
 
 
 def test_decide__means_wait_for_burn_in() -> None:

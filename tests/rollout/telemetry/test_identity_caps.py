@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from rollout.telemetry.buffer import buffered_count
-from tests.telemetry.conftest import BUFFER_MODES, Events, served
+from tests.support.telemetry import BUFFER_MODES, Events, served
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,5 @@
-"""Telemetry fixtures: a Redis key prefix per test, both buffer modes, flags and thresholds."""
+"""Shared telemetry builders: a Redis key prefix per test (the autouse fixture a folder
+opts into by importing it), both buffer modes, flags and thresholds, event batches."""
 
 from __future__ import annotations
 

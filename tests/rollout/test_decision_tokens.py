@@ -16,7 +16,7 @@ from rollout.models import MetricBucket
 from rollout.services import api_key_create, environment_create, flag_create
 from rollout.telemetry.aggregates import telemetry_fold
 from rollout.telemetry.buffer import buffered_count
-from tests.telemetry.conftest import _telemetry_isolation  # noqa: F401 - autouse fixture
+from tests.support.telemetry import _telemetry_isolation  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 
 from rollout.engine import FlagDef, RuleDef, build_snapshot, evaluate, rollout_rule
 from rollout.engine.hashing import normalized
-from tests.engine.builders import decide
+from tests.rollout.engine.builders import decide
 
 
 def rule(strategy: str, **parameters: str) -> RuleDef:

@@ -140,7 +140,7 @@ def _meets(context: dict[str, Any]) -> list[bool]:
     ]
 
 
-# (Rollouts by named segment need a segmentation model: tests/engine/test_rollout.py.)
+# (Rollouts by named segment need a segmentation model: tests/rollout/engine/test_rollout.py.)
 ONLY_OTHER_SEGMENT = {"segments": {"some-segment": {"percentage": 100, "state": "complete"}}}
 
 

@@ -19,10 +19,10 @@ import pytest
 import redis
 from django.conf import settings
 
+from tests.rollout.telemetry.crash_driver import P95_MS, base_hour, batch
 from tests.support.databases import fresh_database
 from tests.support.processes import BIN, REPO, child_env, manage, running, worker_argv
-from tests.telemetry.conftest import BUFFER_MODES
-from tests.telemetry.crash_driver import P95_MS, base_hour, batch
+from tests.support.telemetry import BUFFER_MODES
 
 pytestmark = pytest.mark.services
 
@@ -33,7 +33,7 @@ KILL_ROUNDS = 3
 
 def _driver(env: dict[str, str], *args: str) -> Any:
     completed = subprocess.run(
-        [sys.executable, "-m", "tests.telemetry.crash_driver", *args],
+        [sys.executable, "-m", "tests.rollout.telemetry.crash_driver", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

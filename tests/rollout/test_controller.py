@@ -9,8 +9,8 @@ from django.core.management import call_command
 
 from rollout.controller import rollout_tick
 from rollout.models import AuditEntry, SegmentRollout, SnapshotVersion
-from tests.rollouts.conftest import START
 from tests.support.metrics import scrape, total
+from tests.support.rollouts import START
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from rollout.models import SeenEvent, TelemetryBatch
 from rollout.telemetry.buffer import buffered_count, redis_peek
 from tests.support.metrics import scrape, total
 from tests.support.processes import free_port
-from tests.telemetry.conftest import FLAG, SEGMENT, Events, served
+from tests.support.telemetry import FLAG, SEGMENT, Events, served
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,7 @@
-"""A small edge feature with a ladder, three capability segments, and helpers to feed
-aggregates straight into MetricBucket (the fold's output) for the controller to read."""
+"""Shared rollout builders (a pytest plugin the root conftest loads): a small edge feature
+with a ladder and three capability segments, its rollout plan, a feeder that writes
+aggregates straight into MetricBucket (the fold's output) for the controller to read, and a
+test client logged in as a release manager."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
 
 from rollout.audit import Actor
 from rollout.models import FlagState, MetricBucket, RolloutPlan
+from rollout.roles import RELEASE_MANAGER, roles_ensure
 from rollout.rollouts import rollout_plan_create
 from rollout.services import flag_create, flag_ladder_set, flag_state_update
 from segments.models import CapabilitySegment
@@ -87,3 +92,13 @@ def feed(environment) -> Callable[..., None]:
             )
 
     return write
+
+
+@pytest.fixture
+def staff(client: Client) -> Client:
+    """The test client logged in as a release manager (may change flags and rollouts)."""
+    roles_ensure()
+    user = User.objects.create_user("rm", password="pw-for-tests-only", is_staff=True)
+    user.groups.add(Group.objects.get(name=RELEASE_MANAGER))
+    client.force_login(user)
+    return client

@@ -22,7 +22,7 @@ from rollout.telemetry.aggregates import quarantined_replay, telemetry_fold
 from rollout.telemetry.buffer import buffered_count, telemetry_append
 from rollout.telemetry.schema import EventBatch
 from tests.support.metrics import scrape, total
-from tests.telemetry.conftest import BUFFER_MODES, FLAG, SEGMENT, Events
+from tests.support.telemetry import BUFFER_MODES, FLAG, SEGMENT, Events
 
 pytestmark = pytest.mark.django_db
 

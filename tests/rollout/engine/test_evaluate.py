@@ -20,7 +20,7 @@ from rollout.engine import (
     snapshot_from_document,
 )
 from rollout.engine.context import Context
-from tests.engine.builders import decide, snapshot_of
+from tests.rollout.engine.builders import decide, snapshot_of
 
 PRO = ConstraintDef("plan", "IN", ("pro",))
 AB = (VariantDef("a", 1, "A", "string"), VariantDef("b", 1, "B", "string"))

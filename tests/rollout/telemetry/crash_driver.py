@@ -1,6 +1,6 @@
 """The child-process side of the fold crash test, and the batches it sends.
 
-    python -m tests.telemetry.crash_driver setup|fill N|fold|totals
+    python -m tests.rollout.telemetry.crash_driver setup|fill N|fold|totals
 
 runs against whatever DATABASE_URL / REDIS_URL / EDGEFLAGS_* the environment gives
 (config.settings), like the worker it races with.
@@ -67,7 +67,7 @@ def _fill(count: int, base: datetime) -> int:
     from rollout.models import Environment
     from rollout.telemetry.buffer import telemetry_append
     from rollout.telemetry.schema import parse_batch
-    from tests.telemetry.conftest import served
+    from tests.support.telemetry import served
 
     environment = Environment.objects.get(key="production")
     accepted = 0

@@ -3,7 +3,7 @@
 import pytest
 
 from rollout.engine import ConstraintDef
-from tests.engine.builders import matches
+from tests.rollout.engine.builders import matches
 
 
 def c(operator: str, *values: str, value: str | None = None, **flags: bool) -> ConstraintDef:

@@ -5,25 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
 from rollout.models import AuditEntry, SegmentRollout
-from rollout.roles import RELEASE_MANAGER, roles_ensure
 
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/rollouts/smart-compose/production"
-
-
-@pytest.fixture
-def staff(client):
-    """A release manager (staff, in the group that may operate rollouts)."""
-    roles_ensure()
-    user = User.objects.create_user("rm", password="pw-for-tests-only", is_staff=True)
-    user.groups.add(Group.objects.get(name=RELEASE_MANAGER))
-    client.force_login(user)
-    return client
 
 
 def _post(client, path: str, body: object, publish=None):

@@ -194,9 +194,10 @@ def _metadata(decision: Decision, held: HeldSnapshot, tokens: TokenIssuer | None
     metadata.update(decision.metadata)
     if tokens is not None:
         segment, arm = metadata.get("segment"), metadata.get("arm")
-        if segment is not None and arm is not None:
+        identity = held.snapshot.segment_identities.get(segment) if segment is not None else None
+        if identity is not None and arm is not None:
             # What the client's events echo: the server's record of the arm it served.
-            metadata["decisionToken"] = tokens.issue(decision.flag_key, segment, arm)
+            metadata["decisionToken"] = tokens.issue(decision.flag_key, identity, arm)
     return metadata
 
 
@@ -302,7 +303,7 @@ def evaluate_view(request: HttpRequest) -> HttpResponse:
     keys = _flag_keys(ask.body.get("flags"), held)
     decisions = evaluate_all(held.snapshot, ask.context, keys)
     if ask.counts:
-        exposures_count_decisions(held.environment, decisions)
+        exposures_count_decisions(held.snapshot, decisions)
     flags = {
         d.flag_key: decision_body(d, held, extended=True, tokens=ask.tokens) for d in decisions
     }
@@ -320,7 +321,7 @@ def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
         raise ApiError(404, "FLAG_NOT_FOUND", f"flag {key!r} does not exist", key=key)
     decision = evaluate(held.snapshot, key, ask.context)
     if ask.counts:
-        exposures_count_decisions(held.environment, (decision,))
+        exposures_count_decisions(held.snapshot, (decision,))
     return json_response(decision_body(decision, held, tokens=ask.tokens))
 
 
@@ -331,7 +332,7 @@ def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
     held = ask.held
     decisions = evaluate_all(held.snapshot, ask.context, None)
     if ask.counts:
-        exposures_count_decisions(held.environment, decisions)
+        exposures_count_decisions(held.snapshot, decisions)
     flags = [decision_body(d, held, tokens=ask.tokens) for d in decisions]
     body_bytes = orjson.dumps({"flags": flags})
     return cached_json_response(request, body_bytes, etag_of(body_bytes))

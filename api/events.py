@@ -16,8 +16,6 @@ from capability_probe.services import client_hash
 from ops import metrics
 from ops.outage import Outage
 from rollout.client_trust import token_verifier
-from rollout.engine.capability import SAVE_DATA_SEGMENT
-from rollout.snapshot_store import HeldSnapshot
 from rollout.telemetry.buffer import BufferUnavailable, environment_id, telemetry_append
 from rollout.telemetry.identities import identity_admit
 from rollout.telemetry.schema import EventBatch, EventsInvalid, parse_batch
@@ -38,25 +36,6 @@ def _unavailable(what: str) -> ApiError:
     )
 
 
-# environment key -> (the snapshot the set was computed for, its segment keys)
-_segments: dict[str, tuple[HeldSnapshot, frozenset[str]]] = {}
-
-
-def known_segments(held: HeldSnapshot) -> frozenset[str]:
-    """Every segment key the held snapshot knows (learned, hard-rule, or under a rollout):
-    computed once per publication, not per batch."""
-    cached = _segments.get(held.environment)
-    if cached is not None and cached[0] is held:
-        return cached[1]
-    keys = {*held.snapshot.segment_labels, SAVE_DATA_SEGMENT}
-    for flag in held.snapshot.flags.values():
-        if flag.ladder is not None and flag.ladder.rollout is not None:
-            keys.update(flag.ladder.rollout.segments)
-    known = frozenset(keys)
-    _segments[held.environment] = (held, known)
-    return known
-
-
 @json_api("POST")
 def events_view(request: HttpRequest) -> HttpResponse:
     """POST /api/v1/events (client key): buffer a batch; 202 with accepted, duplicates and
@@ -71,13 +50,12 @@ def events_view(request: HttpRequest) -> HttpResponse:
     info = authenticate(request)
     held = held_snapshot(info)
     now = time.time()
-    segments = known_segments(held)
     try:
         body = read_json_body(request, limit=settings.EDGEFLAGS_EVENTS_MAX_BODY_BYTES)
         batch = parse_batch(
             body,
             flags=held.snapshot.flags,
-            segments=segments,
+            segments=held.snapshot.segment_identities,
             tokens=lambda targeting_key: token_verifier(
                 environment_id=info.environment_id, targeting_key=targeting_key, now=now
             ),

@@ -7,7 +7,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
@@ -19,7 +24,7 @@ from rollout.audit import Actor
 from rollout.guardrails import states
 from rollout.models import Flag, FlagState, RolloutPlan, SegmentRollout
 from rollout.rollouts import rollout_action, rollout_kill, rollout_plan_create, rollout_plan_get
-from rollout.selectors import flag_list
+from rollout.selectors import flag_list, plan_rows_by_key
 from rollout.services import flag_state_update
 
 
@@ -130,7 +135,8 @@ class FlagStateUpdateApi(ManagementApi):
 
 
 class SegmentRolloutOutput(serializers.Serializer[SegmentRollout]):
-    segment = serializers.CharField()
+    # Rows come annotated with their segment's current key (rollout.selectors).
+    segment = serializers.CharField(source="segment_key")
     state = serializers.CharField()
     stage = serializers.IntegerField()
     percentage = serializers.IntegerField()
@@ -151,7 +157,12 @@ class RolloutPlanOutput(serializers.Serializer[RolloutPlan]):
     noDataHours = serializers.FloatField(source="no_data_hours")
     includedSegments = serializers.JSONField(source="included_segments")
     excludedSegments = serializers.JSONField(source="excluded_segments")
-    segments = SegmentRolloutOutput(many=True)
+    segments = serializers.SerializerMethodField()
+
+    @extend_schema_field(SegmentRolloutOutput(many=True))
+    def get_segments(self, plan: RolloutPlan) -> list[dict[str, Any]]:
+        rows = plan_rows_by_key(plan)
+        return list(SegmentRolloutOutput(rows, many=True).data)  # type: ignore[arg-type]
 
 
 class ReasonInput(StrictInput):

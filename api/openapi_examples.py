@@ -24,7 +24,7 @@ CONTEXT: dict[str, Any] = {
     "benchmarkMs": 18.5,
 }
 
-_ISSUED = "1.6b148960.t0.edge-ready.uHd2xnBqBR-y8XEt"
+_ISSUED = "2.6b148960.t0.1.uHd2xnBqBR-y8XEt"
 _EDGE_METADATA: dict[str, Any] = {
     "enabled": True,
     "snapshotVersion": 4,
@@ -146,6 +146,7 @@ SNAPSHOT: dict[str, Any] = {
     "flags": {},
     "segments": [],
     "segmentLabels": {},
+    "segmentIdentities": {"save-data": 0},
     "capabilityModel": {},
 }
 

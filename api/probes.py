@@ -78,7 +78,7 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
         raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
     decisions = evaluate_all(held.snapshot, context)
     if counts:
-        exposures_count_decisions(held.environment, decisions)
+        exposures_count_decisions(held.snapshot, decisions)
     body = {
         "segment": {"key": segment, "label": held.snapshot.segment_labels.get(segment or "")},
         "stored": outcome.stored,

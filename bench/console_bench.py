@@ -62,7 +62,8 @@ for number in range(45):
             for arm in ("treatment", "control"):
                 n = rng.randint(5, 60)
                 buckets.append(MetricBucket(
-                    environment=production, flag=key, segment=row.segment, arm=arm,
+                    environment=production, flag=key, arm=arm,
+                    segment_identity=row.segment_identity,
                     minute=now - timedelta(hours=72 - hour, minutes=-30), exposures=n, clients=n,
                     failures=rng.randint(0, 2), latency_n=n, latency_sum=0.05 * n,
                     latency_sumsq=0.01 * n, energy_n=n, energy_sum=40.0 * n,

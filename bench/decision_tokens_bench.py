@@ -45,10 +45,10 @@ def main() -> None:
         )
 
     one = issuer()
-    token = one.issue("smart-compose", "edge-ready", "treatment")
+    token = one.issue("smart-compose", 3, "treatment")
 
     per_request = _per_call(issuer, rounds)
-    per_token = _per_call(lambda: one.issue("smart-compose", "edge-ready", "treatment"), rounds)
+    per_token = _per_call(lambda: one.issue("smart-compose", 3, "treatment"), rounds)
 
     def check() -> None:
         verifier = TokenVerifier(
@@ -61,7 +61,7 @@ def main() -> None:
         verifier.verify(token, "smart-compose")
 
     per_event = _per_call(check, rounds // 4)
-    first = _per_call(lambda: issuer().issue("smart-compose", "edge-ready", "treatment"), rounds)
+    first = _per_call(lambda: issuer().issue("smart-compose", 3, "treatment"), rounds)
     print(f"issuer per request, no flag under a plan: {per_request:.2f} µs")
     print(f"first token of a request (new client):    {first:.2f} µs")
     print(f"each further token:                       {per_token:.2f} µs")

@@ -10,7 +10,7 @@ from datetime import datetime, time
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_date
 
 from console.context import page_context
 from rollout.models import AuditEntry
+from rollout.selectors import segment_identity
 
 PAGE_SIZE = 100
 FILTERS = ("flag", "environment", "segment", "actor", "action")
@@ -48,7 +49,12 @@ def filtered_entries(params: Any) -> tuple[QuerySet[AuditEntry], dict[str, str],
     if given["environment"]:
         entries = entries.filter(environment=given["environment"])
     if given["segment"]:
-        entries = entries.filter(segment=given["segment"])
+        # The segment's whole history, under the keys it had before a rename too.
+        identity = segment_identity(given["segment"])
+        entries = entries.filter(
+            Q(segment=given["segment"])
+            | (Q(segment_identity=identity) if identity is not None else Q(pk__in=[]))
+        )
     if given["actor"]:
         entries = entries.filter(actor_name=given["actor"])
     if given["action"]:

@@ -27,7 +27,12 @@ from rollout.guardrails.plan import MEAN_METRICS, METRIC_LABELS, PlanInvalid, Pl
 from rollout.models import AuditEntry, FlagState, RolloutPlan, SegmentRollout
 from rollout.roles import can_operate
 from rollout.rollouts import RolloutError, rollout_action, rollout_kill
-from rollout.selectors import StagePoint, flag_ladder, stage_series_by_segment
+from rollout.selectors import (
+    StagePoint,
+    flag_ladder,
+    plan_rows_by_key,
+    stage_series_by_segment,
+)
 
 AUDIT_SHOWN = 50
 
@@ -100,7 +105,7 @@ def _charts(
                 "failures",
                 METRIC_LABELS["failures"],
                 line_chart(
-                    f"{row.segment}: failures per exposure, treatment vs control",
+                    f"{row.segment_key}: failures per exposure, treatment vs control",
                     [
                         Series("treatment", [(t, r) for t, r, _ in rates], "treatment"),
                         Series("control", [(t, r) for t, _, r in rates], "control", dashed=True),
@@ -147,7 +152,7 @@ def _charts(
                 metric,
                 METRIC_LABELS[metric],
                 line_chart(
-                    f"{row.segment}: {metric}, treatment vs control (cumulative in the stage)",
+                    f"{row.segment_key}: {metric}, treatment vs control (cumulative in the stage)",
                     [
                         Series("treatment", points_t, "treatment"),
                         Series("control", points_c, "control", dashed=True),
@@ -155,7 +160,7 @@ def _charts(
                     x_labels=labels,
                 ),
                 line_chart(
-                    f"{row.segment}: {metric} harm (treatment − control) with its always-valid "
+                    f"{row.segment_key}: {metric} harm (treatment − control) with its always-valid "
                     "interval",
                     [Series("harm estimate", diff, "difference")],
                     band=Band("always-valid interval", band, "interval"),
@@ -207,13 +212,14 @@ def flag_context(
         except PlanInvalid as exc:
             plan_problem = str(exc)
         percentages = plan.stage_percentages()
-        rows = list(plan.segments.order_by("segment"))
+        rows = plan_rows_by_key(plan)
         for row in rows:
             row.plan = plan  # the rows' plan is this one: no query per row
         series = {} if spec is None else stage_series_by_segment(state, rows, spec, now)
-        history: dict[str, list[AuditEntry]] = defaultdict(list)
+        history: dict[int, list[AuditEntry]] = defaultdict(list)
         for entry in audit:
-            history[entry.segment].append(entry)
+            if entry.segment_identity is not None:
+                history[entry.segment_identity].append(entry)
         for row in rows:
             segment_views.append(
                 SegmentRolloutView(
@@ -221,8 +227,8 @@ def flag_context(
                     percentage=row.position.percentage(percentages),
                     stages=_stages(row, plan),
                     actions=_actions(row, percentages),
-                    charts=_charts(row, spec, series.get(row.segment, [])),
-                    history=history.get(row.segment, [])[:8],
+                    charts=_charts(row, spec, series.get(row.segment_identity, [])),
+                    history=history.get(row.segment_identity, [])[:8],
                     verdict=row.last_verdict or {},
                 )
             )

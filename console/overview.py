@@ -97,10 +97,10 @@ def overview_rows(
         if tag and tag not in (state.flag.tags or []):
             continue
         rungs = list(state.flag.rungs.all())
-        by_segment: dict[str, SegmentRollout] = {}
+        by_segment: dict[int, SegmentRollout] = {}
         with contextlib.suppress(FlagState.rollout_plan.RelatedObjectDoesNotExist):
-            by_segment = {r.segment: r for r in state.rollout_plan.segments.all()}
-        cells = [_cell(s, state, rungs, by_segment.get(s)) for s in segments]
+            by_segment = {r.segment_identity: r for r in state.rollout_plan.segments.all()}
+        cells = [_cell(key, state, rungs, by_segment.get(i)) for i, key in segments.items()]
         if state_filter:
             wanted = "no-plan" if state_filter == "no plan" else state_filter
             if not any(cell.state == wanted for cell in cells):
@@ -118,7 +118,7 @@ def overview_rows(
                 summary,
             )
         )
-    return segments, rows
+    return list(segments.values()), rows
 
 
 def selected_environment(

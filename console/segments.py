@@ -346,9 +346,9 @@ def _page_context(request: HttpRequest) -> dict[str, Any]:
     key_by_pk = {s.pk: s.key for s in segments}
     rollout_rows = dict(
         SegmentRollout.objects.order_by()
-        .values("segment")
+        .values("segment_identity")
         .annotate(n=Count("pk"))
-        .values_list("segment", "n")
+        .values_list("segment_identity", "n")
     )
     fields = centroid_fields(segments)
     maxima = {
@@ -367,7 +367,7 @@ def _page_context(request: HttpRequest) -> dict[str, Any]:
         LearnedSegmentView(
             segment=s,
             merged_into=key_by_pk.get(s.merged_into_id) if s.merged_into_id else None,
-            rollout_rows=rollout_rows.get(s.key, 0),
+            rollout_rows=rollout_rows.get(s.identity, 0),
             chart=centroid_chart(s, fields, maxima),
             merge_targets=[key for key in targets if key != s.key],
         )

@@ -17,10 +17,12 @@ from django.utils import timezone
 
 from rollout.audit import Actor
 from rollout.controller import rollout_tick
+from rollout.engine.capability import SAVE_DATA_SEGMENT
 from rollout.guardrails.simulation import Effect, Population, arm_aggregates
 from rollout.guardrails.states import PENDING
 from rollout.models import FlagState, MetricBucket, RolloutPlan, SegmentRollout
 from rollout.rollouts import rollout_plan_create, segment_transition
+from rollout.selectors import plan_rows_by_key, with_segment_keys
 from rollout.services import flag_state_update
 
 HISTORY_HOURS = 72
@@ -34,7 +36,7 @@ CRASHING = Effect(failure_ratio=3.0)
 
 def _segment_plan(rows: list[SegmentRollout]) -> dict[str, tuple[int, Effect]]:
     """(start hour, effect) per segment; segments left out stay pending (new, for review)."""
-    keys = [row.segment for row in rows if row.segment != "save-data"]
+    keys = [row.segment_key for row in rows if row.segment_key != SAVE_DATA_SEGMENT]
     starts = [0, 0, 36, 60]
     plan = {key: (start, Effect()) for key, start in zip(keys, starts, strict=False)}
     if len(keys) >= 2:
@@ -56,7 +58,7 @@ def _feed(row: SegmentRollout, at: datetime, effect: Effect, rng: np.random.Gene
             MetricBucket.objects.create(
                 environment_id=state.environment_id,
                 flag=state.flag.key,
-                segment=row.segment,
+                segment_identity=row.segment_identity,
                 arm=arm,
                 minute=at,
                 **columns,
@@ -101,13 +103,13 @@ def demo_rollouts_load(now: datetime | None = None) -> list[str]:
         start=False,
         now=start,
     )
-    rows = list(plan.segments.order_by("segment"))
+    rows = plan_rows_by_key(plan)
     story = _segment_plan(rows)
     rng = np.random.default_rng(2026)
     for hour in range(HISTORY_HOURS):
         at = start + timedelta(hours=hour)
         for row in rows:
-            start_hour, effect = story.get(row.segment, (None, Effect()))
+            start_hour, effect = story.get(row.segment_key, (None, Effect()))
             if start_hour == hour:
                 segment_transition(
                     row=row, action="advance", actor=DEMO, reason="demo: start ramping", now=at
@@ -125,8 +127,8 @@ def demo_rollouts_load(now: datetime | None = None) -> list[str]:
         state=staging, actor=DEMO, reason="demo: try smart compose in staging", now=now
     )
     states = sorted(
-        f"{row.segment}: {row.get_state_display()} ({row.percentage} %)"
-        for row in plan.segments.all()
+        f"{row.segment_key}: {row.get_state_display()} ({row.percentage} %)"
+        for row in with_segment_keys(plan.segments.all())
     )
     created.append(
         f"lead-summary rollout in production after {HISTORY_HOURS} h: " + "; ".join(states)

@@ -31,6 +31,7 @@ from rollout.models import (
     TargetingRule,
 )
 from rollout.rollouts import RolloutError, rollout_kill, rollout_segments_sync, segment_transition
+from rollout.selectors import segment_key_of, with_segment_keys
 from rollout.services import api_key_create, api_key_revoke, ladder_problems
 from rollout.trust_admin import IDENTITY_ACTIONS, IdentityAdminMixin
 
@@ -230,7 +231,7 @@ def _segment_action(action: str, description: str) -> Any:
                     )
                     done += 1
                 except (RolloutError, JsonInputError) as exc:
-                    failed.append(f"{row.segment}: {exc.field}: {exc.message}")
+                    failed.append(f"{segment_key_of(row)}: {exc.field}: {exc.message}")
             modeladmin.message_user(request, f"{description}: {done} segment(s).")
             for problem in failed:
                 modeladmin.message_user(request, problem, level=messages.ERROR)
@@ -257,7 +258,21 @@ def _segment_action(action: str, description: str) -> Any:
     )
 
 
-class SegmentRolloutInline(RoleChecked, admin.TabularInline[SegmentRollout, RolloutPlan]):
+class SegmentKeyShown:
+    """Rows of segment rollouts show their segment's current key (one subquery, no query
+    per row); the row itself holds the segment's identity."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SegmentRollout]:
+        return with_segment_keys(super().get_queryset(request))  # type: ignore[misc]
+
+    @admin.display(description="segment", ordering="segment_key")
+    def segment(self, obj: SegmentRollout) -> str:
+        return segment_key_of(obj)
+
+
+class SegmentRolloutInline(
+    SegmentKeyShown, RoleChecked, admin.TabularInline[SegmentRollout, RolloutPlan]
+):
     model = SegmentRollout
     extra = 0
     can_delete = False
@@ -331,7 +346,7 @@ class RolloutPlanAdmin(AuditedAdmin):
 
 
 @admin.register(SegmentRollout)
-class SegmentRolloutAdmin(AuditedAdmin):
+class SegmentRolloutAdmin(SegmentKeyShown, AuditedAdmin):
     list_display = [
         "plan",
         "segment",
@@ -343,7 +358,7 @@ class SegmentRolloutAdmin(AuditedAdmin):
         "last_checked_at",
     ]
     list_filter = ["state", "hold_reason", "plan__flag_state__environment"]
-    search_fields = ["segment", "plan__flag_state__flag__key"]
+    search_fields = ["segment_key", "plan__flag_state__flag__key"]
     list_select_related = ["plan__flag_state__flag", "plan__flag_state__environment"]
     readonly_fields = [
         "plan",

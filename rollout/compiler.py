@@ -20,6 +20,7 @@ from rollout.models import (
     SegmentRollout,
     TargetingRule,
 )
+from rollout.selectors import segment_keys
 from segments.selectors import model_current, segment_list
 
 SCHEMA_VERSION = 1
@@ -44,7 +45,7 @@ def _rule_document(rule: TargetingRule, flag_key: str) -> dict[str, Any]:
     }
 
 
-def _ladder_document(state: FlagState, rungs: list[Rung]) -> dict[str, Any]:
+def _ladder_document(state: FlagState, rungs: list[Rung], keys: dict[int, str]) -> dict[str, Any]:
     return {
         "rungs": [
             {
@@ -58,12 +59,13 @@ def _ladder_document(state: FlagState, rungs: list[Rung]) -> dict[str, Any]:
         ],
         "baseline": state.flag.baseline_rung or rungs[-1].key,
         "safe": state.flag.safe_rung or rungs[-1].key,
-        **_rollout_document(state, rungs),
+        **_rollout_document(state, rungs, keys),
     }
 
 
-def _rollout_document(state: FlagState, rungs: list[Rung]) -> dict[str, Any]:
-    """Each segment's percentage of the plan; no plan: every rung generally available."""
+def _rollout_document(state: FlagState, rungs: list[Rung], keys: dict[int, str]) -> dict[str, Any]:
+    """Each segment's percentage of the plan, under the segment's current key; no plan:
+    every rung generally available."""
     try:
         plan: RolloutPlan = state.rollout_plan
     except RolloutPlan.DoesNotExist:
@@ -71,7 +73,11 @@ def _rollout_document(state: FlagState, rungs: list[Rung]) -> dict[str, Any]:
     return {
         "rollout": {
             "target": plan.target_rung or rungs[0].key,
-            "segments": {row.segment: row.snapshot_entry() for row in plan.segments.all()},
+            "segments": {
+                keys[row.segment_identity]: row.snapshot_entry()
+                for row in plan.segments.all()
+                if row.segment_identity in keys
+            },
         }
     }
 
@@ -82,7 +88,10 @@ def compile_environment(environment: Environment) -> dict[str, Any]:
         FlagState.objects.filter(environment=environment, flag__archived=False)
         .select_related("flag", "rollout_plan")
         .prefetch_related(
-            Prefetch("rollout_plan__segments", queryset=SegmentRollout.objects.order_by("segment")),
+            Prefetch(
+                "rollout_plan__segments",
+                queryset=SegmentRollout.objects.order_by("segment_identity"),
+            ),
             Prefetch("flag__rungs", queryset=Rung.objects.order_by("order", "pk")),
             Prefetch(
                 "rules",
@@ -91,6 +100,7 @@ def compile_environment(environment: Environment) -> dict[str, Any]:
         )
         .order_by("flag__key")
     )
+    keys = segment_keys()
     flags = []
     for state in states:
         flag: dict[str, Any] = {
@@ -104,7 +114,7 @@ def compile_environment(environment: Environment) -> dict[str, Any]:
         }
         rungs = list(state.flag.rungs.all())
         if rungs:
-            flag["ladder"] = _ladder_document(state, rungs)
+            flag["ladder"] = _ladder_document(state, rungs, keys)
         flags.append(flag)
     segments = [
         {"id": segment.pk, "key": segment.key, "constraints": segment.constraints or []}
@@ -117,6 +127,8 @@ def compile_environment(environment: Environment) -> dict[str, Any]:
         "publishedAt": timezone.now().isoformat(),
         "flags": flags,
         "segments": segments,
+        # What events and decision tokens count by: a rename changes the keys, not these.
+        "segmentIdentities": {key: identity for identity, key in sorted(keys.items())},
     }
     model = model_current()
     if model is not None:

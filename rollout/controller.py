@@ -23,7 +23,7 @@ from rollout.guardrails import states
 from rollout.guardrails.plan import PlanInvalid
 from rollout.models import SegmentRollout
 from rollout.rollouts import segment_transition
-from rollout.selectors import segment_stage_window
+from rollout.selectors import segment_stage_window, with_segment_keys
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +82,10 @@ def rollout_tick(now: datetime | None = None) -> TickReport:
     """One pass of the controller over every ramping or held segment."""
     now = now or timezone.now()
     report = TickReport(now)
-    rows = SegmentRollout.objects.filter(state__in=(states.RAMPING, states.HELD)).select_related(
-        "plan__flag_state__flag", "plan__flag_state__environment"
+    rows = with_segment_keys(
+        SegmentRollout.objects.filter(state__in=(states.RAMPING, states.HELD)).select_related(
+            "plan__flag_state__flag", "plan__flag_state__environment"
+        )
     )
     for row in rows.order_by("pk"):
         report.checked += 1

@@ -4,13 +4,14 @@ Every decision of a flag under a rollout plan carries `metadata.decisionToken`; 
 about that flag must echo it, and the fold counts the event in the token's segment and arm,
 never in one the client claims. A token is
 
-    1.<issued, hex epoch s>.<arm t|c><signed 1|0>.<segment>.<MAC>
+    2.<issued, hex epoch s>.<arm t|c><signed 1|0>.<segment identity, decimal>.<MAC>
 
 where MAC is HMAC-SHA256 (truncated to 96 bits, base64url) under
 EDGEFLAGS_DECISION_TOKEN_SECRET of the environment id, the flag key, the targeting key, the
 segment, the arm, the signed-identity bit and the issue time. The environment, flag and
 client are bound by the MAC without being written in the token (the verifier has them), so
-the token stays short and names no client.
+the token stays short and names no client. The segment is its stable identity, not its key:
+a token issued before a rename still counts in the same segment after it.
 
 The issue time is rounded down to a 24th of the lifetime (an hour by default): every
 evaluation of one client within that step answers the same bytes, so ETag / If-None-Match
@@ -28,9 +29,10 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-VERSION = "1"
+VERSION = "2"
 MAC_BYTES = 12
 MAX_TOKEN = 120
+MAX_SEGMENT_DIGITS = 10  # a PositiveIntegerField's range
 TREATMENT, CONTROL = "treatment", "control"
 _ARM_CODES = {TREATMENT: "t", CONTROL: "c"}
 _ARMS = {code: arm for arm, code in _ARM_CODES.items()}
@@ -46,7 +48,7 @@ class TokenInvalid(ValueError):
 class Served:
     """What a valid token says the server served."""
 
-    segment: str
+    segment: int  # the segment's identity
     arm: str
     signed: bool
     issued: int
@@ -132,9 +134,10 @@ class TokenIssuer:
         """Whether the request proved its identity (a valid identityHash)."""
         return self._signed == "1"
 
-    def issue(self, flag_key: str, segment: str, arm: str) -> str:
-        """The token of a decision of `flag_key` that put the client in (`segment`, `arm`)."""
-        key = (flag_key, segment, arm, self._issued, self._signed)
+    def issue(self, flag_key: str, segment: int, arm: str) -> str:
+        """The token of a decision of `flag_key` that put the client in (`segment`, the
+        segment's identity, `arm`)."""
+        key = (flag_key, str(segment), arm, self._issued, self._signed)
         parts = _parts.get(key)
         if parts is None:
             parts = _token_parts(*key)
@@ -189,7 +192,13 @@ class TokenVerifier:
         issued_text, _, rest = rest.partition(".")
         bits, _, rest = rest.partition(".")
         segment, _, mac = rest.rpartition(".")
-        if version != VERSION or not segment or len(bits) != 2 or bits[0] not in _ARMS:
+        if (
+            version != VERSION
+            or not (0 < len(segment) <= MAX_SEGMENT_DIGITS and segment.isascii())
+            or not segment.isdigit()
+            or len(bits) != 2
+            or bits[0] not in _ARMS
+        ):
             raise TokenInvalid("not a decision token of this server")
         try:
             issued = int(issued_text, 16)
@@ -209,7 +218,7 @@ class TokenVerifier:
             raise TokenInvalid(
                 f"expired (decision tokens live {self._lifetime_s} s): evaluate again"
             )
-        served = Served(segment, arm, bits[1] == "1", issued)
+        served = Served(int(segment), arm, bits[1] == "1", issued)
         self._seen[(token, flag_key)] = served
         return served
 

@@ -17,13 +17,14 @@ from django.utils import timezone
 from capability_probe.models import ClientProfile
 from ops.json_input import text_problem
 from rollout.audit import Actor, audit_record
-from rollout.engine.capability import SAVE_DATA_SEGMENT
+from rollout.engine.capability import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
 from rollout.guardrails import states
 from rollout.guardrails.plan import default_guardrails_json, default_stages_json
 from rollout.guardrails.states import TransitionInvalid
 from rollout.models import FlagState, RolloutPlan, SegmentRollout
 from rollout.publishing import snapshot_publish_on_commit
 from rollout.roles import role_require
+from rollout.selectors import segment_identity, segment_key_of, with_segment_keys
 from segments.selectors import segment_list
 
 MAX_REASON_LENGTH = 2000
@@ -52,10 +53,12 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
-def known_segments() -> list[str]:
-    """Segment keys a rollout can cover: the live capability segments and save-data."""
-    keys = [s.key for s in segment_list() if s.status != "retired"]
-    return [*keys, SAVE_DATA_SEGMENT] if SAVE_DATA_SEGMENT not in keys else keys
+def known_segments() -> dict[int, str]:
+    """The segments a rollout can cover, key by identity: the live capability segments and
+    save-data."""
+    known = {s.identity: s.key for s in segment_list() if s.status != "retired"}
+    known.setdefault(SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT)
+    return known
 
 
 def _state_json(row: SegmentRollout) -> dict[str, Any]:
@@ -83,7 +86,7 @@ def frozen_latency_p95(segment: str) -> float | None:
 def _publish(row: SegmentRollout, why: str) -> None:
     snapshot_publish_on_commit(
         environment_ids={row.plan.flag_state.environment_id},
-        reason=f"{row.plan.flag_state.flag.key}/{row.segment}: {why}",
+        reason=f"{row.plan.flag_state.flag.key}/{segment_key_of(row)}: {why}",
     )
 
 
@@ -102,11 +105,12 @@ def segment_transition(
     """Apply `action` to one segment (raises RolloutError when it does not apply)."""
     role_require(actor, "change", "rollout.segmentrollout")
     now = now or timezone.now()
-    row = (
-        SegmentRollout.objects.select_for_update()
-        .select_related("plan__flag_state__flag", "plan__flag_state__environment")
-        .get(pk=row.pk)
-    )
+    row = with_segment_keys(
+        SegmentRollout.objects.select_for_update().select_related(
+            "plan__flag_state__flag", "plan__flag_state__environment"
+        )
+    ).get(pk=row.pk)
+    key = segment_key_of(row)
     before = row.position
     try:
         after = states.transition(before, action, row.plan.stage_percentages(), hold_reason)
@@ -122,7 +126,7 @@ def segment_transition(
     if before.state in (states.PENDING, states.ROLLED_BACK) and after.state != before.state:
         row.carried_evidence = {}  # a fresh start
         if row.latency_p95_ms is None:
-            row.latency_p95_ms = frozen_latency_p95(row.segment)
+            row.latency_p95_ms = frozen_latency_p95(key)
     if states.restarts_stage(before, after):
         row.stage_started_at = now
     row.state, row.stage, row.hold_reason = after.state, after.stage, after.hold_reason
@@ -136,7 +140,8 @@ def segment_transition(
         action=f"rollout.{action}",
         environment=state.environment.key,
         flag=state.flag.key,
-        segment=row.segment,
+        segment=key,
+        segment_identity=row.segment_identity,
         before=before_json,
         after=_state_json(row),
         reason=reason,
@@ -214,17 +219,22 @@ def rollout_segments_sync(*, plan: RolloutPlan | None = None) -> list[SegmentRol
     segments = known_segments()
     created = []
     for each in plans:
-        existing = set(each.segments.values_list("segment", flat=True))
-        for key in segments:
-            if key not in existing and each.covers(key):
-                created.append(SegmentRollout.objects.create(plan=each, segment=key))
+        existing = set(each.segments.values_list("segment_identity", flat=True))
+        for identity, key in segments.items():
+            if identity not in existing and each.covers(key):
+                row = SegmentRollout.objects.create(plan=each, segment_identity=identity)
+                row.segment_key = key
+                created.append(row)
     return created
 
 
 def segment_rollout_get(*, flag: str, environment: str, segment: str) -> SegmentRollout:
     """The segment's rollout row, or RolloutError(404) naming what is missing."""
     plan = rollout_plan_get(flag=flag, environment=environment)
-    row = plan.segments.filter(segment=segment).first()
+    identity = segment_identity(segment)
+    row = None
+    if identity is not None:
+        row = with_segment_keys(plan.segments.filter(segment_identity=identity)).first()
     if row is None:
         raise RolloutError(
             "segment", f"{segment!r} is not part of the rollout of {flag} in {environment}", 404
@@ -261,7 +271,7 @@ def rollout_kill(*, flag: str, environment: str, actor: Actor, reason: str) -> l
     role_require(actor, "change", "rollout.segmentrollout")
     reason = _require_reason(reason)
     plan = rollout_plan_get(flag=flag, environment=environment)
-    rows = list(plan.segments.exclude(state=states.ROLLED_BACK).order_by("segment"))
+    rows = list(plan.segments.exclude(state=states.ROLLED_BACK).order_by("segment_identity"))
     return [
         segment_transition(row=row, action=states.ROLLBACK, actor=actor, reason=reason)
         for row in rows

@@ -65,7 +65,6 @@ class ReviewOutcome:
 
     form: ReviewRequest
     change: SegmentChange
-    rollout_rows: int = 0  # rollout rows that moved to the new key (rename)
     plans: int = 0  # rollout plans whose segment lists were updated (rename)
     rules: int = 0  # targeting rules and rule segments that mention the old key (rename)
     kept_rows: int = 0  # the merged segment's own rollout rows, left as they were (merge)
@@ -82,9 +81,9 @@ class ReviewOutcome:
             said = []
             if before["key"] != after["key"]:
                 said.append(
-                    f"Key {before['key']} → {after['key']}: {self.rollout_rows} rollout row(s), "
-                    f"{self.plans} rollout plan list(s) and {change.profiles_relabelled:,} stored "
-                    "profile(s) follow the new key."
+                    f"Key {before['key']} → {after['key']}: its rollouts and their guardrail "
+                    f"evidence stay as they are; {self.plans} rollout plan list(s) and "
+                    f"{change.profiles_relabelled:,} stored profile(s) follow the new key."
                 )
             if before["label"] != after["label"]:
                 said.append(f"Label “{before['label']}” → “{after['label']}”.")
@@ -102,12 +101,9 @@ class ReviewOutcome:
         ]
 
 
-def _rename_rollouts(old: str, new: str) -> tuple[int, int]:
-    """Move rollout rows and plans' segment lists from `old` to `new` (rows, plans)."""
-    rows = SegmentRollout.objects.filter(segment=old)
-    if SegmentRollout.objects.filter(segment=new, plan__in=rows.values("plan")).exists():
-        raise SegmentError("key", f"rollout rows named {new!r} exist already; choose another key")
-    moved = rows.update(segment=new)
+def _rename_plan_lists(old: str, new: str) -> int:
+    """Rename `old` to `new` in the plans' segment lists; returns how many plans changed.
+    (Rollout rows and metric buckets hang off the segment's identity: they stay.)"""
     plans = 0
     for plan in RolloutPlan.objects.all():
         included, excluded = plan.included_segments or [], plan.excluded_segments or []
@@ -116,7 +112,7 @@ def _rename_rollouts(old: str, new: str) -> tuple[int, int]:
             plan.excluded_segments = [new if k == old else k for k in excluded]
             plan.save(update_fields=["included_segments", "excluded_segments", "updated_at"])
             plans += 1
-    return moved, plans
+    return plans
 
 
 def _mentions(key: str) -> int:
@@ -140,16 +136,17 @@ def segment_review(*, actor: Actor, request: ReviewRequest) -> ReviewOutcome:
     elif form.action == "rename":
         change = segment_rename(key=form.segment, new_key=form.key, new_label=form.label)
         old, new = change.before["key"], change.after["key"]
-        rows, plans = _rename_rollouts(old, new) if old != new else (0, 0)
-        outcome = ReviewOutcome(form, change, rows, plans, _mentions(old) if old != new else 0)
+        plans = _rename_plan_lists(old, new) if old != new else 0
+        outcome = ReviewOutcome(form, change, plans, _mentions(old) if old != new else 0)
     else:
         change = segment_merge(key=form.segment, into=form.into)
-        kept = SegmentRollout.objects.filter(segment=form.segment).count()
+        kept = SegmentRollout.objects.filter(segment_identity=change.segment.identity).count()
         outcome = ReviewOutcome(form, change, kept_rows=kept)
     audit_record(
         actor=actor,
         action=f"segment.{form.action}",
         segment=form.segment,
+        segment_identity=outcome.change.segment.identity,
         before=outcome.change.before,
         after=outcome.change.after,
         reason=form.reason,

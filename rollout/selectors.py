@@ -9,9 +9,10 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import Max, Q, QuerySet, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncHour
 
+from rollout.engine.capability import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
 from rollout.engine.ladder import explain
 from rollout.guardrails import states
 from rollout.guardrails.decision import StageWindow
@@ -33,6 +34,51 @@ from rollout.models import (
     RolloutPlan,
     SegmentRollout,
 )
+from segments.models import CapabilitySegment
+
+RolloutRows = QuerySet[SegmentRollout]
+
+
+def segment_keys() -> dict[int, str]:
+    """Every segment's current key by its identity, the save-data segment's included."""
+    keys = dict(CapabilitySegment.objects.values_list("identity", "key"))
+    keys[SAVE_DATA_IDENTITY] = SAVE_DATA_SEGMENT
+    return keys
+
+
+def segment_identities() -> dict[str, int]:
+    """Every segment's identity by its current key, the save-data segment's included."""
+    return {key: identity for identity, key in segment_keys().items()}
+
+
+def segment_identity(key: str) -> int | None:
+    """The identity of the segment whose key is `key` now, if there is one."""
+    if key == SAVE_DATA_SEGMENT:
+        return SAVE_DATA_IDENTITY
+    return CapabilitySegment.objects.filter(key=key).values_list("identity", flat=True).first()
+
+
+def with_segment_keys(rows: RolloutRows) -> RolloutRows:
+    """`rows` with each one's current segment key as `segment_key` (one subquery, no query
+    per row): what people and the snapshot call the segment."""
+    current = CapabilitySegment.objects.filter(identity=OuterRef("segment_identity"))
+    key = Coalesce(Subquery(current.values("key")[:1]), Value(SAVE_DATA_SEGMENT))
+    return rows.annotate(segment_key=key)  # type: ignore[no-redef]  # declared on the model
+
+
+def plan_rows_by_key(plan: RolloutPlan) -> list[SegmentRollout]:
+    """The plan's segment rollouts with their current keys, in key order (what pages and
+    answers list)."""
+    return sorted(with_segment_keys(plan.segments.all()), key=lambda row: row.segment_key)
+
+
+def segment_key_of(row: SegmentRollout) -> str:
+    """The row's current segment key (annotated by with_segment_keys, else looked up)."""
+    key = getattr(row, "segment_key", None)
+    if key is None:
+        key = segment_keys().get(row.segment_identity, f"segment-{row.segment_identity}")
+        row.segment_key = key
+    return key
 
 
 def flag_list() -> QuerySet[Flag]:
@@ -73,21 +119,24 @@ def _stage_start(row: SegmentRollout, now: datetime) -> datetime:
     return (row.stage_started_at or now).replace(second=0, microsecond=0)
 
 
-def _failure_minutes(buckets: QuerySet[MetricBucket]) -> list[tuple[str, FailureMinute]]:
+def _failure_minutes(buckets: QuerySet[MetricBucket]) -> list[tuple[int, FailureMinute]]:
     """(segment, minute) for every arm in each minute in which some arm failed: the crash
     e-process needs per-minute exposure shares only there (a minute without a failure adds
     nothing to its log)."""
     failed = buckets.filter(failures__gt=0)
     minutes = buckets.filter(minute__in=failed.values("minute")).values(
-        "segment", "minute", "arm", "exposures", "client_exposures", "failures"
+        "segment_identity", "minute", "arm", "exposures", "client_exposures", "failures"
     )
     rows = list(minutes)
     # Another segment's failure in the same minute is not this segment's.
-    hit = {(r["segment"], r["minute"]) for r in rows if r["failures"]}
+    hit = {(r["segment_identity"], r["minute"]) for r in rows if r["failures"]}
     return [
-        (r["segment"], FailureMinute(r["arm"], r["minute"], exposures_of(r), r["failures"]))
+        (
+            r["segment_identity"],
+            FailureMinute(r["arm"], r["minute"], exposures_of(r), r["failures"]),
+        )
         for r in rows
-        if (r["segment"], r["minute"]) in hit
+        if (r["segment_identity"], r["minute"]) in hit
     ]
 
 
@@ -98,7 +147,7 @@ def segment_stage_window(row: SegmentRollout, now: datetime) -> StageWindow:
     buckets = MetricBucket.objects.filter(
         environment_id=state.environment_id,
         flag=state.flag.key,
-        segment=row.segment,
+        segment_identity=row.segment_identity,
         minute__gte=_stage_start(row, now),
         minute__lte=now,
     )
@@ -112,24 +161,25 @@ def segment_stage_window(row: SegmentRollout, now: datetime) -> StageWindow:
     return stage_window(totals, failures, now)[0]
 
 
-def _chart_starts(state: FlagState, rows: Sequence[SegmentRollout]) -> dict[str, datetime]:
+def _chart_starts(state: FlagState, rows: Sequence[SegmentRollout]) -> dict[int, datetime]:
     """Where each segment's charts start: its current stage; for a complete segment (nobody
     left in control), the last stage it ramped through (one audit query for them all)."""
-    starts = {row.segment: row.stage_started_at for row in rows if row.stage_started_at}
-    complete = [row.segment for row in rows if row.state == states.COMPLETE]
+    starts = {row.segment_identity: row.stage_started_at for row in rows if row.stage_started_at}
+    complete = [row.segment_identity for row in rows if row.state == states.COMPLETE]
     if complete:
-        entered: dict[str, list[datetime]] = defaultdict(list)
+        entered: dict[int, list[datetime]] = defaultdict(list)
         for segment, at in (
             AuditEntry.objects.filter(
                 flag=state.flag.key,
                 environment=state.environment.key,
-                segment__in=complete,
+                segment_identity__in=complete,
                 action__in=("rollout.advance", "rollout.resume"),
             )
             .order_by("-at", "-pk")
-            .values_list("segment", "at")
+            .values_list("segment_identity", "at")
         ):
-            entered[segment].append(at)
+            if segment is not None:
+                entered[segment].append(at)
         for segment in complete:
             if len(entered[segment]) > 1:
                 starts[segment] = entered[segment][1]
@@ -138,7 +188,7 @@ def _chart_starts(state: FlagState, rows: Sequence[SegmentRollout]) -> dict[str,
 
 def stage_series_by_segment(
     state: FlagState, rows: Sequence[SegmentRollout], plan: PlanSpec, now: datetime
-) -> dict[str, list[StagePoint]]:
+) -> dict[int, list[StagePoint]]:
     """Each segment's stage, cumulative from its start, at the end of every hour with data
     and at `now`, with the evidence the controller would gather at each instant (two
     queries for the whole flag). A segment that is not ramping is drawn as if at its
@@ -150,7 +200,10 @@ def stage_series_by_segment(
         reduce(
             or_,
             (
-                Q(segment=segment, minute__gte=start.replace(second=0, microsecond=0))
+                Q(
+                    segment_identity=segment,
+                    minute__gte=start.replace(second=0, microsecond=0),
+                )
                 for segment, start in starts.items()
             ),
         ),
@@ -158,33 +211,33 @@ def stage_series_by_segment(
         flag=state.flag.key,
         minute__lte=now,
     )
-    hourly: dict[str, list[Bucket]] = defaultdict(list)
+    hourly: dict[int, list[Bucket]] = defaultdict(list)
     for item in (
         buckets.annotate(hour=TruncHour("minute"))
-        .values("segment", "arm", "hour")
+        .values("segment_identity", "arm", "hour")
         .annotate(latest=Max("minute"), **{name: Sum(name) for name in SUMMED})
         .order_by("hour")
     ):
-        hourly[item["segment"]].append(Bucket(item["arm"], item["latest"], item))
-    failures: dict[str, list[FailureMinute]] = defaultdict(list)
+        hourly[item["segment_identity"]].append(Bucket(item["arm"], item["latest"], item))
+    failures: dict[int, list[FailureMinute]] = defaultdict(list)
     for segment, minute in _failure_minutes(buckets):
         failures[segment].append(minute)
     percentages = tuple(stage.percentage for stage in plan.stages)
     series = {}
     for row in rows:
-        if row.segment not in starts or not hourly[row.segment]:
+        segment = row.segment_identity
+        if segment not in starts or not hourly[segment]:
             continue
         # The last minute of every hour with data, and now.
         instants = [
-            min(now, b.latest.replace(minute=59, second=0, microsecond=0))
-            for b in hourly[row.segment]
+            min(now, b.latest.replace(minute=59, second=0, microsecond=0)) for b in hourly[segment]
         ]
-        series[row.segment] = stage_series(
+        series[segment] = stage_series(
             plan,
             row.position.percentage(percentages),
             row.carried_evidence or {} if row.state in (states.RAMPING, states.HELD) else {},
-            hourly[row.segment],
-            failures[row.segment],
+            hourly[segment],
+            failures[segment],
             [*instants, now],
         )
     return series

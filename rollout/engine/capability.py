@@ -21,6 +21,8 @@ from itertools import repeat
 from typing import Any
 
 SAVE_DATA_SEGMENT = "save-data"
+# The save-data segment's identity: learned segments count from 1, so 0 is never taken.
+SAVE_DATA_IDENTITY = 0
 
 Coordinates = tuple[float, ...]
 Feature = Callable[[Any], float]  # a present, parsed value -> one coordinate

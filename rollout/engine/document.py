@@ -4,7 +4,8 @@ Document, schema 1 (the shapes of flags and segments are in shapes.py):
     {"schema": 1, "environment": str, "version": int,
      "segments": [segment], "flags": [flag],
      "capabilityModel"?: the segmentation model artifact (segments/ml),
-     "segmentLabels"?: {segment key: readable label}}
+     "segmentLabels"?: {segment key: readable label},
+     "segmentIdentities"?: {segment key: the segment's stable identity, an integer}}
 
 The validators here take definitions as the Django models store them (JSON), check their
 shape, then apply validation.py; each message names its field.
@@ -35,6 +36,7 @@ def snapshot_from_document(
     """Compile a snapshot document into the engine's immutable snapshot."""
     model = document.get("capabilityModel")
     labels = document.get("segmentLabels") or {}
+    identities = document.get("segmentIdentities") or {}
     return build_snapshot(
         int(document.get("version", 0)),
         str(document.get("environment", "")),
@@ -42,6 +44,7 @@ def snapshot_from_document(
         [segment_from_json(raw) for raw in document.get("segments") or []],
         capability=CapabilityModel(model) if model else None,
         segment_labels={str(key): str(label) for key, label in labels.items()},
+        segment_identities={str(key): int(identity) for key, identity in identities.items()},
         rng=rng,
     )
 

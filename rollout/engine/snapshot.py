@@ -255,6 +255,7 @@ def build_snapshot(
     *,
     capability: CapabilityModel | None = None,
     segment_labels: Mapping[str, str] | None = None,
+    segment_identities: Mapping[str, int] | None = None,
     rng: random.Random | None = None,
 ) -> Snapshot:
     """Compile an environment's definitions into its snapshot.
@@ -283,4 +284,5 @@ def build_snapshot(
         flags=compiled,
         capability=capability,
         segment_labels=dict(segment_labels or {}),
+        segment_identities=dict(segment_identities or {}),
     )

@@ -94,3 +94,6 @@ class Snapshot:
     # the capability segmentation model (None until a first segmentation run published one)
     capability: CapabilityModel | None = None
     segment_labels: Mapping[str, str] = field(default_factory=dict)
+    # segment key -> the segment's stable identity: evidence and rollout state hang off the
+    # identity, so a renamed segment keeps them; keys are what rules and clients see.
+    segment_identities: Mapping[str, int] = field(default_factory=dict)

@@ -20,7 +20,9 @@ class AuditEntry(models.Model):
     action = models.CharField(max_length=40, db_index=True)
     environment = models.CharField(max_length=63, blank=True, db_index=True)
     flag = models.CharField(max_length=200, blank=True, db_index=True)
-    segment = models.CharField(max_length=63, blank=True)
+    segment = models.CharField(max_length=63, blank=True)  # the key at the time
+    # The segment's stable identity, so that a segment's history survives its renames.
+    segment_identity = models.PositiveIntegerField(null=True, blank=True)
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)

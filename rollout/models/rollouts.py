@@ -138,7 +138,10 @@ class SegmentRollout(models.Model):
         ROLLED_BACK = "rolled_back", "rolled back"
 
     plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="segments")
-    segment = models.CharField(max_length=63, help_text="The capability segment's key.")
+    # By identity, not key: a rename changes the key rules and clients see, not the rollout.
+    segment_identity = models.PositiveIntegerField(
+        help_text="The capability segment's identity (0: the save-data segment)."
+    )
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
     stage = models.PositiveSmallIntegerField(default=0)
     hold_reason = models.CharField(
@@ -152,11 +155,15 @@ class SegmentRollout(models.Model):
     last_verdict = models.JSONField(default=dict, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The segment's current key, where rollout.selectors.with_segment_keys annotated it.
+    segment_key: str
 
     class Meta:
-        ordering = ["plan", "segment"]
+        ordering = ["plan", "segment_identity"]
         constraints = [
-            models.UniqueConstraint(fields=["plan", "segment"], name="one_rollout_per_segment"),
+            models.UniqueConstraint(
+                fields=["plan", "segment_identity"], name="one_rollout_per_segment"
+            ),
             models.CheckConstraint(
                 condition=models.Q(state__in=STATES), name="segment_rollout_state_known"
             ),
@@ -164,7 +171,8 @@ class SegmentRollout(models.Model):
         indexes = [models.Index(fields=["state"], name="segment_rollout_state")]
 
     def __str__(self) -> str:
-        return f"{self.plan.flag_state} / {self.segment}"
+        key = getattr(self, "segment_key", None) or f"segment {self.segment_identity}"
+        return f"{self.plan.flag_state} / {key}"
 
     @property
     def position(self) -> Position:

@@ -14,15 +14,16 @@ from rollout.models.flags import Environment
 class MetricBucket(models.Model):
     """Aggregates per (environment, flag, segment, arm, minute).
 
-    `segment` and `arm` are the ones the server served the client (treatment or control,
-    as its decision token records them; a client's own claim is never used). Per metric:
+    `segment_identity` and `arm` are the ones the server served the client (treatment or
+    control, as its decision token records them; a client's own claim is never used). The
+    segment is kept by its stable identity, so a renamed segment keeps its evidence. Per metric:
     n (client reports), sum and sum of squares of the per-client values the guardrails test;
     failures are clients that crashed or errored, at most one per client, flag and hour.
     """
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
     flag = models.CharField(max_length=200)
-    segment = models.CharField(max_length=63)
+    segment_identity = models.PositiveIntegerField(help_text="The capability segment's identity.")
     arm = models.CharField(max_length=10)
     minute = models.DateTimeField()
     exposures = models.BigIntegerField(default=0, help_text="Counted by the server.")
@@ -44,16 +45,20 @@ class MetricBucket(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["environment", "flag", "segment", "arm", "minute"],
+                fields=["environment", "flag", "segment_identity", "arm", "minute"],
                 name="one_bucket_per_minute",
             )
         ]
         indexes = [
-            models.Index(fields=["environment", "flag", "segment", "minute"], name="bucket_lookup")
+            models.Index(
+                fields=["environment", "flag", "segment_identity", "minute"], name="bucket_lookup"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.flag}/{self.segment}/{self.arm} @ {self.minute:%Y-%m-%d %H:%M}"
+        return (
+            f"{self.flag}/segment {self.segment_identity}/{self.arm} @ {self.minute:%Y-%m-%d %H:%M}"
+        )
 
 
 class TelemetryBatch(models.Model):

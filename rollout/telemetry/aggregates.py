@@ -83,11 +83,12 @@ def _moment(epoch_s: int) -> datetime:
 
 
 def latency_thresholds() -> dict[ThresholdKey, float]:
-    """Every segment rollout's frozen p95 inference time, by (environment id, flag, segment)."""
+    """Every segment rollout's frozen p95 inference time, by (environment id, flag, segment
+    identity)."""
     rows = SegmentRollout.objects.filter(latency_p95_ms__isnull=False).values_list(
         "plan__flag_state__environment_id",
         "plan__flag_state__flag__key",
-        "segment",
+        "segment_identity",
         "latency_p95_ms",
     )
     return {(env, flag, segment): p95 for env, flag, segment, p95 in rows if p95 is not None}
@@ -101,7 +102,7 @@ def bucket_add(key: BucketKey, increments: Mapping[str, float]) -> None:
     lookup: dict[str, Any] = {
         "environment_id": environment_id,
         "flag": flag,
-        "segment": segment,
+        "segment_identity": segment,
         "arm": arm,
         "minute": _moment(minute),
     }

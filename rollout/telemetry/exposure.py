@@ -19,14 +19,14 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
 
 from ops.outage import Outage
-from rollout.engine.types import Decision
+from rollout.engine.types import Decision, Snapshot
 from rollout.models import Environment
 from rollout.telemetry.aggregates import bucket_add
 
 logger = logging.getLogger(__name__)
 
-# (environment key, flag, segment, arm, minute as epoch seconds)
-ExposureKey = tuple[str, str, str, str, int]
+# (environment key, flag, segment identity, arm, minute as epoch seconds)
+ExposureKey = tuple[str, str, int, str, int]
 
 MAX_PENDING_KEYS = 10_000
 
@@ -41,20 +41,24 @@ class ExposureCounter:
         self._flusher: threading.Thread | None = None
         self._outage = Outage(logger, "writing exposure counts")
 
-    def count(self, environment: str, flag: str, segment: str, arm: str) -> None:
-        """One exposure of `environment`'s `flag` in (segment, arm), this minute."""
+    def count(self, environment: str, flag: str, segment: int, arm: str) -> None:
+        """One exposure of `environment`'s `flag` in (segment identity, arm), this minute."""
         key = (environment, flag, segment, arm, int(self._clock()) // 60 * 60)
         with self._lock:
             self._counts[key] = self._counts.get(key, 0) + 1
         if self._flusher is None:
             self._start_flusher()
 
-    def count_decisions(self, environment: str, decisions: Iterable[Decision]) -> None:
-        """Count every decision whose metadata names a rollout arm and a segment."""
+    def count_decisions(self, snapshot: Snapshot, decisions: Iterable[Decision]) -> None:
+        """Count every decision of `snapshot` whose metadata names a rollout arm and a
+        segment, in the segment's identity."""
+        identities = snapshot.segment_identities
         for decision in decisions:
             metadata = decision.metadata
             if "arm" in metadata and "segment" in metadata:
-                self.count(environment, decision.flag_key, metadata["segment"], metadata["arm"])
+                identity = identities.get(metadata["segment"])
+                if identity is not None:
+                    self.count(snapshot.environment, decision.flag_key, identity, metadata["arm"])
 
     def pending(self) -> dict[ExposureKey, int]:
         """A copy of the counts not written yet."""

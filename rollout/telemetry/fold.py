@@ -1,7 +1,7 @@
 """Client batches -> per-bucket deltas of the guardrail aggregates (pure Python, no Django).
 
-A batch is one client's report. Within it, events are grouped by (flag, segment, arm,
-minute); each group is one client observation per metric (specs/guardrails.md, "Metrics"):
+A batch is one client's report. Within it, events are grouped by (flag, segment identity,
+arm, minute); each group is one client observation per metric (specs/guardrails.md, "Metrics"):
 
 - latency: the share of the group's inferences slower than the segment's frozen p95;
 - energy: the mean millijoules per event; feedback: the mean rating;
@@ -15,12 +15,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-# (environment id, flag, segment, arm, minute as epoch seconds)
-BucketKey = tuple[int, str, str, str, int]
+# (environment id, flag, segment identity, arm, minute as epoch seconds)
+BucketKey = tuple[int, str, int, str, int]
 # (environment id, flag, client hash, hour as epoch seconds)
 FailureKey = tuple[int, str, str, int]
-# (environment id, flag, segment) -> frozen p95 of inference time in ms
-ThresholdKey = tuple[int, str, str]
+# (environment id, flag, segment identity) -> frozen p95 of inference time in ms
+ThresholdKey = tuple[int, str, int]
 
 
 @dataclass
@@ -70,11 +70,15 @@ def _observe(delta: BucketDelta, metric: str, value: float) -> None:
     setattr(delta, f"{metric}_sumsq", getattr(delta, f"{metric}_sumsq") + value * value)
 
 
-def _groups(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str, int], _Group]:
-    groups: dict[tuple[str, str, str, int], _Group] = {}
+def _groups(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int, str, int], _Group]:
+    groups: dict[tuple[str, int, str, int], _Group] = {}
     for event in events:
         minute = int(event["ts"] // 60) * 60
-        key = (event["flag"], event["segment"], event["arm"], minute)
+        segment = event["segment"]
+        if type(segment) is not int:
+            # Buffered before segments were counted by identity: the fold quarantines it.
+            raise TypeError(f"segment {segment!r} is not a segment identity")
+        key = (event["flag"], segment, event["arm"], minute)
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group()

@@ -96,7 +96,7 @@ def _text(value: Any, field: str, *, longest: int) -> str:
 
 
 def _claim(raw: Mapping[str, Any], name: str, at: str, served: str, known: Container[str]) -> None:
-    """A client's own `segment` / `arm`, when it sends one, must be the token's."""
+    """A client's own `arm`, when it sends one, must be the token's."""
     claimed = raw.get(name)
     if claimed is None:
         return
@@ -107,6 +107,24 @@ def _claim(raw: Mapping[str, Any], name: str, at: str, served: str, known: Conta
     if text not in known:
         raise EventsInvalid(field, f"unknown {name} {text!r}")
     raise EventsInvalid(field, f"{text!r} is not the {name} of this event's decisionToken")
+
+
+def _segment_claim(
+    raw: Mapping[str, Any], at: str, served: int, identities: Mapping[str, int]
+) -> None:
+    """A client's own `segment` (a key), when it sends one, must name the token's segment
+    (an identity) under the snapshot's keys."""
+    claimed = raw.get("segment")
+    if claimed is None:
+        return
+    field = f"{at}.segment"
+    text = _text(claimed, field, longest=MAX_SEGMENT)
+    identity = identities.get(text)
+    if identity == served:
+        return
+    if identity is None:
+        raise EventsInvalid(field, f"unknown segment {text!r}")
+    raise EventsInvalid(field, f"{text!r} is not the segment of this event's decisionToken")
 
 
 def _number(value: Any, field: str, *, highest: float) -> float:
@@ -148,7 +166,12 @@ def _timestamp(value: Any, field: str, now: float) -> float:
 
 
 def _event(
-    raw: Any, at: str, flags: Container[str], segments: Container[str], tokens: Tokens, now: float
+    raw: Any,
+    at: str,
+    flags: Container[str],
+    segments: Mapping[str, int],
+    tokens: Tokens,
+    now: float,
 ) -> tuple[str, dict[str, Any], bool]:
     if not isinstance(raw, Mapping):
         raise EventsInvalid(at, "must be a JSON object")
@@ -169,7 +192,7 @@ def _event(
         served = tokens.verify(token, flag)
     except TokenInvalid as exc:
         raise EventsInvalid(f"{at}.decisionToken", str(exc)) from None
-    _claim(raw, "segment", at, served.segment, segments)
+    _segment_claim(raw, at, served.segment, segments)
     _claim(raw, "arm", at, served.arm, ARMS)
     event: dict[str, Any] = {
         "type": kind,
@@ -202,12 +225,13 @@ def parse_batch(
     body: Mapping[str, Any],
     *,
     flags: Container[str],
-    segments: Container[str],
+    segments: Mapping[str, int],
     tokens: Callable[[str], Tokens],
     now: float,
 ) -> EventBatch:
-    """Validate a request body against the environment's flag and segment keys at `now`
-    (epoch seconds); `tokens(targeting key)` checks the decision tokens of that client."""
+    """Validate a request body against the environment's flag keys and segments (key ->
+    identity, as the snapshot has them) at `now` (epoch seconds); `tokens(targeting key)`
+    checks the decision tokens of that client. Events carry their segment's identity."""
     unknown = sorted(set(body) - _BODY_FIELDS)
     if unknown:
         raise EventsInvalid(unknown[0][:40], "unknown field")

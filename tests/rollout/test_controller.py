@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from rollout.audit import Actor
 from rollout.controller import rollout_tick
 from rollout.models import AuditEntry, SegmentRollout, SnapshotVersion
+from rollout.segment_review import ReviewRequest, segment_review
+from rollout.selectors import segment_stage_window, with_segment_keys
 from tests.support.metrics import scrape, total
-from tests.support.rollouts import START
+from tests.support.rollouts import START, rollout_row
 
 pytestmark = pytest.mark.django_db
 
@@ -20,11 +24,11 @@ def _latest_version() -> int:
 
 
 def _row(segment: str = "edge-ready") -> SegmentRollout:
-    return SegmentRollout.objects.get(segment=segment)
+    return rollout_row(segment)
 
 
 def test_plan_create__every_segment_ramping_at_first_stage(plan) -> None:
-    rows = {row.segment: row for row in plan.segments.all()}
+    rows = {row.segment_key: row for row in with_segment_keys(plan.segments.all())}
 
     assert set(rows) == {"edge-ready", "cloud-only", "constrained-network", "save-data"}
     assert {(r.state, r.stage, r.percentage) for r in rows.values()} == {("ramping", 0, 1)}
@@ -131,3 +135,40 @@ def test_rollout_tick_command__now_option(plan, feed, publish, capsys) -> None:
     assert "edge-ready: advance" in out
     assert "4 segment(s) checked" in out
     assert _row().stage == 1
+
+
+def test_tick__segment_renamed_mid_stage__decides_on_the_same_evidence(plan, feed, publish) -> None:
+    # Two identical fleets: one segment keeps its key, the other is renamed in the middle
+    # of its ramping stage, after most of the stage's evidence is in.
+    for hour in range(3):
+        feed("edge-ready", hour, clients=(31, 3069), latency=(0.30, 0.05), seed=3)
+        feed("cloud-only", hour, clients=(31, 3069), latency=(0.30, 0.05), seed=3)
+    at = START + timedelta(hours=1, minutes=45)
+    window_before = segment_stage_window(_row("cloud-only"), at)
+    staff = User.objects.create_superuser("rm", "rm@example.com", "pw-for-tests-only")
+    publish(
+        lambda: segment_review(
+            actor=Actor.of(staff),
+            request=ReviewRequest(action="rename", segment="cloud-only", key="cloud-first"),
+        )
+    )
+
+    renamed = _row("cloud-first")
+    window_after = segment_stage_window(renamed, at)
+    assert window_before.treatment_clients > 0
+    assert (window_after.treatment_clients, window_after.control_clients) == (
+        window_before.treatment_clients,
+        window_before.control_clients,
+    )
+    assert window_after.means == window_before.means
+    publish(lambda: rollout_tick(at))
+
+    # the renamed segment is decided on the same evidence as its unrenamed twin
+    assert (_row("cloud-first").state, _row("edge-ready").state) == ("rolled_back",) * 2
+    twin = AuditEntry.objects.get(action="rollout.rollback", segment="edge-ready")
+    entry = AuditEntry.objects.get(action="rollout.rollback", segment="cloud-first")
+    assert entry.evidence == twin.evidence
+    assert entry.segment_identity == renamed.segment_identity
+    # and its history, under both keys, is the segment's own
+    history = AuditEntry.objects.filter(segment_identity=renamed.segment_identity)
+    assert {"cloud-only", "cloud-first"} <= set(history.values_list("segment", flat=True))

@@ -49,7 +49,9 @@ def test_evaluate__rollout_decision__carries_a_short_primitive_token(api, client
     assert isinstance(token, str)
     assert len(token) < 64
     assert "user-1" not in token
-    assert token.split(".")[3] == metadata["segment"] == "save-data"
+    # the segment by its identity (save-data's is 0), so a rename does not void the token
+    assert metadata["segment"] == "save-data"
+    assert token.split(".")[3] == "0"
     # OFREP answers carry it too, and the same client within the hour gets the same bytes
     ofrep = api("POST", f"/ofrep/v1/evaluate/flags/{FLAG}", client_key,
                 {"context": {"targetingKey": "user-1", "saveData": True}}).json()  # fmt: skip
@@ -74,8 +76,8 @@ def test_events__served_token__counted_in_the_tokens_arm(api, client_key, plan) 
 
     assert response.status_code == 202, response.content
     bucket = MetricBucket.objects.get()
-    assert (bucket.segment, bucket.arm, bucket.inference_ms_n) == (
-        "save-data",
+    assert (bucket.segment_identity, bucket.arm, bucket.inference_ms_n) == (
+        0,
         metadata["arm"],
         1,
     )
@@ -88,7 +90,7 @@ def test_events__tampered_token__refused(api, client_key, plan) -> None:
     flipped = mac[:-1] + ("A" if mac[-1] != "A" else "B")
     for forged in (
         f"{version}.{issued}.{other_arm}.{segment}.{mac}",  # the other arm
-        f"{version}.{issued}.{bits}.edge-ready.{mac}",  # another segment
+        f"{version}.{issued}.{bits}.1.{mac}",  # another segment
         f"{version}.{issued}.{bits[0]}1.{segment}.{mac}",  # the signed bit set
         f"{version}.{issued}.{bits}.{segment}.{flipped}",  # the MAC itself
         f"{version}.{int(issued, 16) + 3600:x}.{bits}.{segment}.{mac}",  # a later issue time
@@ -106,7 +108,7 @@ def test_events__expired_token__refused(api, client_key, environment, plan) -> N
         signed=False,
         now=time.time() - lifetime - 2 * 3600,
         lifetime_s=lifetime,
-    ).issue(FLAG, "save-data", "control")
+    ).issue(FLAG, 0, "control")
 
     assert "expired" in _refused(_send(api, client_key, old), "decisionToken")
 
@@ -177,14 +179,11 @@ def test_token__mac__is_truncated_hmac_sha256_of_the_documented_message() -> Non
     token = TokenIssuer(
         secret=secret, environment_id=7, targeting_key="user-1", signed=True, now=1_800_000_000,
         lifetime_s=24 * 3600,
-    ).issue(FLAG, "edge-ready", "treatment")  # fmt: skip
+    ).issue(FLAG, 1, "treatment")  # fmt: skip
 
     version, issued, bits, segment, mac = token.split(".")
-    message = (
-        b"edgeflags-decision/1|7|6:user-1|13:smart-compose|10:edge-ready|"
-        + f"{issued}.{bits}".encode()
-    )
+    message = b"edgeflags-decision/2|7|6:user-1|13:smart-compose|1:1|" + f"{issued}.{bits}".encode()
     expected = hmac.new(secret, message, hashlib.sha256).digest()[:12]
-    assert (version, bits, segment) == ("1", "t1", "edge-ready")
+    assert (version, bits, segment) == ("2", "t1", "1")
     assert int(issued, 16) == 1_800_000_000 // 3600 * 3600
     assert base64.urlsafe_b64decode(mac) == expected

@@ -27,6 +27,7 @@ from rollout.telemetry.aggregates import telemetry_fold
 from rollout.telemetry.buffer import buffered_count
 from rollout.telemetry.exposure import counter, exposure_flush
 from tests.support import rollouts
+from tests.support.rollouts import rollout_row
 from tests.support.telemetry import _telemetry_isolation  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +55,7 @@ def healthy(edge_flag, feed, publish, monkeypatch) -> Environment:
 
 
 def _row() -> SegmentRollout:
-    return SegmentRollout.objects.get(segment=SEGMENT)
+    return rollout_row(SEGMENT)
 
 
 def _totals() -> dict[str, Any]:

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
 from rollout.models import AuditEntry, SegmentRollout
+from tests.support.rollouts import rollout_row
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def _post(client, path: str, body: object, publish=None):
 
 
 def _state(segment: str) -> str:
-    return SegmentRollout.objects.get(segment=segment).state
+    return rollout_row(segment).state
 
 
 @pytest.mark.parametrize(
@@ -182,7 +183,7 @@ def test_rollback_command__unknown_segment__clear_error(plan) -> None:
 def test_admin_action__asks_for_reason_then_rolls_back(plan, client, publish) -> None:
     User.objects.create_superuser("admin", "a@example.com", "pw-for-tests-only")
     client.login(username="admin", password="pw-for-tests-only")
-    row = SegmentRollout.objects.get(segment="edge-ready")
+    row = rollout_row("edge-ready")
     url = "/admin/rollout/segmentrollout/"
 
     asked = client.post(url, {"action": "rollback", "_selected_action": [row.pk]})

@@ -15,14 +15,15 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from rollout.audit import Actor
-from rollout.models import FlagState, MetricBucket, RolloutPlan
+from rollout.models import FlagState, MetricBucket, RolloutPlan, SegmentRollout
 from rollout.roles import RELEASE_MANAGER, roles_ensure
 from rollout.rollouts import rollout_plan_create
+from rollout.selectors import segment_identities, segment_identity, with_segment_keys
 from rollout.services import flag_create, flag_ladder_set, flag_state_update
 from segments.models import CapabilitySegment
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-SEGMENT_KEYS = ("edge-ready", "cloud-only", "constrained-network")
+SEGMENT_KEYS = ("edge-ready", "cloud-only", "constrained-network")  # identities 1, 2, 3
 LADDER = [
     {
         "key": "edge",
@@ -55,7 +56,8 @@ def plan(edge_flag, publish) -> RolloutPlan:
 
 @pytest.fixture
 def feed(environment) -> Callable[..., None]:
-    """Write an hour of aggregates per arm, like the fold would, for one segment."""
+    """Write an hour of aggregates per arm, like the fold would, for one segment (by its
+    current key)."""
 
     def write(
         segment: str,
@@ -67,6 +69,7 @@ def feed(environment) -> Callable[..., None]:
         seed: int = 0,
         flag: str = "smart-compose",
     ) -> None:
+        identities = segment_identities()
         rng = np.random.default_rng(seed * 1000 + hour)
         minute = START + timedelta(hours=hour, minutes=30)
         for arm, n, failed, share in (
@@ -85,13 +88,24 @@ def feed(environment) -> Callable[..., None]:
             MetricBucket.objects.create(
                 environment=environment,
                 flag=flag,
-                segment=segment,
+                segment_identity=identities[segment],
                 arm=arm,
                 minute=minute,
                 **fields,
             )
 
     return write
+
+
+def rollout_row(key: str = "edge-ready") -> SegmentRollout:
+    """The rollout row of the segment whose key is `key` now (of the only plan)."""
+    return with_segment_keys(SegmentRollout.objects.filter(segment_identity=identity_of(key))).get()
+
+
+def identity_of(key: str) -> int:
+    identity = segment_identity(key)
+    assert identity is not None, f"no segment {key!r}"
+    return identity
 
 
 @pytest.fixture

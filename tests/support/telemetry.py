@@ -13,12 +13,13 @@ import pytest
 import redis
 from django.conf import settings
 
-from ops.json_input import text_problem
 from rollout.decision_tokens import TokenIssuer
 from rollout.models import Environment, FlagState, RolloutPlan, SegmentRollout
+from rollout.selectors import segment_identities
 from rollout.services import flag_create
 from rollout.telemetry.exposure import counter
 from rollout.telemetry.schema import ARMS
+from segments.models import CapabilitySegment
 
 # The buffer modes this run can exercise: the database always, Redis when the suite has one.
 BUFFER_MODES = ["database", *(["redis"] if settings.REDIS_URL else [])]
@@ -26,6 +27,7 @@ BUFFER_MODES = ["database", *(["redis"] if settings.REDIS_URL else [])]
 FLAG = "smart-compose"
 OTHER_FLAG = "lead-scoring"
 SEGMENT = "edge-ready"
+SEGMENT_IDENTITY = 1
 P95_MS = 100.0
 
 
@@ -59,12 +61,15 @@ def flags(environment: Environment, publish: Callable[..., Any]) -> Environment:
     """Two flags in the environment; FLAG's SEGMENT has a frozen p95 of P95_MS."""
 
     def create() -> None:
+        CapabilitySegment.objects.get_or_create(
+            identity=SEGMENT_IDENTITY, defaults={"key": SEGMENT, "label": SEGMENT}
+        )
         flag_create(key=FLAG)
         flag_create(key=OTHER_FLAG)
         state = FlagState.objects.get(flag__key=FLAG, environment=environment)
         plan = RolloutPlan.objects.create(flag_state=state)
         SegmentRollout.objects.update_or_create(
-            plan=plan, segment=SEGMENT, defaults={"latency_p95_ms": P95_MS}
+            plan=plan, segment_identity=SEGMENT_IDENTITY, defaults={"latency_p95_ms": P95_MS}
         )
 
     publish(create)
@@ -103,9 +108,10 @@ class Events:
         return event
 
 
-def _served_segment(claim: Any) -> str:
-    valid = isinstance(claim, str) and 0 < len(claim) <= 63 and text_problem(claim) is None
-    return str(claim) if valid else SEGMENT
+def _served_segment(claim: Any, identities: dict[str, int]) -> int:
+    """The identity of the claimed segment where the claim names one, else SEGMENT's."""
+    known = isinstance(claim, str) and claim in identities
+    return identities[claim] if known else identities.get(SEGMENT, SEGMENT_IDENTITY)
 
 
 def served(
@@ -122,12 +128,13 @@ def served(
         now=time.time(),
         lifetime_s=settings.EDGEFLAGS_DECISION_TOKEN_TTL_S,
     )
+    identities = segment_identities()
     out: list[Any] = []
     for event in events:
         flag = event.get("flag") if isinstance(event, dict) else None
         if isinstance(flag, str) and "decisionToken" not in event:
             arm = event.get("arm") if event.get("arm") in ARMS else "treatment"
-            segment = _served_segment(event.get("segment"))
+            segment = _served_segment(event.get("segment"), identities)
             event = {**event, "decisionToken": issuer.issue(flag, segment, arm)}
         out.append(event)
     return out

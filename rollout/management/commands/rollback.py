@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from rollout.audit import Actor
 from rollout.rollouts import RolloutError, rollout_action, rollout_kill
+from rollout.selectors import segment_key_of
 
 
 class Command(BaseCommand):
@@ -54,4 +55,6 @@ class Command(BaseCommand):
         if not rows:
             self.stdout.write(f"{flag} in {environment}: every segment was already rolled back")
         for row in rows:
-            self.stdout.write(f"rolled back {flag} in {environment} for segment {row.segment}")
+            self.stdout.write(
+                f"rolled back {flag} in {environment} for segment {segment_key_of(row)}"
+            )

@@ -16,6 +16,7 @@ from typing import Any
 
 FLAG = "smart-compose"
 SEGMENT = "edge-ready"
+SEGMENT_IDENTITY = 1
 P95_MS = 100.0
 CLIENTS = 300
 
@@ -49,14 +50,16 @@ def batch(i: int, base: datetime) -> tuple[str, list[dict[str, Any]]]:
 def _setup() -> int:
     from rollout.models import FlagState, RolloutPlan, SegmentRollout
     from rollout.services import environment_create, flag_create
+    from segments.models import CapabilitySegment
 
+    CapabilitySegment.objects.create(identity=SEGMENT_IDENTITY, key=SEGMENT, label=SEGMENT)
     environment = environment_create(key="production")
     flag_create(key=FLAG)
     plan = RolloutPlan.objects.create(
         flag_state=FlagState.objects.get(flag__key=FLAG, environment=environment)
     )
     SegmentRollout.objects.update_or_create(
-        plan=plan, segment=SEGMENT, defaults={"latency_p95_ms": P95_MS}
+        plan=plan, segment_identity=SEGMENT_IDENTITY, defaults={"latency_p95_ms": P95_MS}
     )
     return environment.pk
 
@@ -77,7 +80,7 @@ def _fill(count: int, base: datetime) -> int:
         parsed = parse_batch(
             {"targetingKey": client, "events": served(environment, client, events)},
             flags={FLAG},
-            segments={SEGMENT},
+            segments={SEGMENT: SEGMENT_IDENTITY},
             tokens=lambda key, at=now: token_verifier(
                 environment_id=environment.pk, targeting_key=key, now=at
             ),

@@ -12,9 +12,11 @@ from django.db import OperationalError
 from django.db.models import Sum
 
 from rollout.models import Environment, MetricBucket
+from rollout.selectors import segment_identity
 from rollout.services import api_key_create
 from rollout.telemetry import exposure
 from rollout.telemetry.exposure import ExposureCounter, counter, exposure_count, exposure_flush
+from tests.support.telemetry import SEGMENT_IDENTITY
 
 pytestmark = pytest.mark.django_db
 
@@ -23,11 +25,11 @@ HIGH_END = {"memoryGb": 16, "benchmarkMs": 10, "webgpu": True, "rttMs": 50, "cor
 
 def test_exposure_count__flushed__added_to_the_minute_bucket(flags) -> None:
     for _ in range(3):
-        exposure_count("production", "smart-compose", "edge-ready", "treatment")
-    exposure_count("production", "smart-compose", "edge-ready", "control")
+        exposure_count("production", "smart-compose", SEGMENT_IDENTITY, "treatment")
+    exposure_count("production", "smart-compose", SEGMENT_IDENTITY, "control")
 
     assert exposure_flush() == 4
-    exposure_count("production", "smart-compose", "edge-ready", "treatment")
+    exposure_count("production", "smart-compose", SEGMENT_IDENTITY, "treatment")
     assert exposure_flush() == 1
 
     rows = MetricBucket.objects.values_list("arm", "exposures", "clients")
@@ -36,7 +38,7 @@ def test_exposure_count__flushed__added_to_the_minute_bucket(flags) -> None:
 
 
 def test_exposure_count__unknown_environment__dropped_at_flush(flags) -> None:
-    exposure_count("no-such-environment", "smart-compose", "edge-ready", "treatment")
+    exposure_count("no-such-environment", "smart-compose", SEGMENT_IDENTITY, "treatment")
 
     assert exposure_flush() == 0
     assert counter.pending() == {}
@@ -44,7 +46,7 @@ def test_exposure_count__unknown_environment__dropped_at_flush(flags) -> None:
 
 
 def test_exposure_flush__database_down__counts_kept_for_next_flush(flags, monkeypatch) -> None:
-    exposure_count("production", "smart-compose", "edge-ready", "treatment")
+    exposure_count("production", "smart-compose", SEGMENT_IDENTITY, "treatment")
     real_write = exposure._write
 
     def down(counts: Any) -> int:
@@ -52,7 +54,7 @@ def test_exposure_flush__database_down__counts_kept_for_next_flush(flags, monkey
 
     monkeypatch.setattr(exposure, "_write", down)
     assert exposure_flush() == 0
-    exposure_count("production", "smart-compose", "edge-ready", "treatment")
+    exposure_count("production", "smart-compose", SEGMENT_IDENTITY, "treatment")
     monkeypatch.setattr(exposure, "_write", real_write)
 
     assert exposure_flush() == 2
@@ -66,7 +68,7 @@ def test_exposure_flush__failing_too_long__oldest_minutes_dropped(monkeypatch) -
     monkeypatch.setattr(exposure, "_write", lambda counts: (_ for _ in ()).throw(OperationalError))
     for minute in range(5):
         now[0] = minute * 60.0
-        local.count("production", "f", "s", "treatment")
+        local.count("production", "f", 7, "treatment")
 
     local.flush()
 
@@ -78,7 +80,7 @@ def test_exposure_count__hot_path__no_thread_when_disabled_and_cheap() -> None:
 
     started = time.perf_counter()
     for _ in range(20_000):
-        local.count("production", "smart-compose", "edge-ready", "treatment")
+        local.count("production", "smart-compose", SEGMENT_IDENTITY, "treatment")
     per_count = (time.perf_counter() - started) / 20_000
 
     assert local.pending() == {next(iter(local.pending())): 20_000}
@@ -104,14 +106,15 @@ def test_evaluate_and_ofrep__rollout_decisions__exposures_counted_per_arm(api, d
     api("POST", "/ofrep/v1/evaluate/flags", demo_key, {"context": context})
 
     counted = {key[:4]: n for key, n in counter.pending().items()}
-    assert counted[("production", flag, metadata["segment"], metadata["arm"])] == 3
+    identity = segment_identity(metadata["segment"])
+    assert counted[("production", flag, identity, metadata["arm"])] == 3
     assert {key[1] for key in counted} == set(in_arms)  # only decisions in a rollout arm
 
     minutes = {datetime.fromtimestamp(key[4], tz=UTC) for key in counter.pending()}
     exposure_flush()
 
     buckets = MetricBucket.objects.filter(
-        flag=flag, segment=metadata["segment"], arm=metadata["arm"], minute__in=minutes
+        flag=flag, segment_identity=identity, arm=metadata["arm"], minute__in=minutes
     )
     assert buckets.aggregate(n=Sum("exposures"))["n"] == 3
 

@@ -17,7 +17,14 @@ from rollout.telemetry import aggregates
 from rollout.telemetry.aggregates import telemetry_fold, telemetry_purge
 from rollout.telemetry.buffer import buffered_count
 from tests.support.metrics import scrape, total
-from tests.support.telemetry import BUFFER_MODES, FLAG, OTHER_FLAG, SEGMENT, Events, hour_start
+from tests.support.telemetry import (
+    BUFFER_MODES,
+    FLAG,
+    OTHER_FLAG,
+    SEGMENT_IDENTITY,
+    Events,
+    hour_start,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -28,11 +35,13 @@ BUCKET_FIELDS = [
 ]  # fmt: skip
 
 
-def _buckets() -> dict[tuple[str, str, str, Any], dict[str, Any]]:
-    """Every bucket's non-zero fields, by (flag, segment, arm, minute)."""
-    rows = MetricBucket.objects.values("flag", "segment", "arm", "minute", *BUCKET_FIELDS)
+def _buckets() -> dict[tuple[str, int, str, Any], dict[str, Any]]:
+    """Every bucket's non-zero fields, by (flag, segment identity, arm, minute)."""
+    rows = MetricBucket.objects.values("flag", "segment_identity", "arm", "minute", *BUCKET_FIELDS)
     return {
-        (r["flag"], r["segment"], r["arm"], r["minute"]): {f: r[f] for f in BUCKET_FIELDS if r[f]}
+        (r["flag"], r["segment_identity"], r["arm"], r["minute"]): {
+            f: r[f] for f in BUCKET_FIELDS if r[f]
+        }
         for r in rows
     }
 
@@ -62,7 +71,7 @@ def _sent_batches(send) -> dict[str, Any]:
     assert send("device-b", device_b).status_code == 202
     later_minute = minute + timedelta(minutes=1)
     return {
-        (FLAG, SEGMENT, "treatment", minute): {
+        (FLAG, SEGMENT_IDENTITY, "treatment", minute): {
             "clients": 2,
             "client_exposures": 3,
             "latency_n": 2,
@@ -77,8 +86,8 @@ def _sent_batches(send) -> dict[str, Any]:
             "rating_sum": 4.5 + 2,
             "rating_sumsq": 4.5**2 + 2**2,
         },
-        (FLAG, SEGMENT, "control", later_minute): {"clients": 1, "client_exposures": 1},
-        (OTHER_FLAG, SEGMENT, "treatment", minute): {
+        (FLAG, SEGMENT_IDENTITY, "control", later_minute): {"clients": 1, "client_exposures": 1},
+        (OTHER_FLAG, SEGMENT_IDENTITY, "treatment", minute): {
             "clients": 1,
             "inference_ms_n": 1,
             "inference_ms_sum": 30.0,
@@ -254,7 +263,11 @@ def test_telemetry_purge__buckets_past_retention__deleted_on_schedule(flags, set
     now = timezone.now().replace(second=0, microsecond=0)
     for age in (timedelta(days=31), timedelta(days=29)):
         MetricBucket.objects.create(
-            environment=flags, flag=FLAG, segment=SEGMENT, arm="control", minute=now - age
+            environment=flags,
+            flag=FLAG,
+            segment_identity=SEGMENT_IDENTITY,
+            arm="control",
+            minute=now - age,
         )
 
     deleted = purge_telemetry.apply().get()

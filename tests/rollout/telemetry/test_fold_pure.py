@@ -15,7 +15,7 @@ def _batch(client: str, *events: dict[str, Any], env: int = 1) -> dict[str, Any]
 
 
 def _event(kind: str, ts: float = MINUTE, arm: str = "treatment", **fields: Any) -> dict[str, Any]:
-    return {"type": kind, "flag": "f", "segment": "s", "arm": arm, "ts": ts, **fields}
+    return {"type": kind, "flag": "f", "segment": 7, "arm": arm, "ts": ts, **fields}
 
 
 def test_fold_batches__events_in_one_minute__one_client_observation_per_metric() -> None:
@@ -31,10 +31,10 @@ def test_fold_batches__events_in_one_minute__one_client_observation_per_metric()
         _event("feedback", rating=3),
     )
 
-    folded = fold_batches([batch], {(1, "f", "s"): 100.0})
+    folded = fold_batches([batch], {(1, "f", 7): 100.0})
 
     assert folded.buckets == {
-        (1, "f", "s", "treatment", MINUTE): BucketDelta(
+        (1, "f", 7, "treatment", MINUTE): BucketDelta(
             client_exposures=2,
             clients=1,
             latency_n=1,
@@ -54,14 +54,14 @@ def test_fold_batches__events_in_one_minute__one_client_observation_per_metric()
 
 
 def test_fold_batches__inference_at_the_threshold__not_slow() -> None:
-    folded = fold_batches([_batch("c1", _event("inference", ms=100.0))], {(1, "f", "s"): 100.0})
+    folded = fold_batches([_batch("c1", _event("inference", ms=100.0))], {(1, "f", 7): 100.0})
 
     (delta,) = folded.buckets.values()
     assert (delta.latency_n, delta.latency_sum) == (1, 0.0)
 
 
 def test_fold_batches__no_frozen_p95__raw_ms_only() -> None:
-    folded = fold_batches([_batch("c1", _event("inference", ms=100.0))], {(2, "f", "s"): 1.0})
+    folded = fold_batches([_batch("c1", _event("inference", ms=100.0))], {(2, "f", 7): 1.0})
 
     (delta,) = folded.buckets.values()
     assert delta.increments() == {"clients": 1, "inference_ms_n": 1, "inference_ms_sum": 100.0}
@@ -78,9 +78,9 @@ def test_fold_batches__minutes_and_arms__separate_buckets_each_counting_the_clie
     folded = fold_batches([batch, _batch("c2", _event("exposure", MINUTE))], {})
 
     assert {key: d.increments() for key, d in folded.buckets.items()} == {
-        (1, "f", "s", "treatment", MINUTE): {"clients": 2, "client_exposures": 2},
-        (1, "f", "s", "treatment", MINUTE + 60): {"clients": 1, "client_exposures": 1},
-        (1, "f", "s", "control", MINUTE + 60): {"clients": 1, "client_exposures": 1},
+        (1, "f", 7, "treatment", MINUTE): {"clients": 2, "client_exposures": 2},
+        (1, "f", 7, "treatment", MINUTE + 60): {"clients": 1, "client_exposures": 1},
+        (1, "f", 7, "control", MINUTE + 60): {"clients": 1, "client_exposures": 1},
     }
 
 
@@ -93,6 +93,6 @@ def test_fold_batches__crashes_and_failed_inferences__one_candidate_per_flag_cli
     folded = fold_batches([first, earlier, next_hour, fine], {})
 
     assert folded.failures == {
-        (1, "f", "c1", HOUR): (1, "f", "s", "treatment", MINUTE),  # the earliest failing minute
-        (1, "f", "c1", HOUR + 3600): (1, "f", "s", "treatment", HOUR + 3600),
+        (1, "f", "c1", HOUR): (1, "f", 7, "treatment", MINUTE),  # the earliest failing minute
+        (1, "f", "c1", HOUR + 3600): (1, "f", 7, "treatment", HOUR + 3600),
     }

@@ -22,11 +22,11 @@ from rollout.telemetry.aggregates import quarantined_replay, telemetry_fold
 from rollout.telemetry.buffer import buffered_count, telemetry_append
 from rollout.telemetry.schema import EventBatch
 from tests.support.metrics import scrape, total
-from tests.support.telemetry import BUFFER_MODES, FLAG, SEGMENT, Events
+from tests.support.telemetry import BUFFER_MODES, FLAG, SEGMENT_IDENTITY, Events
 
 pytestmark = pytest.mark.django_db
 
-POISON = "refused-segment"
+POISON = 999  # a segment identity the trigger refuses
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def refusing_database() -> Any:
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
-            f"IF NEW.segment = '{POISON}' THEN "
+            f"IF NEW.segment_identity = {POISON} THEN "
             "RAISE EXCEPTION 'refused by the test' USING ERRCODE = '22000'; END IF; "
             "RETURN NEW; END $$ LANGUAGE plpgsql"
         )
@@ -78,12 +78,12 @@ def test_fold__poison_batch_between_good_ones__quarantined_and_fold_goes_on(
 
     assert (outcome.batches, outcome.quarantined) == (2, 1)
     assert buffered_count() == 0
-    bucket = MetricBucket.objects.get(segment=SEGMENT)
+    bucket = MetricBucket.objects.get(segment_identity=SEGMENT_IDENTITY)
     assert (bucket.clients, bucket.inference_ms_sum) == (2, 30.0)
     (held,) = QuarantinedBatch.objects.all()
     assert held.source == buffer_mode
     assert "refused by the test" in held.error
-    assert POISON.encode() in bytes(held.entry)
+    assert b'"segment":%d' % POISON in bytes(held.entry)
     assert any(r.levelname == "ERROR" and "quarantined" in r.message for r in caplog.records)
     assert total(scrape(), name, source=buffer_mode) - total(before, name, source=buffer_mode) == 1
 
@@ -97,7 +97,7 @@ def test_fold__nul_in_a_buffered_event__quarantined_not_stalled(send, flags, buf
     # What issue 11 saw: a NUL (accepted by an older intake) made every fold fail on PostgreSQL.
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (CI has it): SQLite takes the NUL")
-    event = {"type": "crash", "flag": FLAG, "segment": "a\x00b", "arm": "treatment",
+    event = {"type": "crash", "flag": "a\x00b", "segment": SEGMENT_IDENTITY, "arm": "treatment",
              "ts": time.time()}  # fmt: skip
     telemetry_append(
         environment_id=flags.pk,
@@ -112,7 +112,7 @@ def test_fold__nul_in_a_buffered_event__quarantined_not_stalled(send, flags, buf
     assert (outcome.batches, outcome.quarantined) == (1, 1)
     assert "\x00" not in QuarantinedBatch.objects.get().error
     assert buffered_count() == 0
-    assert MetricBucket.objects.filter(segment=SEGMENT).count() == 1
+    assert MetricBucket.objects.filter(segment_identity=SEGMENT_IDENTITY).count() == 1
 
 
 def test_quarantined_replay__cause_fixed__applied_once_audited_row_gone(
@@ -130,7 +130,7 @@ def test_quarantined_replay__cause_fixed__applied_once_audited_row_gone(
     refusing_database()
     assert quarantined_replay(quarantined=held, actor=Actor.of(admin)) is True
 
-    assert MetricBucket.objects.get(segment=POISON).failures == 1
+    assert MetricBucket.objects.get(segment_identity=POISON).failures == 1
     assert not QuarantinedBatch.objects.exists()
     entry = AuditEntry.objects.get(action="telemetry.replay")
     assert entry.actor_name == "root"

@@ -13,7 +13,7 @@ from knox.models import AuthToken
 from rollout.controller import rollout_tick
 from rollout.models import AuditEntry, SegmentRollout
 from rollout.roles import RELEASE_MANAGER, VIEWER, roles_ensure
-from tests.support.rollouts import START
+from tests.support.rollouts import START, rollout_row
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +134,7 @@ def test_flag_page__charts_draw_the_interval_the_controller_decided_on(
 
     response = manager.get(FLAG_PAGE)
 
-    [view] = [v for v in response.context["segments"] if v.row.segment == "edge-ready"]
+    [view] = [v for v in response.context["segments"] if v.row.segment_key == "edge-ready"]
     [drawn] = [chart.last for chart in view.charts if chart.metric == "latency"]
     [decided] = [m for m in view.row.last_verdict["metrics"] if m["metric"] == "latency"]
     assert decided["nTreatment"] == drawn["n_treatment"] == 1200
@@ -154,7 +154,7 @@ def test_action__manager_with_reason__applied_audited_redirected(plan, manager, 
     response = _action(manager, "cloud-only", "pause", publish=publish)
 
     assert response.status_code == 302
-    assert SegmentRollout.objects.get(segment="cloud-only").state == "paused"
+    assert rollout_row("cloud-only").state == "paused"
     entry = AuditEntry.objects.get(action="rollout.pause")
     assert (entry.actor_name, entry.reason, entry.segment) == ("rm", "dashboards red", "cloud-only")
 
@@ -189,7 +189,7 @@ def test_action__viewer__403_nothing_changes(plan, viewer) -> None:
     response = _action(viewer, "edge-ready", "rollback")
 
     assert response.status_code == 403
-    assert SegmentRollout.objects.get(segment="edge-ready").state == "ramping"
+    assert rollout_row("edge-ready").state == "ramping"
     assert not AuditEntry.objects.filter(action="rollout.rollback").exists()
 
 
@@ -257,12 +257,12 @@ def test_api__only_release_managers_act(plan, client, group, status) -> None:
     assert looked.status_code == 200
     assert acted.status_code == status
     expected = "rolled_back" if status == 200 else "ramping"
-    assert SegmentRollout.objects.get(segment="edge-ready").state == expected
+    assert rollout_row("edge-ready").state == expected
 
 
 def test_admin__viewer_has_no_rollout_actions(plan, viewer) -> None:
     page = viewer.get("/admin/rollout/segmentrollout/")
-    row = SegmentRollout.objects.get(segment="edge-ready")
+    row = rollout_row("edge-ready")
 
     posted = viewer.post(
         "/admin/rollout/segmentrollout/",

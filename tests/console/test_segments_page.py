@@ -15,12 +15,12 @@ from capability_probe.models import ClientProfile
 from rollout.audit import Actor
 from rollout.engine.document import snapshot_from_document
 from rollout.engine.evaluate import resolve_segment
-from rollout.models import AuditEntry, Environment, FlagState, SegmentRollout, SnapshotVersion
+from rollout.models import AuditEntry, Environment, FlagState, SnapshotVersion
 from rollout.rollouts import rollout_plan_create
 from rollout.services import flag_create, flag_ladder_set, flag_state_update
 from segments.models import CapabilitySegment, SegmentationRun
 from segments.services import segmentation_run
-from tests.support.rollouts import LADDER, START
+from tests.support.rollouts import LADDER, START, rows_of
 
 pytestmark = pytest.mark.django_db
 
@@ -223,7 +223,7 @@ def test_rename__confirmed__rollouts_profiles_and_snapshot_follow_the_key(
     review, manager, publish, environment
 ) -> None:
     old = review.key
-    rows = SegmentRollout.objects.filter(segment=old).count()
+    rows = rows_of(old).count()
     profiles = ClientProfile.objects.filter(segment_key=old).count()
     assert rows == 1
     assert profiles > 0
@@ -232,10 +232,10 @@ def test_rename__confirmed__rollouts_profiles_and_snapshot_follow_the_key(
         ACTION, {"action": "rename", "segment": old, "key": "tablets", "label": "Tablets"}
     )
     assert preview.status_code == 200
-    assert f"1 rollout row(s), 0 rollout plan list(s) and {profiles:,} stored" in (
-        preview.content.decode()
-    )
-    assert SegmentRollout.objects.filter(segment=old).count() == 1  # the preview changed nothing
+    said = preview.content.decode()
+    assert "its rollouts and their guardrail evidence stay as they are" in said
+    assert f"0 rollout plan list(s) and {profiles:,} stored profile(s) follow" in said
+    assert rows_of(old).count() == 1  # the preview changed nothing
 
     response = _confirmed(
         manager, publish, action="rename", segment=old, key="tablets", label="Tablets"
@@ -244,8 +244,8 @@ def test_rename__confirmed__rollouts_profiles_and_snapshot_follow_the_key(
     assert response.status_code == 303
     review.refresh_from_db()
     assert (review.key, review.label) == ("tablets", "Tablets")
-    assert not SegmentRollout.objects.filter(segment=old).exists()
-    assert SegmentRollout.objects.filter(segment="tablets").count() == rows
+    assert not rows_of(old).exists()
+    assert rows_of("tablets").count() == rows
     assert ClientProfile.objects.filter(segment_key="tablets").count() == profiles
     entry = AuditEntry.objects.get(action="segment.rename")
     assert (entry.segment, entry.before["key"], entry.after["key"]) == (old, old, "tablets")
@@ -263,7 +263,7 @@ def test_rename__label_only__key_and_rollouts_stay(review, manager, publish) -> 
     assert response.status_code == 303
     review.refresh_from_db()
     assert review.label == "Phablets"
-    assert SegmentRollout.objects.filter(segment=review.key).count() == 1
+    assert rows_of(review.key).count() == 1
 
 
 def test_rename__plan_lists__follow_the_key(review, manager, publish) -> None:
@@ -293,7 +293,7 @@ def test_merge__confirmed__merged_identity_serves_the_target_key(
     assert review.status == CapabilitySegment.Status.RETIRED
     assert review.merged_into_id == target.pk
     assert (review.size, target.size) == (0, sizes)
-    assert SegmentRollout.objects.filter(segment=review.key).count() == 1  # left as it was
+    assert rows_of(review.key).count() == 1  # left as it was
     document = _latest_document(environment)
     model = document["capabilityModel"]
     assert model["keys"][model["identities"].index(review.identity)] == target.key

@@ -20,6 +20,7 @@ from django_celery_beat.models import PeriodicTask
 
 from rollout.models import ApiKey, AuditEntry, FlagState, Segment, SegmentRollout
 from segments.models import CapabilitySegment
+from tests.support.rollouts import rollout_row, rows_of
 
 pytestmark = pytest.mark.django_db
 
@@ -212,7 +213,7 @@ def test_segment_review__accept_rename_merge_in_admin_and_console__audited(world
     assert _latest("segment.accept").before["status"] == "review"
     rename = _latest("segment.rename")
     assert (rename.before["key"], rename.after["key"]) == ("cloud-only", "cloud-first")
-    assert SegmentRollout.objects.filter(segment="cloud-first").exists()
+    assert rows_of("cloud-first").exists()
     assert _latest("segment.merge").after["mergedInto"] == "edge-ready"
 
 
@@ -340,7 +341,7 @@ def test_user_admin__put_in_the_release_manager_group__audited(world, superuser)
 
 
 def test_reasons__nul_character__refused_naming_the_field_not_a_500(world, manager) -> None:
-    row = SegmentRollout.objects.get(segment="edge-ready")
+    row = rollout_row("edge-ready")
 
     console = manager.post(
         reverse("console-action"),

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db.models import QuerySet
 from django.test import Client
 
 from rollout.audit import Actor
@@ -100,6 +101,11 @@ def feed(environment) -> Callable[..., None]:
 def rollout_row(key: str = "edge-ready") -> SegmentRollout:
     """The rollout row of the segment whose key is `key` now (of the only plan)."""
     return with_segment_keys(SegmentRollout.objects.filter(segment_identity=identity_of(key))).get()
+
+
+def rows_of(key: str) -> QuerySet[SegmentRollout]:
+    """The rollout rows of the segment whose key is `key` now (none if no segment has it)."""
+    return SegmentRollout.objects.filter(segment_identity=segment_identity(key))
 
 
 def identity_of(key: str) -> int:

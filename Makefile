@@ -12,9 +12,10 @@ export EDGEFLAGS_HOST EDGEFLAGS_PORT
 help:
 	@echo "make run    - install, migrate, load demo data, start web + worker + beat"
 	@echo "              (make run TRAFFIC=1 adds synthetic clients so rollout numbers move)"
-	@echo "make test   - run the whole test suite (PostgreSQL/Redis when reachable)"
+	@echo "make test   - run the whole test suite (PostgreSQL/Redis when reachable; needs npm"
+	@echo "              for the pinned Unleash conformance cases)"
 	@echo "make check  - ruff (lint + format), mypy, import-linter"
-	@echo "make clean  - remove the venv and the embedded-mode state in var/"
+	@echo "make clean  - remove the venv, node_modules/ and the embedded-mode state in var/"
 
 $(VENV)/.runtime-installed: requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,12 @@ $(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
 
 install: $(VENV)/.runtime-installed
 install-dev: $(VENV)/.dev-installed
+
+# The Unleash client-specification cases the conformance suite runs (tests/conformance):
+# an npm package pinned in package.json and package-lock.json, installed exactly as locked.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
 
 # A random secret for the embedded mode, generated once and kept (settings read it when
 # SECRET_KEY is unset).
@@ -61,7 +68,7 @@ run: port-free demo
 	@echo "Starting web + worker + beat$(if $(TRAFFIC), + traffic simulator,); Ctrl-C stops them all."
 	EDGEFLAGS_DEMO="$${EDGEFLAGS_DEMO:-true}" PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile $(if $(TRAFFIC),,web worker beat) 2>&1 || test $$? -eq 130  # 130: stopped by Ctrl-C
 
-test: install-dev
+test: install-dev node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: install-dev
@@ -74,4 +81,4 @@ bench: install-dev
 	@cat bench/README.md
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

@@ -1,7 +1,7 @@
 """µs a decision token adds: the per-request issuer, each token, and each event's check.
 
 Run: .venv/bin/python bench/decision_tokens_bench.py [--rounds 200000]
-Budget (DESIGN.md §6): a flag decision ≤ 5 µs in-process, the evaluate endpoint ≥ 4,800
+Budget (docs/budgets.md): a flag decision ≤ 5 µs in-process, the evaluate endpoint ≥ 4,800
 req/s for 20 flags; a token is paid only by decisions under a rollout plan.
 """
 

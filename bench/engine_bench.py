@@ -1,7 +1,7 @@
 """µs per flag decision in-process: 20 realistic flags, a new targeting key per call.
 
 Run: .venv/bin/python bench/engine_bench.py [--decisions 200000]
-Budget (DESIGN.md §6): ≤ 5 µs per flag decision.
+Budget (docs/budgets.md): ≤ 5 µs per flag decision.
 
 Two figures: `evaluate` for one flag with a new context (and targeting key) on every call,
 and `evaluate_all` for every flag of one client, as the evaluate endpoint does.

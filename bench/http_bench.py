@@ -35,7 +35,7 @@ was not 2xx) and what /readyz said in each phase.
 
 wrk runs on the same machine and takes CPU from the server: compare the two rows of one run
 (the ratio) rather than absolute figures from different days.
-Budget (DESIGN.md §6): >= 4,800 requests/s with p99 <= 25 ms on the 2-core box.
+Budget (docs/budgets.md): >= 4,800 requests/s with p99 <= 25 ms on the 2-core box.
 """
 
 from __future__ import annotations
@@ -1163,7 +1163,7 @@ def report(
         }
         print(
             f"{label}: evaluate/bare {ratio:.2f} of the bare view's requests/s; response body "
-            f"{size} bytes; budget (DESIGN.md §6) >= {BUDGET_RPS:,.0f} req/s with p99 <= "
+            f"{size} bytes; budget (docs/budgets.md) >= {BUDGET_RPS:,.0f} req/s with p99 <= "
             f"{BUDGET_P99_MS:g} ms on {os.cpu_count()} cores -> evaluate is "
             f"{'within' if within else 'OUTSIDE'} it (wrk shares the cores)"
         )

@@ -2,7 +2,8 @@
 write and publish with the real job; report seconds per phase and peak memory.
 
 Run: .venv/bin/python bench/segmentation_bench.py --clients 100000 1000000
-Budget (DESIGN.md §6): 1,000,000 profiles (read, fit, label, write) ≤ 120 s and ≤ 2 GB on 2 cores.
+Budget (docs/budgets.md): 1,000,000 profiles (read, fit, label, write) ≤ 120 s and ≤ 2 GB
+on 2 cores.
 Each size runs in a fresh PostgreSQL database (dropped afterwards); peak memory is the
 maximum resident set size of the process that runs the job.
 """

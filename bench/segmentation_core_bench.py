@@ -1,7 +1,7 @@
 """The segmentation core without a database: generate, fit, label, refit; µs per assignment.
 
 Run: .venv/bin/python bench/segmentation_core_bench.py [--rows 100000 1000000]
-Budget (DESIGN.md §6): the whole job on 1,000,000 profiles ≤ 120 s and ≤ 2 GB on 2 cores
+Budget (docs/budgets.md): the whole job on 1,000,000 profiles ≤ 120 s and ≤ 2 GB on 2 cores
 (this measures its ML part); per-request assignment ≈ 5 µs.
 Each size runs in a fresh process, so its peak resident set is its own.
 """

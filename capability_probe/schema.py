@@ -1,4 +1,6 @@
-"""Probe validation and normalisation (capability.md): types, ranges, browser quantisation.
+"""Probe validation and normalisation: types, ranges, browser quantisation.
+
+The fields, their ranges and where each goes are tabled in docs/capability-signals.md.
 
 Every problem is reported with the field it concerns (`device.memoryGb: …`). Unknown fields
 are rejected by name. Missing signals stay missing. Before anything else the whole body goes

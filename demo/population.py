@@ -33,7 +33,8 @@ def _plain(values: np.ndarray, kind: str) -> list[Any]:
 
 @transaction.atomic
 def population_write(*, clients: int, seed: int) -> int:
-    """Generate `clients` realistic profiles (capability.md) and store them; returns the count.
+    """Generate `clients` realistic profiles (docs/capability-signals.md) and store them;
+    returns the count.
 
     Client ids are `synthetic:<seed>:<n>`, stored hashed like any other. They belong to no
     environment: they train segmentation, and no key reads them as a client's profile.

@@ -30,7 +30,7 @@ def _rule_document(rule: TargetingRule, flag_key: str) -> dict[str, Any]:
     parameters = {str(k): str(v) for k, v in (rule.parameters or {}).items()}
     if rule.strategy == TargetingRule.Strategy.FLEXIBLE_ROLLOUT:
         # Always emit groupId: an absent one makes Unleash engines bucket dependencies by
-        # the child's name (bucketing.md §8), and a snapshot must evaluate the same anywhere.
+        # the child's name (docs/bucketing.md), and a snapshot must evaluate the same anywhere.
         parameters = {
             "rollout": str(rule.rollout_percentage),
             "stickiness": rule.stickiness or "default",

@@ -1,5 +1,5 @@
 """The rollout controller: every minute, each ramping segment is advanced, held, rolled back
-or left alone by guardrails.md's rule over its stage's aggregates.
+or left alone by the decision rule of docs/guardrails.md over its stage's aggregates.
 
 The decision itself is pure (rollout.guardrails.decision.decide); this module reads the
 aggregates, applies verdicts through rollout.rollouts.segment_transition (audit + publish)

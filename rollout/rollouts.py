@@ -118,7 +118,7 @@ def segment_transition(
         raise RolloutError("action", str(exc), status=409) from exc
     before_json = _state_json(row)
     if action == states.ADVANCE and before.state not in (states.PENDING, states.ROLLED_BACK):
-        # The finished stage's evidence multiplies into the next (guardrails.md).
+        # The finished stage's evidence multiplies into the next (docs/guardrails.md).
         carried = dict(row.carried_evidence or {})
         for metric, log_e in (stage_log_e or {}).items():
             carried[metric] = carried.get(metric, 0.0) + log_e

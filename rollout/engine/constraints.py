@@ -1,4 +1,4 @@
-"""Constraint operators (bucketing.md §6), compiled once into predicates over a Context.
+"""Constraint operators (docs/bucketing.md), compiled once into predicates over a Context.
 
 Everything a constraint holds (sets, numbers, instants, versions, patterns, networks) is
 parsed at compile time, so evaluation never parses the constraint's own values again.
@@ -42,7 +42,7 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 
 
 class InvalidDefinition(ValueError):
-    """A definition an Unleash engine refuses to compile (§10): the whole flag is then off."""
+    """A definition an Unleash engine refuses to compile: the whole flag is then off."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
@@ -209,7 +209,7 @@ def _required_value(constraint: ConstraintDef, path: str) -> str:
 
 
 def compile_constraint(constraint: ConstraintDef, path: str = "constraint") -> Predicate:
-    """A predicate for one constraint; raises InvalidDefinition where yggdrasil would (§10)."""
+    """A predicate for one constraint; raises InvalidDefinition where yggdrasil would."""
     op, name = constraint.operator, constraint.context_name
     if op in ("IN", "NOT_IN"):
         return _membership(name, frozenset(constraint.values), (op == "IN") != constraint.inverted)

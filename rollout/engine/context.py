@@ -1,4 +1,6 @@
-"""The evaluation context: OFREP-style flat attributes, read with Unleash's field rules (§2).
+"""The evaluation context: OFREP-style flat attributes, read with Unleash's field rules.
+
+See docs/bucketing.md, "The context".
 
 - `targetingKey` is the user id: the Unleash field `userId` reads the attribute `userId`
   when given, else `targetingKey`. Every other name (sessionId, remoteAddress, currentTime,

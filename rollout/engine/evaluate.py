@@ -49,7 +49,7 @@ def _log_failure(flag_key: str, exc: Exception) -> None:
 
 
 def _holds(dependency: Dependency, ctx: Context) -> bool:
-    """§8: the parent, evaluated with the child's context, is as the child requires."""
+    """A dependency: the parent, evaluated with the child's context, is as the child requires."""
     parent = decide(dependency.parent, ctx)
     if not dependency.enabled:
         return not parent.enabled
@@ -59,7 +59,7 @@ def _holds(dependency: Dependency, ctx: Context) -> bool:
 
 
 def decide(flag: Flag, ctx: Context) -> Decision:
-    """isEnabled (§4) and getVariant (§7) of a known flag, as one decision."""
+    """Unleash's isEnabled and getVariant of a known flag, as one decision (docs/bucketing.md)."""
     if not flag.active:
         return flag.off
     for dependency in flag.dependencies:

@@ -1,4 +1,7 @@
-"""Unleash-compatible bucketing: murmur3 (x86, 32-bit, unsigned) into 1..modulus (§3)."""
+"""Unleash-compatible bucketing: murmur3 (x86, 32-bit, unsigned) into 1..modulus.
+
+See docs/bucketing.md, "The hash".
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Parsing of numbers, instants and percentages, as yggdrasil parses them (bucketing.md §5, §6).
+"""Parsing of numbers, instants and percentages, as yggdrasil parses them (docs/bucketing.md).
 
 Two grammars each: a lenient one for context values (what a client sends) and a strict one
-for a definition's own values (what is saved; §10).
+for a definition's own values (what is saved).
 """
 
 from __future__ import annotations

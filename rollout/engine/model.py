@@ -44,7 +44,7 @@ DISABLED_VARIANT = "disabled"
 
 @dataclass(frozen=True, slots=True)
 class ConstraintDef:
-    """One condition on a context attribute (bucketing.md §6)."""
+    """One condition on a context attribute (docs/bucketing.md, "Constraint operators")."""
 
     context_name: str
     operator: str

@@ -81,7 +81,7 @@ def _served(flag: FlagDef, variant: VariantDef | None, reason: str) -> Decision:
 
 
 def _rule(flag: FlagDef, rule: RuleDef, matches: Predicate, reason: str, draw: Draw) -> Rule:
-    """The rule with its outcome: its own variants first, else the flag's (§7)."""
+    """The rule with its outcome: its own variants first, else the flag's."""
     if rule.variants:
         variants = rule.variants
         group_id = rule.parameter("groupId") or flag.key
@@ -111,7 +111,7 @@ def _segment_checks(rule: RuleDef, path: str, segments: CompiledSegments) -> lis
     for index, segment_id in enumerate(rule.segments):
         compiled = segments.get(segment_id)
         where = f"{path}.segments[{index}]"
-        # Yggdrasil switches the whole flag off for these (§4, §10).
+        # Yggdrasil switches the whole flag off for these.
         if compiled is None:
             raise InvalidDefinition(where, f"segment {segment_id} does not exist")
         if isinstance(compiled, InvalidDefinition):
@@ -157,7 +157,7 @@ def _dependencies(
     for index, dependency in enumerate(flag.dependencies):
         parent = parents.get(dependency.flag_key)
         if parent is None:
-            # Never satisfied (§8): the flag is always off.
+            # Never satisfied: the flag is always off.
             where = f"dependencies[{index}].feature"
             if dependency.flag_key in defined:
                 raise InvalidDefinition(
@@ -179,7 +179,7 @@ def compile_flag(
     defined: Mapping[str, FlagDef],
     draw: Draw,
 ) -> Flag:
-    """One flag compiled; an invalid definition gives a flag that is always off (§10)."""
+    """One flag compiled; an invalid definition gives a flag that is always off."""
     off = Decision(flag.key, flag.off_value, DISABLED_VARIANT, DISABLED, False, flag.kind)
     try:
         if flag.kind not in KINDS:

@@ -1,4 +1,4 @@
-"""Built-in strategies (bucketing.md §5) compiled into predicates over a Context."""
+"""Built-in strategies (docs/bucketing.md) compiled into predicates over a Context."""
 
 from __future__ import annotations
 

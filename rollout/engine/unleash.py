@@ -73,7 +73,7 @@ def off_value(kind: str) -> JSONValue:
 def unleash_state(
     document: Mapping[str, Any],
 ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]], list[str]]:
-    """(features, segments, unmapped) of a document, applying delta events (§9) in order."""
+    """(features, segments, unmapped) of a document, applying delta events in order."""
     if "events" not in document:
         return list(document.get("features") or []), list(document.get("segments") or []), []
     features: dict[str, Mapping[str, Any]] = {}

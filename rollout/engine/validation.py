@@ -1,4 +1,4 @@
-"""Validation of definitions before they are saved (bucketing.md §10, §11).
+"""Validation of definitions before they are saved (docs/bucketing.md).
 
 Every problem names its field ("rules[0].constraints[1].value: 'abc' is not a number").
 A problem is *fatal* where an Unleash engine would switch the whole flag off; the compiler
@@ -49,7 +49,7 @@ class Problem:
 
     field: str
     message: str
-    fatal: bool  # an Unleash engine switches the whole flag off for it (§10)
+    fatal: bool  # an Unleash engine switches the whole flag off for it
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"

@@ -1,4 +1,4 @@
-"""Weighted variants (bucketing.md §7): overrides first, then a sticky weighted pick."""
+"""Weighted variants (docs/bucketing.md): overrides first, then a sticky weighted pick."""
 
 from __future__ import annotations
 

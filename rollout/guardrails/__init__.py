@@ -1,5 +1,5 @@
 """Guardrail statistics: sequential tests that stay valid however often they are checked.
 
-Pure functions over aggregate counts (see ../shared/specs/guardrails.md); the rollout
+Pure functions over aggregate counts (see docs/guardrails.md); the rollout
 controller feeds them the per-arm aggregates of a segment and acts on the verdicts.
 """

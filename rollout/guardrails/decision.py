@@ -200,7 +200,7 @@ def decide(
     window: StageWindow,
     carried: dict[str, float] | None = None,
 ) -> Verdict:
-    """guardrails.md's decision rule for one ramping segment at one instant."""
+    """The decision rule of docs/guardrails.md for one ramping segment at one instant."""
     stage = plan.stages[min(stage_index, len(plan.stages) - 1)]
     evidence = gather_evidence(plan, stage.percentage, window, carried or {})
     # Bonferroni over every guardrail of the plan, not only those with data so far: a

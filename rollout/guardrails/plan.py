@@ -1,7 +1,7 @@
 """A rollout plan's settings as plain values: stages, guardrails and decision thresholds.
 
 The database keeps a plan as JSON (rollout.models.RolloutPlan); this module parses and
-validates it, names every bad field, and supplies guardrails.md's defaults.
+validates it, names every bad field, and supplies the defaults of docs/guardrails.md.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ METRIC_LABELS = {
     "energy": "energy per inference (mJ)",
 }
 SRM_BAYES_FACTOR = 1000.0  # hold on sample-ratio mismatch at p < 0.001
-# guardrails.md's α is 0.05; in our A/A simulation (simulate_rollout --scenario aa) that
+# The method's textbook α is 0.05; in our A/A simulation (simulate_rollout --scenario aa) that
 # spends 2.4 % false rollbacks (the e-processes use about half their Ville bound), above the
 # ≤ 2 % budget. 0.03 keeps the budget with a margin and delays detection by minutes.
 DEFAULT_ALPHA = 0.03

@@ -103,7 +103,7 @@ def transition(
 def restarts_stage(before: Position, after: Position) -> bool:
     """Whether the evidence and the stage clock start over.
 
-    A new stage always does (guardrails.md: do not pool stages with different splits). So
+    A new stage always does (docs/guardrails.md: stages with different splits are never pooled). So
     does resuming a hold for SRM or timeout: the data was suspect, or a person looked and
     chose to keep watching for a full stage. Resuming a pause, or a no-data hold, continues.
     """

@@ -1,4 +1,4 @@
-"""The sequential tests of guardrails.md, over aggregates (counts, sums, sums of squares).
+"""The sequential tests of docs/guardrails.md, over aggregates (counts, sums, sums of squares).
 
 - one-sided normal-mixture mSPRT for means (latency share, rating, energy), with its
   always-valid interval;
@@ -69,7 +69,7 @@ def msprt_log_lambda(d: float, v: float, tau: float) -> float:
 
 
 def always_valid_interval(d: float, v: float, tau: float, alpha: float) -> tuple[float, float]:
-    """d ± the half-width of guardrails.md's always-valid (1 - alpha) interval."""
+    """d ± the half-width of the always-valid (1 - alpha) interval (docs/guardrails.md)."""
     if v <= 0:
         return (d, d)
     t2 = tau * tau

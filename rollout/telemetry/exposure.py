@@ -3,7 +3,7 @@
 Counted in memory on the hot path (no I/O) and written to MetricBucket.exposures by a
 daemon thread every EDGEFLAGS_EXPOSURE_FLUSH_S seconds and at exit. Exposures are logged
 where the decision is made because clients that crash or go offline report less, which
-would bias the arms (specs/guardrails.md, "Units and exposure").
+would bias the arms (docs/guardrails.md, "Arms, units and what is measured").
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Client batches -> per-bucket deltas of the guardrail aggregates (pure Python, no Django).
 
 A batch is one client's report. Within it, events are grouped by (flag, segment identity,
-arm, minute); each group is one client observation per metric (specs/guardrails.md, "Metrics"):
+arm, minute); each group is one client observation per metric (docs/telemetry.md,
+"The fold"):
 
 - latency: the share of the group's inferences slower than the segment's frozen p95;
 - energy: the mean millijoules per event; feedback: the mean rating;

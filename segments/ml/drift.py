@@ -1,4 +1,6 @@
-"""Drift between segmentation runs (capability.md): segment shares, features, partitions.
+"""Drift between segmentation runs: segment shares, features, partitions.
+
+See docs/capability-signals.md, "Segmentation".
 
 Share PSI alone misses a feature shift that leaves the segment sizes alone, hence the
 per-feature decile PSI beside it, and the adjusted Rand index of the old and new model on

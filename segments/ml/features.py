@@ -1,4 +1,4 @@
-"""The feature pipeline of capability.md, as a data-driven spec.
+"""The feature pipeline of docs/capability-signals.md, as a data-driven spec.
 
 The same spec travels with the model into every snapshot, where rollout/engine/capability.py
 interprets it in plain Python per request; here it is interpreted with numpy for whole
@@ -38,7 +38,7 @@ LOG_TRANSFORMS = {"log2": np.log2, "log1p": np.log1p, "log": np.log}
 # The smallest clip floor for which each log transform stays finite.
 LOG_DOMAIN_FLOOR = {"log2": 0.0, "log1p": -1.0, "log": 0.0}
 TRANSFORMS = frozenset({*LOG_TRANSFORMS, "ordinal", "bool", "missing", "at_least"})
-FLAG_WEIGHT = 0.5  # capability.md: flags scaled down so a pile of them does not dominate
+FLAG_WEIGHT = 0.5  # flags scaled down so that a pile of them does not dominate
 
 DEFAULT_FEATURE_SPEC: Spec = [
     # Device memory arrives bucketed in powers of two: log2 makes the buckets equidistant.

@@ -1,4 +1,4 @@
-"""A realistic synthetic population of capability profiles (capability.md's recipe).
+"""A realistic synthetic population of capability profiles (docs/capability-signals.md).
 
 A latent device tier is drawn first, then every signal given the tier (so memory, cores,
 WebGPU and inference speed move together), then everything is quantised the way browsers

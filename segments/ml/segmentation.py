@@ -1,6 +1,6 @@
 """Fit capability segments: choose k, warm-start, keep identities, label, assign in batches.
 
-Method (capability.md):
+Method (docs/capability-signals.md, "Segmentation"):
 
 1. Features: the data-driven spec of features.py, standard-scaled, then weighted. With a
    compatible previous model (same feature version and spec) its spec, imputes and scaler
@@ -72,7 +72,7 @@ ASSIGN_BATCH = 200_000
 SAVE_DATA_KEY = "save-data"  # the engine's hard-rule segment: no cluster may take its key
 
 # Label rules on a cluster's profile in raw units (medians and shares of its members).
-EDGE_READY_BENCHMARK_MS = 60.0  # fits a 100 ms interaction budget (DESIGN.md §1)
+EDGE_READY_BENCHMARK_MS = 60.0  # fits a 100 ms interaction budget (docs/budgets.md)
 EDGE_READY_MEMORY_GB = 8.0
 EDGE_READY_WEBGPU_SHARE = 0.5
 EDGE_MARGINAL_BENCHMARK_MS = 250.0

@@ -144,7 +144,7 @@ def test_client_address__trusted_proxies(rf, settings, proxies, forwarded, remot
 
 
 def test_rate_limits__shipped_defaults__fleet_at_budget_throughput_never_refused() -> None:
-    # One process taking the whole budget (4,800 evaluate requests/s, DESIGN.md §6) for 5 s,
+    # One process taking the whole budget (4,800 evaluate requests/s, docs/budgets.md) for 5 s,
     # every request from one address (a carrier NAT, or wrk on loopback) with a new
     # targeting key: nothing is refused.
     limits = limits_from_settings()

@@ -1,4 +1,10 @@
-"""The Unleash client-specification cases, loaded from EDGEFLAGS_CONFORMANCE_DIR."""
+"""The Unleash client-specification cases: the npm package @unleash/client-specification.
+
+The version is pinned in package.json and package-lock.json; `make test` installs it into
+node_modules/ (npm ci). EDGEFLAGS_CONFORMANCE_DIR overrides where the cases are read from:
+the package's `specifications` folder (the one holding index.json) or the package folder.
+A missing folder is an error, never a skipped test.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DIR = REPO / ".." / "shared" / "conformance" / "unleash-client-specification"
+DEFAULT_DIR = REPO / "node_modules" / "@unleash" / "client-specification" / "specifications"
 EXPECTED_CASES = 279
 
 
 def conformance_dir() -> Path:
-    """Where the specification lives (EDGEFLAGS_CONFORMANCE_DIR, else ../shared/…)."""
-    return Path(os.environ.get("EDGEFLAGS_CONFORMANCE_DIR", str(DEFAULT_DIR))).resolve()
+    """The folder of the specification files (EDGEFLAGS_CONFORMANCE_DIR, else node_modules/…)."""
+    folder = Path(os.environ.get("EDGEFLAGS_CONFORMANCE_DIR", str(DEFAULT_DIR))).resolve()
+    inner = folder / "specifications"
+    return inner if inner.is_dir() else folder
 
 
 @dataclass(frozen=True)
@@ -34,9 +42,18 @@ class Case:
 
 
 def load_files(folder: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """Every specification file in index order: (name, parsed JSON)."""
-    folder = (folder or conformance_dir()) / "specifications"
-    names = json.loads((folder / "index.json").read_text())
+    """Every specification file in index order: (name, parsed JSON).
+
+    Raises FileNotFoundError, saying how to install the cases, when the folder is missing.
+    """
+    folder = folder or conformance_dir()
+    index = folder / "index.json"
+    if not index.is_file():
+        raise FileNotFoundError(
+            f"{index}: the Unleash client specification is missing; `make test` installs it "
+            "(npm ci, from package-lock.json), or set EDGEFLAGS_CONFORMANCE_DIR"
+        )
+    names = json.loads(index.read_text())
     return [(name, json.loads((folder / name).read_text())) for name in names]
 
 
@@ -67,12 +84,3 @@ def cases_of(name: str, spec: dict[str, Any]) -> list[Case]:
         for t in spec.get("variantTests", [])
     ]
     return cases
-
-
-def load_cases(folder: Path | None = None) -> list[Case]:
-    """All cases; an empty list when the folder is missing (a test then fails on the count)."""
-    try:
-        files = load_files(folder)
-    except FileNotFoundError:
-        return []
-    return [case for name, spec in files for case in cases_of(name, spec)]

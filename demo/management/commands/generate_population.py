@@ -8,8 +8,9 @@ from demo.population import population_write
 
 class Command(BaseCommand):
     help = (
-        "Write a realistic synthetic population of capability profiles (capability.md): "
-        "latent device tiers, browser quantisation, missing fields by browser. Reproducible."
+        "Write a realistic synthetic population of capability profiles "
+        "(docs/capability-signals.md): latent device tiers, browser quantisation, missing "
+        "fields by browser. Reproducible."
     )
 
     def add_arguments(self, parser: Any) -> None:

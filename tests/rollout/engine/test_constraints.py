@@ -1,4 +1,4 @@
-"""Constraint operators (bucketing.md §6): the tricky points of each."""
+"""Constraint operators (docs/bucketing.md): the tricky points of each."""
 
 import pytest
 

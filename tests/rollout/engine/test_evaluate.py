@@ -160,7 +160,7 @@ def test_evaluate__invalid_segment__referring_flags_off() -> None:
     assert "segment 1 is invalid" in (decision.error_message or "")
 
 
-# --- dependencies (§8) ---------------------------------------------------------------------
+# --- dependencies --------------------------------------------------------------------------
 
 
 def _with_parent(dependency: DependencyDef, context: dict | None = None) -> bool:

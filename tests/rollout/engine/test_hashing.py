@@ -1,4 +1,4 @@
-"""Bucketing vectors of bucketing.md §3, checked against mmh3, and the bucket distribution."""
+"""Bucketing vectors of docs/bucketing.md, checked against mmh3, and the bucket distribution."""
 
 import mmh3
 import pytest

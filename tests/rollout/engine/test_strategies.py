@@ -1,4 +1,4 @@
-"""Built-in strategies (bucketing.md §5)."""
+"""Built-in strategies (docs/bucketing.md)."""
 
 import random
 import socket

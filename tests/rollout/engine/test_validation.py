@@ -1,4 +1,4 @@
-"""Validation before save: every problem names its field (bucketing.md §10, §11)."""
+"""Validation before save: every problem names its field (docs/bucketing.md)."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""guardrails.md's decision rule, at chosen points, with evidence checked against hand values."""
+"""The decision rule of docs/guardrails.md, at chosen points, with evidence checked against
+hand values."""
 
 from __future__ import annotations
 

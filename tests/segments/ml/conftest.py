@@ -55,7 +55,7 @@ def contexts(columns: dict[str, np.ndarray], rows: int) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def realistic() -> Fitted:
-    """60k clients as capability.md describes them, and their first model."""
+    """60k clients as docs/capability-signals.md describes them, and their first model."""
     population = generate_population(60_000, seed=11)
     return Fitted(population, fit(population))
 

@@ -1,4 +1,4 @@
-"""The synthetic population: capability.md's recipe, browser quantisation, speed."""
+"""The synthetic population (docs/capability-signals.md): browser quantisation, speed."""
 
 from __future__ import annotations
 

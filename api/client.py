@@ -25,6 +25,7 @@ from api.http import (
     read_json_body,
 )
 from api.rate_limits import client_address, limits_from_settings
+from capability_probe import vocabulary
 from capability_probe.services import profile_attributes
 from ops.outage import Outage
 from ops.request_log import route_label
@@ -137,19 +138,21 @@ def parse_context(value: Any) -> dict[str, Any]:
 
 
 # A context carrying any of these brings its capability inline; otherwise the client's
-# stored profile (from its last probe) is used.
-CAPABILITY_ATTRIBUTES = frozenset(
-    {"memoryGb", "cores", "webgpu", "benchmarkMs", "rttMs", "downlinkMbps", "effectiveType"}
-)
+# stored profile (from its last probe) is used. These are the engine's profiling signals
+# less the runtime hints: saveData, like every attribute, is passed on to the engine, but a
+# context of hints alone still gets the stored profile, with its hints applied over it.
+INLINE_CAPABILITY = vocabulary.INLINE_CAPABILITY
 
 
 def with_stored_profile(context: dict[str, Any], held: HeldSnapshot) -> dict[str, Any]:
-    """The context, completed with the client's stored profile when it brings none inline.
+    """The context, completed with the client's stored profile when it brings none inline
+    (runtime hints such as saveData do not count as capability; they override the stored
+    profile's).
 
     Only the profile the caller's environment stored is read: from the cache (Redis), and
     from the database only on a miss. The environment's id is read once per publication.
     """
-    if held.snapshot.capability is None or not CAPABILITY_ATTRIBUTES.isdisjoint(context):
+    if held.snapshot.capability is None or not INLINE_CAPABILITY.isdisjoint(context):
         return context
     client_id = context.get("clientId") or context.get("targetingKey")
     if not isinstance(client_id, str) or not client_id:

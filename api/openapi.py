@@ -13,6 +13,7 @@ from django.conf import settings
 
 from api import openapi_examples as examples
 from capability_probe import schema as probe_schema
+from capability_probe.vocabulary import BENCHMARK_MS, BENCHMARK_WORKLOAD, CapabilityField, Kind
 from rollout.telemetry.schema import MAX_INFERENCE_MS, MAX_MILLIJOULES
 
 _KEY_SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"ApiKeyAuth": []}]
@@ -164,18 +165,14 @@ _DECISIONS: dict[str, Any] = {
 }
 
 
-def _probe_field(normalise: Any, name: str) -> dict[str, Any]:
-    """The JSON type a probe field's normaliser takes (the server also normalises it)."""
-    choices = {
-        "effectiveType": probe_schema.EFFECTIVE_TYPES,
-        "computePressure": probe_schema.PRESSURE_STATES,
-    }
-    if name in choices:
-        return {"type": "string", "enum": list(choices[name])}
-    if normalise is probe_schema._boolean:
+def _probe_field(field: CapabilityField) -> dict[str, Any]:
+    """The JSON type a probe field takes (the server also normalises it)."""
+    if field.kind is Kind.ENUM:
+        return {"type": "string", "enum": list(field.choices)}
+    if field.kind is Kind.BOOL:
         return {"type": "boolean"}
-    if normalise is probe_schema._text:
-        return {"type": "string", "maxLength": 64}
+    if field.kind is Kind.STR:
+        return {"type": "string", "maxLength": field.max_length}
     return {"type": "number"}
 
 
@@ -186,12 +183,13 @@ def _probe_section(section: str) -> dict[str, Any]:
         "additionalProperties": False,
         "description": "Fields a client cannot measure are left out (or null), never guessed",
         "properties": {
-            name: {**_probe_field(normalise, name), "nullable": True}
-            for name, (_, normalise, _) in probe_schema.FIELDS[section].items()
+            name: {**_probe_field(field), "nullable": True}
+            for name, field in probe_schema.FIELDS[section].items()
         },
     }
 
 
+_BENCHMARK_RANGE = dict(zip(("minimum", "maximum"), BENCHMARK_MS.accepted or (), strict=True))
 _PROBE: dict[str, Any] = {
     "type": "object",
     "required": ["probeId", "clientId"],
@@ -216,8 +214,11 @@ _PROBE: dict[str, Any] = {
             "nullable": True,
             "additionalProperties": False,
             "properties": {
-                "ms": {"type": "number", "minimum": 0.001, "maximum": 600000, "nullable": True},
-                "workload": {"type": "string", "maxLength": 64},
+                BENCHMARK_MS.probe_key: {"type": "number", **_BENCHMARK_RANGE, "nullable": True},
+                BENCHMARK_WORKLOAD.probe_key: {
+                    "type": "string",
+                    "maxLength": BENCHMARK_WORKLOAD.max_length,
+                },
             },
         },
     },

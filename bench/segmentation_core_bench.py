@@ -22,11 +22,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from capability_probe.vocabulary import POPULATION, SAVE_DATA, Kind  # noqa: E402
 from rollout.engine.capability import CapabilityModel, assign_segment  # noqa: E402
 from segments.ml.population import generate_population  # noqa: E402
 from segments.ml.segmentation import assign_batch, fit_segmentation  # noqa: E402
 
-BOOLEANS = {"webgpu", "shaderF16", "webnn", "wasmSimd", "saveData", "mobile"}
+BOOLEANS = {f.wire for f in POPULATION if f.kind is Kind.BOOL}
 
 
 def _peak_mb() -> int:
@@ -46,7 +47,7 @@ def _contexts(columns: dict[str, np.ndarray], rows: int) -> list[dict[str, Any]]
                 context[name] = bool(value)
             else:
                 context[name] = value.item() if isinstance(value, np.generic) else value
-        context.pop("saveData", None)  # the hard rule would skip the model
+        context.pop(SAVE_DATA.wire, None)  # the hard rule would skip the model
         out.append(context)
     return out
 

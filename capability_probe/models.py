@@ -18,30 +18,10 @@ from typing import Any
 
 from django.db import models
 
+from capability_probe.vocabulary import ATTRIBUTE_COLUMNS
+
 # Profile column -> the attribute name clients, the engine and the segmentation model use.
-ATTRIBUTE_NAMES: dict[str, str] = {
-    "memory_gb": "memoryGb",
-    "cores": "cores",
-    "webgpu": "webgpu",
-    "shader_f16": "shaderF16",
-    "webnn": "webnn",
-    "wasm_simd": "wasmSimd",
-    "wasm_threads": "wasmThreads",
-    "storage_gb": "storageGb",
-    "media_performance_class": "mediaPerformanceClass",
-    "npu": "npu",
-    "benchmark_ms": "benchmarkMs",
-    "rtt_ms": "rttMs",
-    "downlink_mbps": "downlinkMbps",
-    "effective_type": "effectiveType",
-    "save_data": "saveData",
-    "os": "os",
-    "os_version": "osVersion",
-    "browser": "browser",
-    "browser_version": "browserVersion",
-    "app_version": "appVersion",
-    "mobile": "mobile",
-}
+ATTRIBUTE_NAMES: dict[str, str] = ATTRIBUTE_COLUMNS
 
 
 def columns_to_attributes(columns: dict[str, Any]) -> dict[str, Any]:

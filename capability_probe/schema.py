@@ -13,17 +13,24 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from capability_probe import vocabulary
+from capability_probe.vocabulary import (
+    BENCHMARK_MS,
+    BENCHMARK_WORKLOAD,
+    TEXT_LENGTH,
+    CapabilityField,
+    Kind,
+    Section,
+)
 from ops.json_input import JsonInputError, check_json
 
 PROBE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-EFFECTIVE_TYPES = ("slow-2g", "2g", "3g", "4g")
-PRESSURE_STATES = ("nominal", "fair", "serious", "critical")
 
 
 class ProbeInvalid(ValueError):
@@ -61,7 +68,7 @@ def _boolean(field: str, value: Any) -> bool:
     return value
 
 
-def _text(field: str, value: Any, limit: int = 64) -> str:
+def _text(field: str, value: Any, limit: int = TEXT_LENGTH) -> str:
     if not isinstance(value, str) or len(value) > limit:
         raise ProbeInvalid(field, f"must be a string of at most {limit} characters")
     return value.strip()
@@ -73,80 +80,25 @@ def _choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
     return str(value)
 
 
-def _memory_gb(field: str, value: Any) -> float:
-    # Browsers report powers of two (Chrome: up to 32 on desktop); native apps report the
-    # total RAM. Quantise both the browser's way: the power of two at or below, capped.
-    gb = _number(field, value, 0.01, 4096)
-    return float(min(32.0, max(0.25, 2 ** math.floor(math.log2(gb) + 1e-9))))
+def normalise(field: CapabilityField, where: str, value: Any) -> Any:
+    """A probe's (present) value of `field`, checked and normalised as the vocabulary says;
+    raises ProbeInvalid naming `where`."""
+    if field.kind is Kind.BOOL:
+        return _boolean(where, value)
+    if field.kind is Kind.ENUM:
+        return _choice(where, value, field.choices)
+    if field.kind is Kind.STR:
+        return _text(where, value, field.max_length)
+    assert field.accepted is not None, field.wire
+    return field.quantise(_number(where, value, *field.accepted))
 
 
-def _rtt_ms(field: str, value: Any) -> int:
-    # Chromium rounds RTT to 50 ms and caps it at 3 s.
-    return int(min(3000, round(_number(field, value, 0, 600_000) / 50) * 50))
-
-
-def _downlink(field: str, value: Any) -> float:
-    # Chromium rounds downlink to 50 kbps and caps it at 10 Mbps.
-    return float(min(10.0, round(_number(field, value, 0, 100_000) * 20) / 20))
-
-
-Normaliser = Callable[[str, Any], Any]
-
-# section -> field -> (profile column or runtime key, normaliser, goes to runtime?)
-FIELDS: dict[str, dict[str, tuple[str, Normaliser, bool]]] = {
-    "device": {
-        "memoryGb": ("memory_gb", _memory_gb, False),
-        "cores": ("cores", lambda f, v: int(min(64, _number(f, v, 1, 1024))), False),
-        "webgpu": ("webgpu", _boolean, False),
-        "shaderF16": ("shader_f16", _boolean, False),
-        "webnn": ("webnn", _boolean, False),
-        "wasmSimd": ("wasm_simd", _boolean, False),
-        "wasmThreads": ("wasm_threads", _boolean, False),
-        "storageGb": ("storage_gb", lambda f, v: round(_number(f, v, 0, 1e6), 1), False),
-        "mediaPerformanceClass": (
-            "media_performance_class",
-            lambda f, v: int(_number(f, v, 0, 100)),
-            False,
-        ),
-        "npu": ("npu", _boolean, False),
-        "batteryLevel": ("batteryLevel", lambda f, v: round(_number(f, v, 0, 1), 2), True),
-        "charging": ("charging", _boolean, True),
-        "computePressure": (
-            "computePressure",
-            lambda f, v: _choice(f, v, PRESSURE_STATES),
-            True,
-        ),
-    },
-    "network": {
-        "effectiveType": (
-            "effective_type",
-            lambda f, v: _choice(f, v, EFFECTIVE_TYPES),
-            False,
-        ),
-        "rttMs": ("rtt_ms", _rtt_ms, False),
-        "downlinkMbps": ("downlink_mbps", _downlink, False),
-        "saveData": ("save_data", _boolean, False),
-        "online": ("online", _boolean, True),
-    },
-    "platform": {
-        "os": ("os", _text, False),
-        "osVersion": ("os_version", _text, False),
-        "browser": ("browser", _text, False),
-        "browserVersion": ("browser_version", _text, False),
-        "appVersion": ("app_version", _text, False),
-        "mobile": ("mobile", _boolean, False),
-    },
+# section -> field name in the probe -> field (the benchmark section is read on its own)
+FIELDS: dict[str, dict[str, CapabilityField]] = {
+    section.value: {field.probe_key: field for field in vocabulary.in_section(section)}
+    for section in (Section.DEVICE, Section.NETWORK, Section.PLATFORM)
 }
-TOP_LEVEL = {
-    "probeId",
-    "clientId",
-    "identityHash",
-    "consent",
-    "device",
-    "network",
-    "platform",
-    "benchmark",
-}
+TOP_LEVEL = {"probeId", "clientId", "identityHash", "consent", *(s.value for s in Section)}
 IDENTITY_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -192,22 +144,21 @@ def parse_probe(raw: Any) -> Probe:
         for name, value in _section(section, raw.get(section)).items():
             if value is None:
                 continue  # an API the client does not have: missing stays missing
-            target, normalise, is_runtime = FIELDS[section][name]
-            normalised = normalise(f"{section}.{name}", value)
-            (runtime if is_runtime else profile)[target] = normalised
+            field = FIELDS[section][name]
+            normalised = normalise(field, f"{section}.{name}", value)
+            (profile if field.column is not None else runtime)[field.stored_as] = normalised
     benchmark = raw.get("benchmark")
     if benchmark is not None:
         if not isinstance(benchmark, Mapping):
             raise ProbeInvalid("benchmark", "must be an object with ms and workload")
-        unknown = sorted(set(benchmark) - {"ms", "workload"})
+        ms, workload = BENCHMARK_MS, BENCHMARK_WORKLOAD
+        unknown = sorted(set(benchmark) - {ms.probe_key, workload.probe_key})
         if unknown:
             raise ProbeInvalid(f"benchmark.{unknown[0]}", "unknown field")
-        if benchmark.get("ms") is not None:
-            profile["benchmark_ms"] = round(
-                _number("benchmark.ms", benchmark["ms"], 0.001, 600_000), 2
-            )
-            profile["benchmark_workload"] = _text(
-                "benchmark.workload", benchmark.get("workload", "")
+        if benchmark.get(ms.probe_key) is not None:
+            profile[ms.stored_as] = normalise(ms, "benchmark.ms", benchmark[ms.probe_key])
+            profile[workload.stored_as] = normalise(
+                workload, "benchmark.workload", benchmark.get(workload.probe_key, "")
             )
     return Probe(probe_id, client_id, consent, profile, runtime, identity_hash)
 

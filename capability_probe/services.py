@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from capability_probe.models import ClientProfile, ProbeReceipt, columns_to_attributes
 from capability_probe.schema import Probe, ProbeInvalid, probe_fingerprint
+from capability_probe.vocabulary import TEXT_COLUMNS
 
 HISTORY_LENGTH = 5
 # How long "this client has no profile" is remembered (its first probe overwrites it).
@@ -239,15 +240,7 @@ def profiles_bulk_load(
     now = timezone.now()
     names = ["environment_id", "client_hash", "received_at", "probe_count", "runtime"]
     names += ["history", "segment_key"]
-    names += [
-        "benchmark_workload",
-        "effective_type",
-        "os",
-        "os_version",
-        "browser",
-        "browser_version",
-        "app_version",
-    ]
+    names += TEXT_COLUMNS
     data_columns = [c for c in columns if c not in names]
     count = len(client_hashes)
 

@@ -28,6 +28,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
+from capability_probe.vocabulary import CLUSTERED, MOBILE, NUMBERS, SHADER_F16, WEBGPU
 from rollout.audit import Actor
 from rollout.models import SegmentRollout
 from rollout.roles import can_operate
@@ -41,15 +42,10 @@ SHARE_HISTORY_RUNS = 30
 
 # Centroid fields people know by another name, with their unit; "%" fields are shares 0..1.
 # Any other numeric field of a centroid is drawn under its own name.
+# The measurements come first, named and measured as the capability vocabulary says.
 CENTROID_FIELDS: dict[str, tuple[str, str]] = {
-    "memoryGb": ("memory", "GB"),
-    "cores": ("cores", ""),
-    "benchmarkMs": ("benchmark", "ms"),
-    "rttMs": ("RTT", "ms"),
-    "downlinkMbps": ("downlink", "Mbps"),
-    "webgpuShare": ("WebGPU", "%"),
-    "shaderF16Share": ("shader f16", "%"),
-    "mobileShare": ("mobile", "%"),
+    **{f.wire: (f.label, f.unit) for f in CLUSTERED if f.kind in NUMBERS},
+    **{f"{f.wire}Share": (f.label, "%") for f in (WEBGPU, SHADER_F16, MOBILE)},
     "share4g": ("on 4g", "%"),
 }
 CENTROID_SKIPPED = {"clients"}  # the cluster's size at fit time: the segment's size is shown

@@ -6,26 +6,20 @@ import numpy as np
 from django.db import connection
 
 from capability_probe.models import ClientProfile
+from capability_probe.vocabulary import NUMBERS, POPULATION, TEXTS, Kind
 from segments.models import CapabilitySegment, SegmentationModel
 
-# Profile column -> population column name (segments/ml's data contract).
-NUMERIC = {
-    "memory_gb": "memoryGb",
-    "cores": "cores",
-    "benchmark_ms": "benchmarkMs",
-    "rtt_ms": "rttMs",
-    "downlink_mbps": "downlinkMbps",
-    "storage_gb": "storageGb",
+# Profile column -> population column name (segments/ml's data contract), by kind: numbers
+# and booleans are read as floats (NaN: missing), text as objects (None: missing).
+NUMERIC: dict[str, str] = {
+    f.column: f.wire for f in POPULATION if f.column is not None and f.kind in NUMBERS
 }
-BOOLEAN = {
-    "webgpu": "webgpu",
-    "shader_f16": "shaderF16",
-    "webnn": "webnn",
-    "wasm_simd": "wasmSimd",
-    "save_data": "saveData",
-    "mobile": "mobile",
+BOOLEAN: dict[str, str] = {
+    f.column: f.wire for f in POPULATION if f.column is not None and f.kind is Kind.BOOL
 }
-TEXT = {"effective_type": "effectiveType", "os": "os", "browser": "browser"}
+TEXT: dict[str, str] = {
+    f.column: f.wire for f in POPULATION if f.column is not None and f.kind in TEXTS
+}
 FETCH_BATCH = 50_000
 
 

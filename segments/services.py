@@ -24,6 +24,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from capability_probe.models import ClientProfile
+from capability_probe.vocabulary import SAVE_DATA, SAVE_DATA_SEGMENT
 from ops import metrics
 from segments import selectors
 from segments.ml.drift import adjusted_rand, share_psi
@@ -34,7 +35,6 @@ from segments.signals import segmentation_published
 
 logger = logging.getLogger(__name__)
 
-SAVE_DATA_SEGMENT = "save-data"
 ARI_SAMPLE = 10_000
 SQLITE_CHUNK = 900  # SQLite caps the number of parameters per statement
 
@@ -179,7 +179,7 @@ def segmentation_run(
         key_of = dict(zip(artifact.identities, artifact.keys, strict=True))
         served = _served_keys(key_of)
         keys = np.array([served[int(i)] for i in result.assignments], dtype=object)
-        save_data = np.nan_to_num(columns["saveData"], nan=0.0) > 0.5
+        save_data = np.nan_to_num(columns[SAVE_DATA.wire], nan=0.0) > 0.5
         keys[save_data] = SAVE_DATA_SEGMENT
         sizes = {key: int((keys == key).sum()) for key in artifact.keys}
         total = max(1, sum(sizes.values()))

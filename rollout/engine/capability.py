@@ -20,7 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
-SAVE_DATA_SEGMENT = "save-data"
+from capability_probe.vocabulary import SAVE_DATA
+from capability_probe.vocabulary import SAVE_DATA_SEGMENT as SAVE_DATA_SEGMENT
+
 # The save-data segment's identity: learned segments count from 1, so 0 is never taken.
 SAVE_DATA_IDENTITY = 0
 
@@ -218,7 +220,7 @@ class CapabilityModel:
 
 def assign_segment(model: CapabilityModel, attributes: Mapping[str, Any]) -> str | None:
     """The client's segment key: save-data by rule; None when it reports no capability."""
-    if _flag(attributes.get("saveData")) == 1.0:
+    if _flag(attributes.get(SAVE_DATA.wire)) == 1.0:
         return SAVE_DATA_SEGMENT  # an explicit user wish, outside the model
     point = model.point(attributes)
     return None if point is None else model.nearest(point)

@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rollout.engine.capability import SAVE_DATA_SEGMENT, assign_segment
+from capability_probe.vocabulary import SAVE_DATA, SAVE_DATA_SEGMENT
+from rollout.engine.capability import assign_segment
 from rollout.engine.context import Context
 from rollout.engine.ladder import Climb, Ladder, Rung, climb, is_profiled
 from rollout.engine.model import DISABLED_VARIANT
@@ -145,7 +146,7 @@ def flag_not_found(flag_key: str) -> Decision:
 
 def resolve_segment(snapshot: Snapshot, attributes: Mapping[str, Any]) -> str | None:
     """The client's capability segment: the hard rules, else the nearest centroid."""
-    if attributes.get("saveData") is True:
+    if attributes.get(SAVE_DATA.wire) is True:
         return SAVE_DATA_SEGMENT  # an explicit user wish, outside the model
     if snapshot.capability is None:
         return None

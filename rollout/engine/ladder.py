@@ -18,6 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from capability_probe.vocabulary import (
+    BATTERY_LEVEL,
+    CHARGING,
+    COMPUTE_PRESSURE,
+    ONLINE,
+    PROFILING_SIGNALS,
+    SAVE_DATA,
+)
 from rollout.engine.constraints import Predicate, compile_constraint
 from rollout.engine.context import Context
 from rollout.engine.hashing import normalized
@@ -25,17 +33,11 @@ from rollout.engine.shapes import constraint_from_json
 
 LOW_BATTERY = 0.2
 # A client that reports none of these has not been profiled (no probe, nothing inline).
-CAPABILITY_FIELDS = (
-    "memoryGb",
-    "cores",
-    "webgpu",
-    "benchmarkMs",
-    "rttMs",
-    "downlinkMbps",
-    "effectiveType",
-    "saveData",
-)
-PRESSURE_TOO_HIGH = frozenset({"serious", "critical"})
+CAPABILITY_FIELDS = PROFILING_SIGNALS
+PRESSURE_TOO_HIGH = frozenset({"serious", "critical"})  # of the vocabulary's PRESSURE_STATES
+# The runtime hints read here (capability_probe/vocabulary.py).
+_BATTERY, _CHARGING = BATTERY_LEVEL.wire, CHARGING.wire
+_PRESSURE, _ONLINE, _SAVE_DATA = COMPUTE_PRESSURE.wire, ONLINE.wire, SAVE_DATA.wire
 # What a rung needs at run time: the device's own compute, or the network.
 RUNS_ON = frozenset({"device", "cloud", "none"})
 DEFAULT_RUNS_ON = {"edge": "device", "cloud": "cloud"}
@@ -171,18 +173,18 @@ def is_profiled(ctx: Context) -> bool:
 def removed_by_hints(ctx: Context) -> frozenset[str]:
     """What the runtime hints rule out: 'device' and/or 'cloud' (never adds anything)."""
     removed = set()
-    battery = ctx.raw("batteryLevel")
+    battery = ctx.raw(_BATTERY)
     if (
         isinstance(battery, (int, float))
         and battery < LOW_BATTERY
-        and ctx.raw("charging") is not True
+        and ctx.raw(_CHARGING) is not True
     ):
         removed.add("device")
-    if ctx.raw("computePressure") in PRESSURE_TOO_HIGH:
+    if ctx.raw(_PRESSURE) in PRESSURE_TOO_HIGH:
         removed.add("device")
-    if ctx.raw("online") is False:
+    if ctx.raw(_ONLINE) is False:
         removed.add("cloud")
-    if ctx.raw("saveData") is True:
+    if ctx.raw(_SAVE_DATA) is True:
         removed.update(("device", "cloud"))
     return frozenset(removed)
 
@@ -241,10 +243,10 @@ def climb(
 
 
 def _hint_reason(runs_on: str, ctx: Context) -> str:
-    if ctx.raw("saveData") is True:
-        return "saveData is on"
+    if ctx.raw(_SAVE_DATA) is True:
+        return f"{_SAVE_DATA} is on"
     if runs_on == "cloud":
         return "offline"
-    if ctx.raw("computePressure") in PRESSURE_TOO_HIGH:
-        return f"compute pressure {ctx.raw('computePressure')}"
+    if ctx.raw(_PRESSURE) in PRESSURE_TOO_HIGH:
+        return f"compute pressure {ctx.raw(_PRESSURE)}"
     return "battery low and not charging"

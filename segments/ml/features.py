@@ -5,7 +5,8 @@ interprets it in plain Python per request; here it is interpreted with numpy for
 populations. A test keeps the two in agreement, so a transform added here must be added
 there too.
 
-A feature is a JSON-able dict: `name`, `source` (a population column), `transform` and its
+A feature is a JSON-able dict: `name`, `source` (a population column: one of the clustered
+fields of capability_probe/vocabulary.py, and every one of them is used), `transform` and its
 parameters, `weight` (multiplies the feature after standard scaling) and, once fitted,
 `impute` (the transformed value used when the source is missing).
 
@@ -27,13 +28,27 @@ from typing import Any
 
 import numpy as np
 
+from capability_probe.vocabulary import (
+    BENCHMARK_MS,
+    CORES,
+    DOWNLINK_MBPS,
+    EFFECTIVE_TYPE,
+    MEMORY_GB,
+    RTT_MS,
+    SHADER_F16,
+    WASM_SIMD,
+    WEBGPU,
+    WEBNN,
+)
+
 # Bump whenever DEFAULT_FEATURE_SPEC or a transform's meaning changes: models fitted with
 # another version are not warm-started from (their centroids live in another space).
 FEATURE_VERSION = 2
 Spec = list[dict[str, Any]]
 Columns = Mapping[str, np.ndarray]
 
-EFFECTIVE_TYPE_LEVELS = {"slow-2g": 0, "2g": 1, "3g": 2, "4g": 3}
+# slow-2g 0, 2g 1, 3g 2, 4g 3
+EFFECTIVE_TYPE_LEVELS = {level: code for code, level in enumerate(EFFECTIVE_TYPE.choices)}
 LOG_TRANSFORMS = {"log2": np.log2, "log1p": np.log1p, "log": np.log}
 # The smallest clip floor for which each log transform stays finite.
 LOG_DOMAIN_FLOOR = {"log2": 0.0, "log1p": -1.0, "log": 0.0}
@@ -43,49 +58,54 @@ FLAG_WEIGHT = 0.5  # flags scaled down so that a pile of them does not dominate
 DEFAULT_FEATURE_SPEC: Spec = [
     # Device memory arrives bucketed in powers of two: log2 makes the buckets equidistant.
     # Safari and Firefox do not report it, hence the missing flag.
-    {"name": "memory_log2", "source": "memoryGb", "transform": "log2", "clip": [0.25, 32]},
+    {"name": "memory_log2", "source": MEMORY_GB.wire, "transform": "log2", "clip": [0.25, 32]},
     {
         "name": "memory_missing",
-        "source": "memoryGb",
+        "source": MEMORY_GB.wire,
         "transform": "missing",
         "weight": FLAG_WEIGHT,
     },
-    {"name": "cores_log2", "source": "cores", "transform": "log2", "clip": [1, 64]},
+    {"name": "cores_log2", "source": CORES.wire, "transform": "log2", "clip": [1, 64]},
     # Chromium rounds RTT to 50 ms, so a fast link reads 0 or 50: both clip to 50, or they
     # would sit a whole log unit apart while meaning the same thing (faster than any rung needs).
-    {"name": "rtt_log1p", "source": "rttMs", "transform": "log1p", "clip": [50, 3000]},
-    {"name": "downlink_log1p", "source": "downlinkMbps", "transform": "log1p", "clip": [0, 10]},
+    {"name": "rtt_log1p", "source": RTT_MS.wire, "transform": "log1p", "clip": [50, 3000]},
+    {"name": "downlink_log1p", "source": DOWNLINK_MBPS.wire, "transform": "log1p", "clip": [0, 10]},
     # Chromium caps downlink at 10 Mbps (and reports 10 with no estimate): "at the cap" is a
     # category of its own, not a measurement.
     {
         "name": "downlink_at_cap",
-        "source": "downlinkMbps",
+        "source": DOWNLINK_MBPS.wire,
         "transform": "at_least",
         "threshold": 10,
         "weight": FLAG_WEIGHT,
     },
     {
         "name": "network_missing",
-        "source": "rttMs",
+        "source": RTT_MS.wire,
         "transform": "missing",
         "weight": FLAG_WEIGHT,
     },
     {
         "name": "effective_type",
-        "source": "effectiveType",
+        "source": EFFECTIVE_TYPE.wire,
         "transform": "ordinal",
         "levels": EFFECTIVE_TYPE_LEVELS,
     },
-    {"name": "webgpu", "source": "webgpu", "transform": "bool", "weight": FLAG_WEIGHT},
-    {"name": "shader_f16", "source": "shaderF16", "transform": "bool", "weight": FLAG_WEIGHT},
-    {"name": "webnn", "source": "webnn", "transform": "bool", "weight": FLAG_WEIGHT},
-    {"name": "wasm_simd", "source": "wasmSimd", "transform": "bool", "weight": FLAG_WEIGHT},
+    {"name": "webgpu", "source": WEBGPU.wire, "transform": "bool", "weight": FLAG_WEIGHT},
+    {"name": "shader_f16", "source": SHADER_F16.wire, "transform": "bool", "weight": FLAG_WEIGHT},
+    {"name": "webnn", "source": WEBNN.wire, "transform": "bool", "weight": FLAG_WEIGHT},
+    {"name": "wasm_simd", "source": WASM_SIMD.wire, "transform": "bool", "weight": FLAG_WEIGHT},
     # The measured reference workload: the most honest signal; log because a slow device is
     # slow by a factor, not by a number of milliseconds.
-    {"name": "benchmark_log", "source": "benchmarkMs", "transform": "log", "clip": [0.5, 20000]},
+    {
+        "name": "benchmark_log",
+        "source": BENCHMARK_MS.wire,
+        "transform": "log",
+        "clip": [0.5, 20000],
+    },
     {
         "name": "benchmark_missing",
-        "source": "benchmarkMs",
+        "source": BENCHMARK_MS.wire,
         "transform": "missing",
         "weight": FLAG_WEIGHT,
     },

@@ -41,6 +41,14 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
 
+from capability_probe.vocabulary import (
+    CLUSTERED,
+    EFFECTIVE_TYPE,
+    MOBILE,
+    NUMBERS,
+    SAVE_DATA_SEGMENT,
+    WEBGPU,
+)
 from segments.ml.features import (
     DEFAULT_FEATURE_SPEC,
     FEATURE_VERSION,
@@ -69,7 +77,7 @@ MAX_ITER = 100
 # by default): 128 MB is as fast on 10k rows and keeps the job well inside its 2 GB.
 SILHOUETTE_MEMORY_MB = 128
 ASSIGN_BATCH = 200_000
-SAVE_DATA_KEY = "save-data"  # the engine's hard-rule segment: no cluster may take its key
+SAVE_DATA_KEY = SAVE_DATA_SEGMENT  # the engine's hard-rule segment: no cluster may take its key
 
 # Label rules on a cluster's profile in raw units (medians and shares of its members).
 EDGE_READY_BENCHMARK_MS = 60.0  # fits a 100 ms interaction budget (docs/budgets.md)
@@ -341,17 +349,16 @@ def centroid_profile(columns: Columns, mask: np.ndarray) -> Profile:
         values = present(name)
         return round(float(values.mean()), 3) if values.size else None
 
-    effective = columns["effectiveType"][mask] if "effectiveType" in columns else np.zeros(0)
+    effective = (
+        columns[EFFECTIVE_TYPE.wire][mask] if EFFECTIVE_TYPE.wire in columns else np.zeros(0)
+    )
     known = effective[effective != None]  # noqa: E711 - elementwise on an object array
     return {
         "clients": int(mask.sum()),
-        "memoryGb": median("memoryGb"),
-        "cores": median("cores"),
-        "benchmarkMs": median("benchmarkMs"),
-        "rttMs": median("rttMs"),
-        "downlinkMbps": median("downlinkMbps"),
-        "webgpuShare": share("webgpu"),
-        "mobileShare": share("mobile"),
+        # memoryGb, cores, benchmarkMs, rttMs, downlinkMbps: every clustered measurement
+        **{f.wire: median(f.wire) for f in CLUSTERED if f.kind in NUMBERS},
+        "webgpuShare": share(WEBGPU.wire),
+        "mobileShare": share(MOBILE.wire),
         "share4g": round(float(np.mean(known == "4g")), 3) if known.size else None,
     }
 

@@ -17,6 +17,7 @@ from django.core.management import call_command
 
 from capability_probe.models import ClientProfile, ProbeReceipt
 from capability_probe.services import client_hash
+from capability_probe.vocabulary import SAVE_DATA_SEGMENT
 from rollout.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -253,6 +254,51 @@ def test_evaluate__after_probe__stored_profile_gives_segment_to_rules(api, demo,
         api("POST", "/api/v1/evaluate", key, spoofed).json()["flags"]["on-device-summary"]["value"]
         is False
     )
+
+
+def _smart_compose(api, key: str, context: dict[str, Any]) -> dict[str, Any]:
+    body = {"context": {"targetingKey": "device-42", **context}, "flags": ["smart-compose"]}
+    return api("POST", "/api/v1/evaluate", key, body).json()["flags"]["smart-compose"]
+
+
+def test_evaluate__stored_high_end_profile_and_only_save_data_off__edge_from_the_profile(
+    api, demo, publish
+) -> None:
+    # saveData is a runtime hint, not capability: a context carrying only hints brings no
+    # capability inline, so the stored profile (8 GB, WebGPU, 18.5 ms) still decides.
+    key = _client_key(publish)
+    api("POST", "/api/v1/probes", key, PROBE)
+
+    decision = _smart_compose(api, key, {"saveData": False})
+
+    assert decision["variant"] == "edge", decision
+    assert decision["metadata"]["segment"].startswith("edge-ready")
+    assert _smart_compose(api, key, {}) == decision  # as without the hint
+
+
+def test_evaluate__stored_high_end_profile_and_save_data_on__the_hint_wins(
+    api, demo, publish
+) -> None:
+    key = _client_key(publish)
+    api("POST", "/api/v1/probes", key, PROBE)
+
+    decision = _smart_compose(api, key, {"saveData": True})
+
+    assert decision["metadata"]["segment"] == SAVE_DATA_SEGMENT
+    assert decision["variant"] == "lite", decision
+    assert decision["unmet"]["edge"][0] == "saveData is on"
+
+
+def test_evaluate__stored_high_end_profile_and_capability_inline__the_inline_context_decides(
+    api, demo, publish
+) -> None:
+    key = _client_key(publish)
+    api("POST", "/api/v1/probes", key, PROBE)
+
+    decision = _smart_compose(api, key, {"memoryGb": 2, "saveData": False})
+
+    assert decision["variant"] != "edge"
+    assert "memoryGb ≥ 4" in decision["unmet"]["edge"]
 
 
 # --- privacy: replays, membership, environments ----------------------------------------

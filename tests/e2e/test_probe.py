@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Request, Route
 
-from capability_probe.schema import FIELDS, PRESSURE_STATES, TOP_LEVEL
+from capability_probe.schema import FIELDS, TOP_LEVEL
+from capability_probe.vocabulary import PRESSURE_STATES
 from tests.e2e.conftest import ConsoleLog, WebServer
 
 pytestmark = pytest.mark.services

@@ -9,18 +9,24 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from rollout.rollouts import RolloutError
+from ops.errors import Conflict, DomainError, NotFound
+
+
+def domain_status(exc: DomainError) -> int:
+    """The HTTP status of a domain refusal: the one place the API decides it."""
+    if isinstance(exc, NotFound):
+        return status.HTTP_404_NOT_FOUND
+    if isinstance(exc, Conflict):
+        return status.HTTP_409_CONFLICT
+    return status.HTTP_400_BAD_REQUEST
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus domain validation errors (Django's and ValueError) as 400."""
+    """DRF's handler, plus domain refusals (ours and Django's validation errors) as 4xx naming
+    the field. Anything else, a plain ValueError included, is a bug and stays a 500."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, RolloutError):
-        return Response({exc.field: [exc.message]}, status=exc.status)
-    if isinstance(exc, ValueError):
-        field, _, message = str(exc).partition(": ")
-        body = {field: [message]} if message else {"detail": [str(exc)]}
-        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DomainError):
+        return Response({exc.field: [exc.message]}, status=domain_status(exc))
     return drf_exception_handler(exc, context)

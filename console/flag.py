@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from console.context import page_context
 from console.overview import selected_environment
 from console.svg import Band, Series, line_chart
+from ops.errors import Conflict, NotFound
 from rollout.audit import Actor
 from rollout.guardrails import states
 from rollout.guardrails.plan import MEAN_METRICS, METRIC_LABELS, PlanInvalid, PlanSpec
@@ -286,10 +287,11 @@ def rollout_action_view(request: HttpRequest) -> HttpResponse:
                 request, f"{segment}: {action} done; it is now {row.get_state_display()}."
             )
     except RolloutError as exc:
-        if exc.field == "flag" and exc.status == 404:
+        if exc.field == "flag" and isinstance(exc, NotFound):
             raise Http404(exc.message) from exc
         context = flag_context(request, flag, environment)
         context["error"] = f"{exc.field}: {exc.message}"
         context["error_segment"] = segment or "kill"
-        return render(request, "console/flag.html", context, status=exc.status)
+        status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400
+        return render(request, "console/flag.html", context, status=status)
     return HttpResponseRedirect(back)

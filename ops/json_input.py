@@ -20,6 +20,8 @@ import math
 import re
 from typing import Any
 
+from ops.errors import DomainError
+
 MAX_JSON_DEPTH = 32
 """Deepest nesting of arrays and objects accepted anywhere (the depth of a scalar at top is 0)."""
 
@@ -28,13 +30,8 @@ MAX_JSON_DEPTH = 32
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
-class JsonInputError(ValueError):
+class JsonInputError(DomainError):
     """A JSON value refused; `field` is the path of the offending part (``stages[2].name``)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def text_problem(text: str) -> str | None:

@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from knox.models import AuthToken
 
+from ops.errors import DomainError
 from rollout.audit import Actor, audit_record
 from rollout.roles import role_require
 from rollout.services import model_label
@@ -45,9 +46,9 @@ def management_token_create(
     role_require(actor, "add", model_label(AuthToken))
     ttl = default_ttl() if ttl is None else ttl
     if not timedelta(0) < ttl <= MAX_TTL:
-        raise ValueError(f"ttl: must be more than 0 and at most {MAX_TTL.days} days")
+        raise DomainError("ttl", f"must be more than 0 and at most {MAX_TTL.days} days")
     if not user.is_active or not user.is_staff:
-        raise ValueError(f"user: {user.get_username()!r} is not an active staff user")
+        raise DomainError("user", f"{user.get_username()!r} is not an active staff user")
     token, raw = AuthToken.objects.create(user=user, expiry=ttl)
     audit_record(
         actor=actor,

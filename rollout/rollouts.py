@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from capability_probe.models import ClientProfile
+from ops.errors import Conflict, DomainError, NotFound
 from ops.json_input import text_problem
 from rollout.audit import Actor, audit_record
 from rollout.engine.capability import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
@@ -31,14 +32,16 @@ MAX_REASON_LENGTH = 2000
 P95_SAMPLE = 100_000  # profiles read to freeze a segment's pre-rollout latency p95
 
 
-class RolloutError(ValueError):
+class RolloutError(DomainError):
     """A rollout request that cannot be carried out; `field` names what was wrong."""
 
-    def __init__(self, field: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.status = status
+
+class RolloutNotFound(RolloutError, NotFound):
+    """The flag, environment, segment or action the request names has no rollout."""
+
+
+class RolloutConflict(RolloutError, Conflict):
+    """The rollout is not in a state the request applies to."""
 
 
 def _require_reason(reason: str) -> str:
@@ -115,7 +118,7 @@ def segment_transition(
     try:
         after = states.transition(before, action, row.plan.stage_percentages(), hold_reason)
     except TransitionInvalid as exc:
-        raise RolloutError("action", str(exc), status=409) from exc
+        raise RolloutConflict("action", str(exc)) from exc
     before_json = _state_json(row)
     if action == states.ADVANCE and before.state not in (states.PENDING, states.ROLLED_BACK):
         # The finished stage's evidence multiplies into the next (docs/guardrails.md).
@@ -177,7 +180,7 @@ def rollout_plan_create(
     if not _ladder_keys(state):
         raise RolloutError("flag", f"{state.flag.key} has no ladder: only edge features ramp")
     if RolloutPlan.objects.filter(flag_state=state).exists():
-        raise RolloutError("flag", f"{state} already has a rollout plan", status=409)
+        raise RolloutConflict("flag", f"{state} already has a rollout plan")
     plan = RolloutPlan(
         flag_state=state,
         target_rung=target_rung,
@@ -229,15 +232,15 @@ def rollout_segments_sync(*, plan: RolloutPlan | None = None) -> list[SegmentRol
 
 
 def segment_rollout_get(*, flag: str, environment: str, segment: str) -> SegmentRollout:
-    """The segment's rollout row, or RolloutError(404) naming what is missing."""
+    """The segment's rollout row, or RolloutNotFound naming what is missing."""
     plan = rollout_plan_get(flag=flag, environment=environment)
     identity = segment_identity(segment)
     row = None
     if identity is not None:
         row = with_segment_keys(plan.segments.filter(segment_identity=identity)).first()
     if row is None:
-        raise RolloutError(
-            "segment", f"{segment!r} is not part of the rollout of {flag} in {environment}", 404
+        raise RolloutNotFound(
+            "segment", f"{segment!r} is not part of the rollout of {flag} in {environment}"
         )
     return row
 
@@ -249,7 +252,7 @@ def rollout_plan_get(*, flag: str, environment: str) -> RolloutPlan:
         .first()
     )
     if plan is None:
-        raise RolloutError("flag", f"{flag} has no rollout in environment {environment!r}", 404)
+        raise RolloutNotFound("flag", f"{flag} has no rollout in environment {environment!r}")
     return plan
 
 
@@ -258,7 +261,7 @@ def rollout_action(
 ) -> SegmentRollout:
     """A person's rollback, pause, resume or advance of one segment."""
     if action not in states.MANUAL_ACTIONS:
-        raise RolloutError("action", f"must be one of {', '.join(states.MANUAL_ACTIONS)}", 404)
+        raise RolloutNotFound("action", f"must be one of {', '.join(states.MANUAL_ACTIONS)}")
     reason = _require_reason(reason)
     row = segment_rollout_get(flag=flag, environment=environment, segment=segment)
     return segment_transition(row=row, action=action, actor=actor, reason=reason)

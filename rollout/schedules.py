@@ -13,19 +13,15 @@ from celery import current_app
 from django.db import transaction
 from django_celery_beat.models import PeriodicTask
 
+from ops.errors import DomainError
 from rollout.audit import Actor, audit_record
 from rollout.roles import role_require
 
 LABEL = "django_celery_beat.periodictask"
 
 
-class ScheduleError(ValueError):
+class ScheduleError(DomainError):
     """A schedule request that cannot be carried out; `field` names what was wrong."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @transaction.atomic

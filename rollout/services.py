@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from ops.errors import DomainError
 from rollout.audit import SYSTEM, Actor, audit_record
 from rollout.models import ApiKey, Environment, Flag, FlagState, Rung, Segment, TargetingRule
 from rollout.roles import role_require
@@ -223,7 +224,7 @@ def api_key_create(
     """Create a key; returns the row and the raw key, which is never stored or shown again."""
     role_require(actor, "add", "rollout.apikey")
     if scope not in KEY_PREFIXES:
-        raise ValueError(f"scope: must be one of {', '.join(KEY_PREFIXES)}, not {scope!r}")
+        raise DomainError("scope", f"must be one of {', '.join(KEY_PREFIXES)}, not {scope!r}")
     raw_key = KEY_PREFIXES[ApiKey.Scope(scope)] + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         environment=environment,
@@ -306,7 +307,7 @@ def flag_state_update(
     allowed = {"enabled", "off_value", "variants", "dependencies"}
     unknown = set(fields) - allowed
     if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: not a field of a flag state")
+        raise DomainError(sorted(unknown)[0], "not a field of a flag state")
     before = fields_of(state, fields)
     for name, value in fields.items():
         setattr(state, name, value)

@@ -16,6 +16,7 @@ import secrets
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from ops.errors import DomainError
 from rollout.audit import Actor, audit_record
 from rollout.models import Environment
 
@@ -57,7 +58,7 @@ def environment_signed_identities_require(
     _superuser_only(actor, "changing signed-identity mode")
     locked = Environment.objects.select_for_update().get(pk=environment.pk)
     if required and not locked.identity_secret:
-        raise ValueError("require_signed_identities: generate an identity secret first")
+        raise DomainError("require_signed_identities", "generate an identity secret first")
     if locked.require_signed_identities != required:
         audit_record(
             actor=actor,

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from ops.errors import DomainError
 from rollout.admin_base import AuditedAdmin
 from rollout.audit import Actor
 from rollout.models import Environment, QuarantinedBatch
@@ -62,7 +63,7 @@ def _require(required: bool) -> Any:
                 environment_signed_identities_require(
                     environment=environment, required=required, actor=Actor.of(request.user)
                 )
-            except ValueError as exc:
+            except DomainError as exc:
                 messages.error(request, f"{environment.key}: {exc}")
 
     run.__name__ = "signed_identities_" + ("require" if required else "allow_unsigned")

@@ -26,6 +26,7 @@ from django.utils import timezone
 from capability_probe.models import ClientProfile
 from capability_probe.vocabulary import SAVE_DATA, SAVE_DATA_SEGMENT
 from ops import metrics
+from ops.errors import DomainError
 from segments import selectors
 from segments.ml.drift import adjusted_rand, share_psi
 from segments.ml.histograms import feature_histograms, psi_against
@@ -276,13 +277,8 @@ KEY_MAX_LENGTH = 63  # what rollout rows and audit entries hold
 LABEL_MAX_LENGTH = 100
 
 
-class SegmentError(ValueError):
+class SegmentError(DomainError):
     """A review action that cannot be carried out; `field` names the input at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from django.test import Client
 from django.utils import timezone
 from knox.models import AuthToken
 
+from ops.errors import DomainError
 from rollout.audit import SYSTEM, Actor, audit_record
 from rollout.management_tokens import management_token_create
 from rollout.models import AuditEntry, SnapshotVersion
@@ -188,7 +189,7 @@ def test_management_token__only_superusers_create_never_forever() -> None:
 
     with pytest.raises(RoleRequired):
         management_token_create(user=rm, actor=Actor.of(rm))
-    with pytest.raises(ValueError, match="ttl"):
+    with pytest.raises(DomainError, match="ttl"):
         management_token_create(user=boss, actor=Actor.of(boss), ttl=timedelta(days=400))
 
 

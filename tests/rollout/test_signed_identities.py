@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from ops.errors import DomainError
 from rollout.audit import Actor
 from rollout.client_trust import identity_counts, identity_signed
 from rollout.decision_tokens import identity_hash
@@ -63,7 +64,7 @@ def test_identity_secret_rotate__staff_not_superuser__refused(environment) -> No
 def test_signed_identities_require__without_secret__refused_then_required(
     environment, client_key, publish
 ) -> None:
-    with pytest.raises(ValueError, match="generate an identity secret first"):
+    with pytest.raises(DomainError, match="generate an identity secret first"):
         environment_signed_identities_require(
             environment=environment, required=True, actor=Actor("t")
         )

@@ -4,6 +4,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 
+from ops.errors import DomainError
 from rollout.audit import Actor
 from rollout.management_tokens import management_token_create
 
@@ -29,7 +30,7 @@ class Command(BaseCommand):
                 ttl=None if days is None else timedelta(days=days),
                 reason="created with create_token",
             )
-        except ValueError as exc:
+        except DomainError as exc:
             raise CommandError(str(exc)) from exc
         self.stderr.write(
             f"Created token {token.token_key}… for {username}, "

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ops.errors import DomainError
 from rollout.audit import Actor
 from rollout.models import Environment
 from rollout.signed_identities import (
@@ -49,7 +50,7 @@ class Command(BaseCommand):
         if required is not None:
             try:
                 environment_signed_identities_require(environment=env, required=required, actor=who)
-            except ValueError as exc:
+            except DomainError as exc:
                 raise CommandError(str(exc)) from exc
             self.stderr.write(
                 f"{env.key}: signed identities " + ("required" if required else "not required")

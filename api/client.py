@@ -34,7 +34,7 @@ from rollout.decision_tokens import TokenIssuer
 from rollout.engine.evaluate import evaluate, evaluate_all
 from rollout.engine.types import Decision
 from rollout.snapshot_store import HeldSnapshot, KeyInfo, store
-from rollout.telemetry.buffer import BufferUnavailable, environment_id
+from rollout.telemetry.buffer import BufferUnavailable
 from rollout.telemetry.exposure import exposures_count_decisions
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def with_stored_profile(context: dict[str, Any], held: HeldSnapshot) -> dict[str
     profile's).
 
     Only the profile the caller's environment stored is read: from the cache (Redis), and
-    from the database only on a miss. The environment's id is read once per publication.
+    from the database only on a miss. The environment's id comes with the held snapshot.
     """
     if held.snapshot.capability is None or not INLINE_CAPABILITY.isdisjoint(context):
         return context
@@ -158,10 +158,7 @@ def with_stored_profile(context: dict[str, Any], held: HeldSnapshot) -> dict[str
     if not isinstance(client_id, str) or not client_id:
         return context
     try:
-        environment = environment_id(held)
-        if environment is None:
-            return context
-        stored = profile_attributes(environment_id=environment, client_id=client_id)
+        stored = profile_attributes(environment_id=held.environment_id, client_id=client_id)
     except (BufferUnavailable, DatabaseError) as exc:
         # Database away: the inline context decides (a safe rung at worst).
         database_outage.failed(exc, consequence="decisions use the inline context only")

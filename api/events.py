@@ -16,7 +16,7 @@ from capability_probe.services import client_hash
 from ops import metrics
 from ops.outage import Outage
 from rollout.client_trust import token_verifier
-from rollout.telemetry.buffer import BufferUnavailable, environment_id, telemetry_append
+from rollout.telemetry.buffer import BufferUnavailable, telemetry_append
 from rollout.telemetry.identities import identity_admit
 from rollout.telemetry.schema import EventBatch, EventsInvalid, parse_batch
 
@@ -76,11 +76,8 @@ def events_view(request: HttpRequest) -> HttpResponse:
             client=client,
         ):
             counted, reason = EventBatch(batch.targeting_key, (), ()), OVER_CAP
-        environment = environment_id(held)
-        if environment is None:
-            raise _unavailable("this environment no longer exists")
         outcome = telemetry_append(
-            environment_id=environment, client=client, batch=counted, received_at=now
+            environment_id=held.environment_id, client=client, batch=counted, received_at=now
         )
     except (BufferUnavailable, redis.RedisError) as exc:
         _buffer_outage.failed(exc, consequence="event batches refused with 503 and Retry-After")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse
 
 from api.client import (
@@ -30,22 +30,12 @@ from ops.json_input import JsonInputError, check_text
 from rollout.audit import Actor, audit_record
 from rollout.client_trust import identity_counts, token_issuer
 from rollout.engine.evaluate import evaluate_all, resolve_segment
-from rollout.snapshot_store import HeldSnapshot
-from rollout.telemetry.buffer import BufferUnavailable, environment_id
 from rollout.telemetry.exposure import exposures_count_decisions
 
 
-def _environment_id(held: HeldSnapshot) -> int:
-    """The id profiles of the key's environment are stored under; 503 when unknown."""
-    try:
-        environment = environment_id(held)
-    except BufferUnavailable as exc:
-        database_outage.failed(exc, consequence="probes and erasures answered 503")
-        raise ApiError(503, "GENERAL", "database: unavailable, nothing was stored") from exc
-    database_outage.recovered()
-    if environment is None:
-        raise ApiError(503, "GENERAL", "environment: no longer exists")
-    return environment
+def _database_unavailable(exc: DatabaseError) -> ApiError:
+    database_outage.failed(exc, consequence="probes and erasures answered 503")
+    return ApiError(503, "GENERAL", "database: unavailable, nothing was stored")
 
 
 @json_api("POST")
@@ -70,12 +60,15 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
     try:
         outcome = probe_record(
             probe=probe,
-            environment_id=_environment_id(held),
+            environment_id=held.environment_id,
             segment_key=segment or "",
             store=counts,
         )
     except ProbeInvalid as exc:
         raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
+    except DatabaseError as exc:
+        raise _database_unavailable(exc) from exc
+    database_outage.recovered()
     decisions = evaluate_all(held.snapshot, context)
     if counts:
         exposures_count_decisions(held.snapshot, decisions)
@@ -105,15 +98,18 @@ def probe_erase_view(request: HttpRequest, client_id: str) -> HttpResponse:
         check_text(client_id, field="clientId")
     except JsonInputError as exc:
         raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
-    environment = _environment_id(held)
-    with transaction.atomic():  # the erasure and its audit entry commit together
-        erased = client_erase(environment_id=environment, client_id=client_id)
-        # The audit log names the client by a prefix of its keyed hash, never the raw id.
-        audit_record(
-            actor=Actor(f"server key {info.key_id}"),
-            action="client.erase",
-            environment=held.environment,
-            after={"client": client_hash(client_id)[:16], "erased": erased},
-            reason="DELETE /api/v1/probes",
-        )
+    try:
+        with transaction.atomic():  # the erasure and its audit entry commit together
+            erased = client_erase(environment_id=held.environment_id, client_id=client_id)
+            # The audit log names the client by a prefix of its keyed hash, never the raw id.
+            audit_record(
+                actor=Actor(f"server key {info.key_id}"),
+                action="client.erase",
+                environment=held.environment,
+                after={"client": client_hash(client_id)[:16], "erased": erased},
+                reason="DELETE /api/v1/probes",
+            )
+    except DatabaseError as exc:
+        raise _database_unavailable(exc) from exc
+    database_outage.recovered()
     return json_response({"erased": erased})

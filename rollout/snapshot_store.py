@@ -44,6 +44,7 @@ class HeldSnapshot:
     """One environment's compiled snapshot plus what the snapshot endpoint serves."""
 
     environment: str
+    environment_id: int  # what profiles and telemetry are stored under: no query to find it
     version: int
     snapshot: Snapshot
     document_bytes: bytes
@@ -170,12 +171,14 @@ class SnapshotStore:
             row = (
                 SnapshotVersion.objects.filter(environment__key=env)
                 .order_by("-version")
-                .values("version", "document", "etag")
+                .values("version", "document", "etag", "environment_id")
                 .first()
             )
             if row is None:
                 continue
-            snapshots[env] = _hold(env, row["version"], row["document"], row["etag"])
+            snapshots[env] = _hold(
+                env, row["environment_id"], row["version"], row["document"], row["etag"]
+            )
             _measure_held(env, row["version"], row["document"])
         keys = {
             k.key_hash: KeyInfo(
@@ -211,9 +214,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _hold(environment: str, version: int, document: dict[str, Any], etag: str) -> HeldSnapshot:
+def _hold(
+    environment: str, environment_id: int, version: int, document: dict[str, Any], etag: str
+) -> HeldSnapshot:
     return HeldSnapshot(
         environment=environment,
+        environment_id=environment_id,
         version=version,
         snapshot=snapshot_from_document(document),
         document_bytes=orjson.dumps(document),

@@ -23,8 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from redis.commands.core import Script
 
-from rollout.models import Environment, SeenEvent, TelemetryBatch
-from rollout.snapshot_store import HeldSnapshot
+from rollout.models import SeenEvent, TelemetryBatch
 from rollout.telemetry.schema import EventBatch
 
 # KEYS: events list, sequence counter, epoch, then one "seen" key per event.
@@ -112,26 +111,6 @@ def _redis() -> tuple[redis.Redis, Script, Script]:
             client.register_script(_TRIM_LUA),
         )
     return _clients[url]
-
-
-# environment key -> (the snapshot the id was read for, the id)
-_environment_ids: dict[str, tuple[HeldSnapshot, int]] = {}
-
-
-def environment_id(held: HeldSnapshot) -> int | None:
-    """The id of the snapshot's environment: read again only when a new snapshot is held, so
-    intake asks the database once per publication, not per batch."""
-    cached = _environment_ids.get(held.environment)
-    if cached is not None and cached[0] is held:
-        return cached[1]
-    try:
-        found = Environment.objects.filter(key=held.environment).values_list("pk", flat=True)
-        pk = found.first()
-    except DatabaseError as exc:
-        raise BufferUnavailable(f"database: {type(exc).__name__}: {exc}") from exc
-    if pk is not None:
-        _environment_ids[held.environment] = (held, pk)
-    return pk
 
 
 def _entry_head(environment_id: int, client: str, received_at: float) -> bytes:

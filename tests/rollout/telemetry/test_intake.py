@@ -213,6 +213,21 @@ def test_events__valid_batch__202_and_one_buffer_entry(send, flags, buffer_mode)
     assert buffered_count() == 1
 
 
+def test_events__redis_buffer__intake_asks_the_database_nothing(
+    api, client_key, flags, django_assert_num_queries
+) -> None:
+    # The environment's id travels with the held snapshot: intake never looks it up.
+    event = Events()
+    api("POST", "/api/v1/events", client_key, _body(flags, [event("exposure")]))  # loads keys
+    body = _body(flags, [event("exposure"), event("inference", ms=42.0)])
+
+    with django_assert_num_queries(0):
+        response = api("POST", "/api/v1/events", client_key, body)
+
+    assert response.status_code == 202, response.content
+    assert buffered_count() == 2
+
+
 def _buffered_payloads(buffer_mode: str) -> list[dict[str, Any]]:
     if buffer_mode == "redis":
         return [orjson.loads(body) for _, body in redis_peek(100).entries]

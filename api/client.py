@@ -33,7 +33,7 @@ from rollout.client_trust import identity_counts, token_issuer
 from rollout.decision_tokens import TokenIssuer
 from rollout.engine.evaluate import evaluate, evaluate_all
 from rollout.engine.types import Decision
-from rollout.snapshot_store import HeldSnapshot, KeyInfo, store
+from rollout.snapshots.store import HeldSnapshot, KeyInfo, store
 from rollout.telemetry.buffer import BufferUnavailable
 from rollout.telemetry.exposure import exposures_count_decisions
 

@@ -13,7 +13,6 @@ from demo.population import population_write
 from demo.rollouts import DEMO_ENVIRONMENT, demo_rollouts_load
 from ops.services import periodic_tasks_ensure
 from rollout.models import ApiKey, Environment, Flag, FlagState, Segment
-from rollout.publishing import publish_batch
 from rollout.services import (
     api_key_create,
     environment_get_or_create,
@@ -23,7 +22,8 @@ from rollout.services import (
     rule_create,
     segment_create,
 )
-from rollout.snapshot_store import hash_api_key
+from rollout.snapshots.publish import publish_batch
+from rollout.snapshots.store import hash_api_key
 from segments.models import SegmentationModel
 from segments.services import segmentation_run
 

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from rollout.decision_tokens import TokenIssuer, TokenVerifier, identity_hash
-from rollout.snapshot_store import KeyInfo
+from rollout.snapshots.store import KeyInfo
 
 MAX_IDENTITY_HASH = 64
 

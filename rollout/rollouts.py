@@ -23,9 +23,9 @@ from rollout.guardrails import states
 from rollout.guardrails.plan import default_guardrails_json, default_stages_json
 from rollout.guardrails.states import TransitionInvalid
 from rollout.models import FlagState, RolloutPlan, SegmentRollout
-from rollout.publishing import snapshot_publish_on_commit
 from rollout.roles import role_require
 from rollout.selectors import segment_identity, segment_key_of, with_segment_keys
+from rollout.snapshots.publish import snapshot_publish_on_commit
 from segments.selectors import segment_list
 
 MAX_REASON_LENGTH = 2000

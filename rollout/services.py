@@ -17,7 +17,7 @@ from ops.errors import DomainError
 from rollout.audit import SYSTEM, Actor, audit_record
 from rollout.models import ApiKey, Environment, Flag, FlagState, Rung, Segment, TargetingRule
 from rollout.roles import role_require
-from rollout.snapshot_store import hash_api_key
+from rollout.snapshots.store import hash_api_key
 
 KEY_PREFIXES = {ApiKey.Scope.CLIENT: "efc_", ApiKey.Scope.SERVER: "efs_"}
 DEFAULT_OFF_VALUES: dict[str, Any] = {

@@ -22,8 +22,8 @@ from rollout.models import (
     Segment,
     TargetingRule,
 )
-from rollout.publishing import check_snapshot, snapshot_publish_on_commit
 from rollout.rollouts import rollout_segments_sync
+from rollout.snapshots.publish import check_snapshot, snapshot_publish_on_commit
 from segments.models import CapabilitySegment
 from segments.signals import segmentation_published
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from redis import ConnectionError as RedisConnectionError
 
 from rollout.controller import rollout_tick as controller_tick
-from rollout.publishing import snapshot_repair
+from rollout.snapshots.publish import snapshot_repair
 from rollout.telemetry.aggregates import telemetry_fold, telemetry_purge
 
 

@@ -12,7 +12,7 @@ from api import client as client_api
 from api.rate_limits import limits_from_settings
 from rollout.models import Environment
 from rollout.services import api_key_create, environment_create
-from rollout.snapshot_store import store
+from rollout.snapshots.store import store
 
 
 @pytest.fixture(autouse=True)

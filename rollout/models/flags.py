@@ -362,7 +362,7 @@ class SnapshotVersion(models.Model):
 class PublishFailure(models.Model):
     """An environment whose latest publish failed or left a part out (one row per environment).
 
-    Written by rollout.publishing, read by /readyz (`snapshot` degraded), cleared by the next
+    Written by rollout.snapshots.publish, read by /readyz (`snapshot` degraded), cleared by the next
     clean publish, which the periodic republish attempts on every tick.
     """
 

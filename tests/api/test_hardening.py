@@ -25,7 +25,7 @@ from rollout.management_tokens import management_token_create
 from rollout.models import AuditEntry, SnapshotVersion
 from rollout.roles import RoleRequired
 from rollout.services import api_key_revoke
-from rollout.snapshot_store import store
+from rollout.snapshots.store import store
 from tests.support.processes import REPO, child_env, manage
 
 LONG_SECRET = "k3J9x-" + "Vq7TzR2mWpL8sYbN4cHfD6gA1eU0oI5j" * 2

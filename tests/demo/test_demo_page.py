@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 
 from demo.data import DEMO_ENVIRONMENT, demo_client_key
 from rollout.models import ApiKey
-from rollout.snapshot_store import hash_api_key
+from rollout.snapshots.store import hash_api_key
 
 
 @pytest.fixture

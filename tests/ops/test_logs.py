@@ -16,8 +16,8 @@ from django.utils.log import log_response
 from ops import health
 from ops.outage import Outage
 from ops.request_log import RequestCounts
-from rollout import snapshot_store
-from rollout.snapshot_store import SnapshotStore
+from rollout.snapshots import store as snapshot_store
+from rollout.snapshots.store import SnapshotStore
 from tests.support.processes import free_port
 
 RAW_ID = "raw-client-id-4c0ffee"
@@ -236,7 +236,7 @@ def test_snapshot_store__redis_away_for_many_checks__one_warning(
     clock.now += 1.01
     store.snapshot("production")
 
-    lines = messages(every_line, "rollout.snapshot_store")
+    lines = messages(every_line, "rollout.snapshots.store")
     assert [level for level, _ in lines] == ["WARNING", "INFO"]
     assert lines[0][1].startswith("snapshot version check via Redis failing: ")
     assert lines[0][1].endswith("; checking in the database")

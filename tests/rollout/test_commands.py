@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from rollout.compiler import compile_environment
 from rollout.engine.document import snapshot_from_document
 from rollout.engine.evaluate import evaluate
 from rollout.models import ApiKey, Environment
-from rollout.snapshot_store import hash_api_key
+from rollout.snapshots.compile import compile_environment
+from rollout.snapshots.store import hash_api_key
 
 pytestmark = pytest.mark.django_db
 

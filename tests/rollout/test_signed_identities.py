@@ -18,7 +18,7 @@ from rollout.signed_identities import (
     environment_identity_secret_rotate,
     environment_signed_identities_require,
 )
-from rollout.snapshot_store import store
+from rollout.snapshots.store import store
 
 pytestmark = pytest.mark.django_db
 

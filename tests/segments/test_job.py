@@ -10,10 +10,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from capability_probe.models import ClientProfile
-from rollout.compiler import compile_environment
 from rollout.engine.document import snapshot_from_document
 from rollout.engine.evaluate import resolve_segment
 from rollout.services import environment_create
+from rollout.snapshots.compile import compile_environment
 from segments.models import CapabilitySegment, SegmentationModel, SegmentationRun
 from segments.services import SegmentationBusy, segmentation_run
 

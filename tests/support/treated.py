@@ -15,7 +15,7 @@ _FIND = """
 import json
 from capability_probe.models import ClientProfile
 from rollout.engine.evaluate import evaluate
-from rollout.snapshot_store import store
+from rollout.snapshots.store import store
 
 snapshot = store.snapshot("production").snapshot
 for profile in ClientProfile.objects.order_by("pk")[:3000]:

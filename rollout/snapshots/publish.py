@@ -29,11 +29,11 @@ from django.db.models import Max
 
 from ops import metrics
 from ops.json_input import MAX_JSON_DEPTH, JsonInputError, check_json, text_problem
-from rollout.compiler import compile_environment
 from rollout.engine.document import snapshot_from_document
 from rollout.engine.shapes import flag_from_json, segment_from_json
 from rollout.models import Environment, Flag, PublishFailure, SnapshotVersion
-from rollout.snapshot_store import VERSIONS_KEY, _redis, announce_version
+from rollout.snapshots.compile import compile_environment
+from rollout.snapshots.store import VERSIONS_KEY, _redis, announce_version
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from rollout.models import (
     SnapshotVersion,
     TargetingRule,
 )
-from rollout.publishing import SnapshotUnpublishable, publish_batch
 from rollout.services import flag_create, rule_create
-from rollout.snapshot_store import VERSIONS_KEY, _redis, store
+from rollout.snapshots.publish import SnapshotUnpublishable, publish_batch
+from rollout.snapshots.store import VERSIONS_KEY, _redis, store
 from tests.support.metrics import scrape, total
 
 pytestmark = pytest.mark.django_db

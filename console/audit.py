@@ -10,7 +10,7 @@ from datetime import datetime, time
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_date
 
 from console.context import page_context
 from rollout.models import AuditEntry
-from rollout.selectors import segment_identity
+from rollout.selectors import audit_choices, audit_entries
 
 PAGE_SIZE = 100
 FILTERS = ("flag", "environment", "segment", "actor", "action")
@@ -41,32 +41,23 @@ def _day(value: str, end: bool = False) -> datetime | None:
 
 def filtered_entries(params: Any) -> tuple[QuerySet[AuditEntry], dict[str, str], list[str]]:
     """The entries matching the query's filters, the filters as given, and any problems."""
-    entries = AuditEntry.objects.all()
     given = {name: str(params.get(name, "")).strip() for name in (*FILTERS, "since", "until")}
     problems = []
-    if given["flag"]:
-        entries = entries.filter(flag=given["flag"])
-    if given["environment"]:
-        entries = entries.filter(environment=given["environment"])
-    if given["segment"]:
-        # The segment's whole history, under the keys it had before a rename too.
-        identity = segment_identity(given["segment"])
-        entries = entries.filter(
-            Q(segment=given["segment"])
-            | (Q(segment_identity=identity) if identity is not None else Q(pk__in=[]))
-        )
-    if given["actor"]:
-        entries = entries.filter(actor_name=given["actor"])
-    if given["action"]:
-        entries = entries.filter(action__startswith=given["action"])
+    moments: dict[str, datetime | None] = {}
     for name, end in (("since", False), ("until", True)):
-        if given[name]:
-            moment = _day(given[name], end)
-            if moment is None:
-                problems.append(f"{name}: not a date (YYYY-MM-DD)")
-            else:
-                entries = entries.filter(**{"at__gte" if not end else "at__lte": moment})
-    return entries.order_by("-at", "-pk"), given, problems
+        moments[name] = _day(given[name], end) if given[name] else None
+        if given[name] and moments[name] is None:
+            problems.append(f"{name}: not a date (YYYY-MM-DD)")
+    entries = audit_entries(
+        flag=given["flag"],
+        environment=given["environment"],
+        segment=given["segment"],
+        actor=given["actor"],
+        action=given["action"],
+        since=moments["since"],
+        until=moments["until"],
+    )
+    return entries, given, problems
 
 
 def _changes(entry: AuditEntry) -> list[tuple[str, Any, Any]]:
@@ -82,10 +73,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     entries, given, problems = filtered_entries(request.GET)
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [{"entry": entry, "changes": _changes(entry)} for entry in page.object_list]
-    choices = {
-        "actions": sorted(set(AuditEntry.objects.values_list("action", flat=True).distinct())),
-        "actors": sorted(set(AuditEntry.objects.values_list("actor_name", flat=True).distinct())),
-    }
+    choices = audit_choices()
     query = request.GET.copy()
     query.pop("page", None)
     return render(

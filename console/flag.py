@@ -30,8 +30,11 @@ from rollout.roles import can_operate
 from rollout.rollouts import RolloutError, rollout_action, rollout_kill
 from rollout.selectors import (
     StagePoint,
+    flag_audit,
     flag_ladder,
+    flag_state_of,
     plan_rows_by_key,
+    rollout_plan_of,
     stage_series_by_segment,
 )
 
@@ -180,11 +183,7 @@ def _flag_state(
     request: HttpRequest, key: str, environment_key: str | None
 ) -> tuple[FlagState, list[Any]]:
     environment, environments = selected_environment(request, environment_key)
-    state = (
-        FlagState.objects.select_related("flag", "environment")
-        .filter(flag__key=key, environment=environment)
-        .first()
-    )
+    state = flag_state_of(key, environment)
     if state is None:
         raise Http404(f"no flag {key!r} in this environment")
     return state, environments
@@ -198,14 +197,10 @@ def flag_context(
 ) -> dict[str, Any]:
     now = now or timezone.now()
     state, environments = _flag_state(request, key, environment_key)
-    plan = RolloutPlan.objects.filter(flag_state=state).first()
+    plan = rollout_plan_of(state)
     segment_views: list[SegmentRolloutView] = []
     plan_problem = ""
-    audit = list(
-        AuditEntry.objects.filter(flag=state.flag.key, environment=state.environment.key)[
-            :AUDIT_SHOWN
-        ]
-    )
+    audit = flag_audit(state, AUDIT_SHOWN)
     if plan is not None:
         spec: PlanSpec | None = None
         try:

@@ -8,13 +8,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from console.context import page_context
-from rollout.models import Environment, Flag, FlagState, Rung, SegmentRollout
+from rollout.models import Environment, FlagState, Rung, SegmentRollout
 from rollout.rollouts import known_segments
+from rollout.selectors import environment_list, flag_states_overview, flag_tags
 
 STATE_FILTERS = ("pending", "ramping", "paused", "held", "complete", "rolled_back", "no plan")
 REFRESH_S = 15
@@ -83,15 +83,7 @@ def overview_rows(
 ) -> tuple[list[str], list[Row]]:
     """The segment columns and one row per flag (filtered by tag and by segment state)."""
     segments = known_segments()
-    states = (
-        FlagState.objects.filter(environment=environment, flag__archived=False)
-        .select_related("flag", "rollout_plan")
-        .prefetch_related(
-            Prefetch("flag__rungs", queryset=Rung.objects.order_by("order", "pk")),
-            Prefetch("rollout_plan__segments", queryset=SegmentRollout.objects.all()),
-        )
-        .order_by("flag__key")
-    )
+    states = flag_states_overview(environment)
     rows = []
     for state in states:
         if tag and tag not in (state.flag.tags or []):
@@ -125,7 +117,7 @@ def selected_environment(
     request: HttpRequest, wanted: str | None = None
 ) -> tuple[Environment | None, list[Environment]]:
     """The environment asked for (default production), and every environment."""
-    environments = list(Environment.objects.order_by("key"))
+    environments = environment_list()
     wanted = wanted or request.GET.get("environment") or "production"
     chosen = next((e for e in environments if e.key == wanted), None)
     return chosen or (environments[0] if environments else None), environments
@@ -138,13 +130,7 @@ def overview_page(request: HttpRequest) -> HttpResponse:
     if state_filter and state_filter not in STATE_FILTERS:
         state_filter = ""
     segments, rows = overview_rows(environment, tag, state_filter) if environment else ([], [])
-    tags = sorted(
-        {
-            t
-            for tags in Flag.objects.filter(archived=False).values_list("tags", flat=True)
-            for t in tags or []
-        }
-    )
+    tags = flag_tags()
     context: dict[str, Any] = page_context(
         request,
         title="Rollouts",

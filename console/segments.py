@@ -18,7 +18,6 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
@@ -30,11 +29,11 @@ from django.views.decorators.http import require_POST
 
 from capability_probe.vocabulary import CLUSTERED, MOBILE, NUMBERS, SHADER_F16, WEBGPU
 from rollout.audit import Actor
-from rollout.models import SegmentRollout
 from rollout.roles import can_operate
 from rollout.segment_review import ReviewOutcome, ReviewRequest, segment_review
-from segments.models import CapabilitySegment, SegmentationModel, SegmentationRun
-from segments.selectors import segment_list
+from rollout.selectors import rollout_rows_by_segment
+from segments.models import CapabilitySegment
+from segments.selectors import run_latest_succeeded, run_list, segment_list, share_history_rows
 from segments.services import SegmentError
 
 RUNS_SHOWN = 20
@@ -228,14 +227,7 @@ class ShareHistory:
 def _share_history(segments: Sequence[CapabilitySegment]) -> ShareHistory:
     """Each segment's share in the recent succeeded runs, followed through renames by
     identity (a run's sizes are keyed by the keys its model had)."""
-    rows = list(
-        SegmentationModel.objects.filter(run__status=SegmentationRun.Status.SUCCEEDED)
-        .order_by("-run__started_at")
-        .values(
-            "run_id", "run__started_at", "run__sizes", "artifact__identities", "artifact__keys"
-        )[:SHARE_HISTORY_RUNS]
-    )
-    rows.reverse()
+    rows = share_history_rows(SHARE_HISTORY_RUNS)
     key_of_identity = {s.identity: s.key for s in segments}
     runs: list[tuple[int, datetime]] = []
     shares: dict[str, dict[int, float]] = {}  # current key -> run id -> share %
@@ -340,12 +332,7 @@ def _page_context(request: HttpRequest) -> dict[str, Any]:
     }
     segments = sorted(segment_list(), key=lambda s: (order.get(s.status, 3), -s.share, s.identity))
     key_by_pk = {s.pk: s.key for s in segments}
-    rollout_rows = dict(
-        SegmentRollout.objects.order_by()
-        .values("segment_identity")
-        .annotate(n=Count("pk"))
-        .values_list("segment_identity", "n")
-    )
+    rollout_rows = rollout_rows_by_segment()
     fields = centroid_fields(segments)
     maxima = {
         name: max(
@@ -374,26 +361,8 @@ def _page_context(request: HttpRequest) -> dict[str, Any]:
     groups = [{"retired": False, "views": live}]
     if retired:
         groups.append({"retired": True, "views": retired})
-    runs = list(
-        SegmentationRun.objects.order_by("-started_at").only(
-            "pk",
-            "status",
-            "trigger",
-            "started_at",
-            "rows",
-            "k",
-            "silhouette",
-            "timings",
-            "model_version",
-            "error",
-        )[:RUNS_SHOWN]
-    )
-    latest = (
-        SegmentationRun.objects.filter(status=SegmentationRun.Status.SUCCEEDED)
-        .order_by("-started_at")
-        .values("pk", "started_at", "drift")
-        .first()
-    )
+    runs = run_list(RUNS_SHOWN)
+    latest = run_latest_succeeded()
     return {
         **_base_context(request),
         "review": [v for v in views if v.segment.status == CapabilitySegment.Status.REVIEW],

@@ -9,7 +9,7 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncHour
 
 from rollout.engine.capability import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
@@ -28,10 +28,12 @@ from rollout.guardrails.series import (
 from rollout.guardrails.series import StagePoint as StagePoint  # handed over with the series
 from rollout.models import (
     AuditEntry,
+    Environment,
     Flag,
     FlagState,
     MetricBucket,
     RolloutPlan,
+    Rung,
     SegmentRollout,
 )
 from segments.models import CapabilitySegment
@@ -241,3 +243,95 @@ def stage_series_by_segment(
             [*instants, now],
         )
     return series
+
+
+# --- What the console's pages are drawn from: one query per page region, none per row.
+
+
+def environment_list() -> list[Environment]:
+    return list(Environment.objects.order_by("key"))
+
+
+def flag_states_overview(environment: Environment) -> QuerySet[FlagState]:
+    """The environment's live flags with their rungs and rollout rows (three queries)."""
+    return (
+        FlagState.objects.filter(environment=environment, flag__archived=False)
+        .select_related("flag", "rollout_plan")
+        .prefetch_related(
+            Prefetch("flag__rungs", queryset=Rung.objects.order_by("order", "pk")),
+            Prefetch("rollout_plan__segments", queryset=SegmentRollout.objects.all()),
+        )
+        .order_by("flag__key")
+    )
+
+
+def flag_tags() -> list[str]:
+    """Every tag a live flag carries, sorted."""
+    rows = Flag.objects.filter(archived=False).values_list("tags", flat=True)
+    return sorted({tag for tags in rows for tag in tags or []})
+
+
+def flag_state_of(key: str, environment: Environment | None) -> FlagState | None:
+    return (
+        FlagState.objects.select_related("flag", "environment")
+        .filter(flag__key=key, environment=environment)
+        .first()
+    )
+
+
+def rollout_plan_of(state: FlagState) -> RolloutPlan | None:
+    return RolloutPlan.objects.filter(flag_state=state).first()
+
+
+def flag_audit(state: FlagState, limit: int) -> list[AuditEntry]:
+    """The flag's latest audit entries in the state's environment (one query)."""
+    entries = AuditEntry.objects.filter(flag=state.flag.key, environment=state.environment.key)
+    return list(entries[:limit])
+
+
+def audit_entries(
+    *,
+    flag: str = "",
+    environment: str = "",
+    segment: str = "",
+    actor: str = "",
+    action: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditEntry]:
+    """The audit entries matching every filter given, newest first. A segment's entries are
+    its whole history: under the keys it had before a rename too."""
+    entries = AuditEntry.objects.all()
+    if flag:
+        entries = entries.filter(flag=flag)
+    if environment:
+        entries = entries.filter(environment=environment)
+    if segment:
+        identity = segment_identity(segment)
+        entries = entries.filter(
+            Q(segment=segment)
+            | (Q(segment_identity=identity) if identity is not None else Q(pk__in=[]))
+        )
+    if actor:
+        entries = entries.filter(actor_name=actor)
+    if action:
+        entries = entries.filter(action__startswith=action)
+    if since is not None:
+        entries = entries.filter(at__gte=since)
+    if until is not None:
+        entries = entries.filter(at__lte=until)
+    return entries.order_by("-at", "-pk")
+
+
+def audit_choices() -> dict[str, list[str]]:
+    """The actions and actors the audit log holds (the audit page's filter choices)."""
+    return {
+        "actions": sorted(set(AuditEntry.objects.values_list("action", flat=True).distinct())),
+        "actors": sorted(set(AuditEntry.objects.values_list("actor_name", flat=True).distinct())),
+    }
+
+
+def rollout_rows_by_segment() -> dict[int, int]:
+    """How many rollout rows hang off each segment identity (every plan together)."""
+    counts = SegmentRollout.objects.order_by().values("segment_identity").annotate(n=Count("pk"))
+    return dict(counts.values_list("segment_identity", "n"))

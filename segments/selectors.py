@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from django.db import connection
 
 from capability_probe.models import ClientProfile
 from capability_probe.vocabulary import NUMBERS, POPULATION, TEXTS, Kind
-from segments.models import CapabilitySegment, SegmentationModel
+from segments.models import CapabilitySegment, SegmentationModel, SegmentationRun
 
 # Profile column -> population column name (segments/ml's data contract), by kind: numbers
 # and booleans are read as floats (NaN: missing), text as objects (None: missing).
@@ -78,3 +80,34 @@ def model_current() -> SegmentationModel | None:
 def segment_list() -> list[CapabilitySegment]:
     """Every capability segment, by identity."""
     return list(CapabilitySegment.objects.order_by("identity"))
+
+
+def share_history_rows(runs: int) -> list[dict[str, Any]]:
+    """The latest `runs` succeeded runs' sizes with their models' identities and keys,
+    oldest first (the segments page's share charts)."""
+    rows: list[Any] = list(
+        SegmentationModel.objects.filter(run__status=SegmentationRun.Status.SUCCEEDED)
+        .order_by("-run__started_at")
+        .values(
+            "run_id", "run__started_at", "run__sizes", "artifact__identities", "artifact__keys"
+        )[:runs]
+    )
+    rows.reverse()
+    return rows
+
+
+def run_list(limit: int) -> list[SegmentationRun]:
+    """The latest runs, newest first, with what the segments page shows of them."""
+    fields = ("pk", "status", "trigger", "started_at", "rows", "k", "silhouette", "timings",
+              "model_version", "error")  # fmt: skip
+    return list(SegmentationRun.objects.order_by("-started_at").only(*fields)[:limit])
+
+
+def run_latest_succeeded() -> Any:
+    """The latest succeeded run's id, start and drift report."""
+    return (
+        SegmentationRun.objects.filter(status=SegmentationRun.Status.SUCCEEDED)
+        .order_by("-started_at")
+        .values("pk", "started_at", "drift")
+        .first()
+    )

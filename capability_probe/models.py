@@ -22,6 +22,11 @@ from capability_probe.vocabulary import ATTRIBUTE_COLUMNS
 
 # Profile column -> the attribute name clients, the engine and the segmentation model use.
 ATTRIBUTE_NAMES: dict[str, str] = ATTRIBUTE_COLUMNS
+# The profile's columns that are not capability: who, when, how often, and what was derived.
+BOOKKEEPING_COLUMNS = frozenset(
+    {"id", "environment_id", "client_hash", "received_at", "probe_count", "runtime",
+     "segment_key", "history"}
+)  # fmt: skip
 
 
 def columns_to_attributes(columns: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,12 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from capability_probe.models import ClientProfile, ProbeReceipt, columns_to_attributes
+from capability_probe.models import (
+    BOOKKEEPING_COLUMNS,
+    ClientProfile,
+    ProbeReceipt,
+    columns_to_attributes,
+)
 from capability_probe.schema import Probe, ProbeInvalid, probe_fingerprint
 from capability_probe.vocabulary import TEXT_COLUMNS
 
@@ -129,18 +134,7 @@ def _profile_write(
 _PROFILE_COLUMNS = [
     f.name
     for f in ClientProfile._meta.get_fields()
-    if f.concrete
-    and f.name
-    not in {
-        "id",
-        "environment_id",
-        "client_hash",
-        "received_at",
-        "probe_count",
-        "runtime",
-        "segment_key",
-        "history",
-    }
+    if f.concrete and f.name not in BOOKKEEPING_COLUMNS
 ]
 # A new probe replaces the old one whole: a signal it no longer reports is missing, not stale.
 _EMPTY: dict[str, Any] = {

@@ -196,19 +196,11 @@ def test_openapi__probe_field_types__the_tables_kinds() -> None:
 
 
 def test_profile_model__capability_columns__the_tables_columns_of_their_kinds() -> None:
-    from capability_probe.models import ATTRIBUTE_NAMES, ClientProfile
+    from capability_probe.models import ATTRIBUTE_NAMES, BOOKKEEPING_COLUMNS, ClientProfile
 
-    bookkeeping = {
-        "id",
-        "environment_id",
-        "client_hash",
-        "received_at",
-        "probe_count",
-        "runtime",
-        "segment_key",
-        "history",
+    model_fields = {
+        f.name: f for f in ClientProfile._meta.fields if f.name not in BOOKKEEPING_COLUMNS
     }
-    model_fields = {f.name: f for f in ClientProfile._meta.fields if f.name not in bookkeeping}
     internal_types = {
         Kind.INT: {"PositiveSmallIntegerField", "PositiveIntegerField"},
         Kind.FLOAT: {"FloatField"},

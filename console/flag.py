@@ -94,89 +94,101 @@ def _charts(
     if plan is None or not points:
         return []
     origin = points[0].at
-
-    def x(at: datetime) -> float:
-        return (at - origin).total_seconds() / 3600.0
-
+    hours = [(p.at - origin).total_seconds() / 3600.0 for p in points]
     labels = (f"{origin:%b %d %H:%M}", f"{points[-1].at:%b %d %H:%M} UTC")
     guarded = {g.metric for g in plan.guardrails}
     charts = []
     if "failures" in guarded:
-        rates = [(x(p.at), *p.failure_rates()) for p in points]
-        last = points[-1]
-        charts.append(
-            MetricChart(
-                "failures",
-                METRIC_LABELS["failures"],
-                line_chart(
-                    f"{row.segment_key}: failures per exposure, treatment vs control",
-                    [
-                        Series("treatment", [(t, r) for t, r, _ in rates], "treatment"),
-                        Series("control", [(t, r) for t, _, r in rates], "control", dashed=True),
-                    ],
-                    x_labels=labels,
-                ),
-                None,
-                {
-                    "n_treatment": last.window.exposures_treatment,
-                    "n_control": last.window.exposures_control,
-                    "treatment": rates[-1][1],
-                    "control": rates[-1][2],
-                },
-            )
-        )
+        charts.append(_failure_chart(row.segment_key, points, hours, labels))
     for metric in MEAN_METRICS:
-        if metric not in guarded:
-            continue
-        points_t, points_c, band, diff = [], [], [], []
-        last_seen: dict[str, Any] = {}
-        for point in points:
-            arm_t, arm_c = point.window.means[metric]
-            if arm_t.n < 2 or arm_c.n < 2:
-                continue
-            at = x(point.at)
-            points_t.append((at, arm_t.mean))
-            points_c.append((at, arm_c.mean))
-            last_seen = {
-                "n_treatment": arm_t.n,
-                "n_control": arm_c.n,
-                "treatment": arm_t.mean,
-                "control": arm_c.mean,
-            }
-            # Evidence exists once both arms are past the burn-in, as for the controller.
-            evidence = next((e for e in point.evidence if e.metric == metric), None)
-            if evidence is not None and evidence.interval is not None:
-                diff.append((at, evidence.estimate))
-                band.append((at, evidence.interval[0], evidence.interval[1]))
-                last_seen |= {"estimate": evidence.estimate, "interval": evidence.interval}
-        if not points_t:
-            continue
-        charts.append(
-            MetricChart(
-                metric,
-                METRIC_LABELS[metric],
-                line_chart(
-                    f"{row.segment_key}: {metric}, treatment vs control (cumulative in the stage)",
-                    [
-                        Series("treatment", points_t, "treatment"),
-                        Series("control", points_c, "control", dashed=True),
-                    ],
-                    x_labels=labels,
-                ),
-                line_chart(
-                    f"{row.segment_key}: {metric} harm (treatment − control) with its always-valid "
-                    "interval",
-                    [Series("harm estimate", diff, "difference")],
-                    band=Band("always-valid interval", band, "interval"),
-                    x_labels=labels,
-                    zero_line=True,
-                )
-                if diff
-                else None,
-                last_seen,
-            )
-        )
+        if metric in guarded:
+            chart = _mean_chart(row.segment_key, metric, points, hours, labels)
+            if chart is not None:
+                charts.append(chart)
     return charts
+
+
+def _failure_chart(
+    segment: str, points: list[StagePoint], hours: list[float], labels: tuple[str, str]
+) -> MetricChart:
+    rates = [(at, *p.failure_rates()) for at, p in zip(hours, points, strict=True)]
+    last = points[-1]
+    return MetricChart(
+        "failures",
+        METRIC_LABELS["failures"],
+        line_chart(
+            f"{segment}: failures per exposure, treatment vs control",
+            [
+                Series("treatment", [(t, r) for t, r, _ in rates], "treatment"),
+                Series("control", [(t, r) for t, _, r in rates], "control", dashed=True),
+            ],
+            x_labels=labels,
+        ),
+        None,
+        {
+            "n_treatment": last.window.exposures_treatment,
+            "n_control": last.window.exposures_control,
+            "treatment": rates[-1][1],
+            "control": rates[-1][2],
+        },
+    )
+
+
+def _mean_chart(
+    segment: str,
+    metric: str,
+    points: list[StagePoint],
+    hours: list[float],
+    labels: tuple[str, str],
+) -> MetricChart | None:
+    """Treatment and control means, and the harm estimate with its always-valid interval
+    once both arms are past the burn-in (as for the controller); None before any data."""
+    points_t, points_c, band, diff = [], [], [], []
+    last_seen: dict[str, Any] = {}
+    for at, point in zip(hours, points, strict=True):
+        arm_t, arm_c = point.window.means[metric]
+        if arm_t.n < 2 or arm_c.n < 2:
+            continue
+        points_t.append((at, arm_t.mean))
+        points_c.append((at, arm_c.mean))
+        last_seen = {
+            "n_treatment": arm_t.n,
+            "n_control": arm_c.n,
+            "treatment": arm_t.mean,
+            "control": arm_c.mean,
+        }
+        evidence = next((e for e in point.evidence if e.metric == metric), None)
+        if evidence is not None and evidence.interval is not None:
+            diff.append((at, evidence.estimate))
+            band.append((at, evidence.interval[0], evidence.interval[1]))
+            last_seen |= {"estimate": evidence.estimate, "interval": evidence.interval}
+    if not points_t:
+        return None
+    harm = (
+        line_chart(
+            f"{segment}: {metric} harm (treatment − control) with its always-valid interval",
+            [Series("harm estimate", diff, "difference")],
+            band=Band("always-valid interval", band, "interval"),
+            x_labels=labels,
+            zero_line=True,
+        )
+        if diff
+        else None
+    )
+    return MetricChart(
+        metric,
+        METRIC_LABELS[metric],
+        line_chart(
+            f"{segment}: {metric}, treatment vs control (cumulative in the stage)",
+            [
+                Series("treatment", points_t, "treatment"),
+                Series("control", points_c, "control", dashed=True),
+            ],
+            x_labels=labels,
+        ),
+        harm,
+        last_seen,
+    )
 
 
 def _flag_state(

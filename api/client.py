@@ -17,6 +17,8 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from access.client_trust import identity_counts, token_issuer
+from access.decision_tokens import TokenIssuer
 from api.http import (
     ApiError,
     cached_json_response,
@@ -29,13 +31,11 @@ from capability_probe import vocabulary
 from capability_probe.services import profile_attributes
 from ops.outage import Outage
 from ops.request_log import route_label
-from rollout.client_trust import identity_counts, token_issuer
-from rollout.decision_tokens import TokenIssuer
 from rollout.engine.evaluate import evaluate, evaluate_all
 from rollout.engine.types import Decision
 from rollout.snapshots.store import HeldSnapshot, KeyInfo, store
-from rollout.telemetry.buffer import BufferUnavailable
-from rollout.telemetry.exposure import exposures_count_decisions
+from telemetry.buffer import BufferUnavailable
+from telemetry.exposure import exposures_count_decisions
 
 logger = logging.getLogger(__name__)
 # The client API's reads of stored profiles and environment ids, logged once per outage.
@@ -212,7 +212,7 @@ def decision_body(
 
     `extended` (the Edgeflags API) adds an edge feature's UI state and unmet requirements,
     which OFREP's primitive-only metadata cannot carry. With `tokens` (the request's issuer,
-    `rollout.client_trust.token_issuer`), a decision under a rollout plan carries its
+    `access.client_trust.token_issuer`), a decision under a rollout plan carries its
     `decisionToken`.
     """
     body: dict[str, Any] = {

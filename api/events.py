@@ -9,16 +9,16 @@ import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from access.client_trust import token_verifier
 from api.client import authenticate, held_snapshot, json_api, limit_client
 from api.http import ApiError, json_response, read_json_body
 from api.rate_limits import client_address
 from capability_probe.services import client_hash
 from ops import metrics
 from ops.outage import Outage
-from rollout.client_trust import token_verifier
-from rollout.telemetry.buffer import BufferUnavailable, telemetry_append
-from rollout.telemetry.identities import identity_admit
-from rollout.telemetry.schema import EventBatch, EventsInvalid, parse_batch
+from telemetry.buffer import BufferUnavailable, telemetry_append
+from telemetry.identities import identity_admit
+from telemetry.schema import EventBatch, EventsInvalid, parse_batch
 
 logger = logging.getLogger(__name__)
 

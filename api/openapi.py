@@ -14,7 +14,7 @@ from django.conf import settings
 from api import openapi_examples as examples
 from capability_probe import schema as probe_schema
 from capability_probe.vocabulary import BENCHMARK_MS, BENCHMARK_WORKLOAD, CapabilityField, Kind
-from rollout.telemetry.schema import MAX_INFERENCE_MS, MAX_MILLIJOULES
+from telemetry.schema import MAX_INFERENCE_MS, MAX_MILLIJOULES
 
 _KEY_SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"ApiKeyAuth": []}]
 _ERROR = {

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from rollout.telemetry.schema import MAX_INFERENCE_MS
+from telemetry.schema import MAX_INFERENCE_MS
 
 CONTEXT: dict[str, Any] = {
     "targetingKey": "user-1234",

@@ -14,6 +14,7 @@ import orjson
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse
 
+from access.client_trust import identity_counts, token_issuer
 from api.client import (
     authenticate,
     database_outage,
@@ -28,9 +29,8 @@ from capability_probe.schema import ProbeInvalid, parse_probe
 from capability_probe.services import client_erase, client_hash, probe_record
 from ops.json_input import JsonInputError, check_text
 from rollout.audit import Actor, audit_record
-from rollout.client_trust import identity_counts, token_issuer
 from rollout.engine.evaluate import evaluate_all, resolve_segment
-from rollout.telemetry.exposure import exposures_count_decisions
+from telemetry.exposure import exposures_count_decisions
 
 
 def _database_unavailable(exc: DatabaseError) -> ApiError:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rollout.decision_tokens import TokenIssuer, TokenVerifier
+from access.decision_tokens import TokenIssuer, TokenVerifier
 
 SECRET = b"edgeflags-decision-tokens:" + b"s" * 50
 LIFETIME_S = 24 * 3600

@@ -206,14 +206,9 @@ def seed() -> None:
     django.setup()
     from django.db import transaction
 
+    from access.api_keys import api_key_create
     from rollout.models import FlagState
-    from rollout.services import (
-        api_key_create,
-        environment_create,
-        flag_create,
-        flag_state_update,
-        rule_create,
-    )
+    from rollout.services import environment_create, flag_create, flag_state_update, rule_create
 
     # One transaction: the snapshot is compiled and published once, when it commits.
     with transaction.atomic():

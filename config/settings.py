@@ -77,6 +77,9 @@ INSTALLED_APPS = [
     "capability_probe",
     "segments",
     "rollout",
+    "access",
+    "telemetry",
+    "backoffice",
     "api",
     "console",
     "demo",
@@ -367,7 +370,7 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if EDGEFLAGS_NUM_PROXIES else ["REMOTE_ADDR"]
 )
 
-# Management-API tokens (django-rest-knox; rollout/management_tokens.py): stored as digests,
+# Management-API tokens (django-rest-knox; access/management_tokens.py): stored as digests,
 # expiring after this many days unless created with another lifetime.
 EDGEFLAGS_TOKEN_TTL_DAYS = env_float("EDGEFLAGS_TOKEN_TTL_DAYS", 30.0)
 REST_KNOX = {"TOKEN_TTL": timedelta(days=EDGEFLAGS_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFIX": "Token"}

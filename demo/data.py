@@ -8,13 +8,13 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from access.api_keys import api_key_create
 from capability_probe.models import ClientProfile
 from demo.population import population_write
 from demo.rollouts import DEMO_ENVIRONMENT, demo_rollouts_load
 from ops.services import periodic_tasks_ensure
 from rollout.models import ApiKey, Environment, Flag, FlagState, Segment
 from rollout.services import (
-    api_key_create,
     environment_get_or_create,
     flag_create,
     flag_ladder_set,

@@ -44,7 +44,7 @@ DEFAULT_PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
     ),
     PeriodicTaskSpec(
         name="fold telemetry",
-        task="rollout.tasks.fold_telemetry",
+        task="telemetry.tasks.fold_telemetry",
         description="Fold buffered client telemetry into the guardrail aggregates.",
         every_seconds=settings.EDGEFLAGS_TELEMETRY_FOLD_INTERVAL_S,
     ),
@@ -62,7 +62,7 @@ DEFAULT_PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
     ),
     PeriodicTaskSpec(
         name="purge telemetry bookkeeping",
-        task="rollout.tasks.purge_telemetry",
+        task="telemetry.tasks.purge_telemetry",
         description="Forget expired event ids (deduplication), per-client failure marks and "
         "guardrail aggregates older than EDGEFLAGS_METRIC_RETENTION_DAYS.",
         crontab="15 * * * *",

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from access.api_keys import api_key_create
 from api import client as client_api
 from api.rate_limits import limits_from_settings
 from rollout.models import Environment
-from rollout.services import api_key_create, environment_create
+from rollout.services import environment_create
 from rollout.snapshots.store import store
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from access.api_keys import api_key_revoke
 from rollout.models import Environment, FlagState
-from rollout.services import api_key_revoke, flag_create, flag_state_update, rule_create
+from rollout.services import flag_create, flag_state_update, rule_create
 
 pytestmark = pytest.mark.django_db
 

@@ -19,12 +19,12 @@ from django.test import Client
 from django.utils import timezone
 from knox.models import AuthToken
 
+from access.api_keys import api_key_revoke
+from access.management_tokens import management_token_create
 from ops.errors import DomainError
 from rollout.audit import SYSTEM, Actor, audit_record
-from rollout.management_tokens import management_token_create
 from rollout.models import AuditEntry, SnapshotVersion
 from rollout.roles import RoleRequired
-from rollout.services import api_key_revoke
 from rollout.snapshots.store import store
 from tests.support.processes import REPO, child_env, manage
 
@@ -236,8 +236,8 @@ def test_api_key_guessing__throttled_per_address_any_key(api, client_key) -> Non
 
 
 def test_api_key_guessing__revoked_key_is_no_guess(api, environment, publish) -> None:
+    from access.api_keys import api_key_create
     from rollout.models import ApiKey
-    from rollout.services import api_key_create
 
     _, raw = publish(lambda: api_key_create(environment=environment, scope="client", name="old"))
     publish(lambda: api_key_revoke(api_key=ApiKey.objects.get(name="old")))

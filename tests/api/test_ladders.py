@@ -6,10 +6,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
+from access.api_keys import api_key_create
 from rollout.audit import Actor
 from rollout.models import Environment, Flag, FlagState, RolloutPlan
 from rollout.rollouts import rollout_action, rollout_plan_create
-from rollout.services import api_key_create, flag_ladder_set
+from rollout.services import flag_ladder_set
 
 pytestmark = pytest.mark.django_db
 

@@ -232,8 +232,8 @@ def demo(publish) -> None:
 
 
 def _key(publish, scope: str) -> str:
+    from access.api_keys import api_key_create
     from rollout.models import Environment
-    from rollout.services import api_key_create
 
     environment = Environment.objects.get(key="production")
     return publish(lambda: api_key_create(environment=environment, scope=scope, name=scope))[1]

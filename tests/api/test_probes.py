@@ -46,8 +46,8 @@ def demo(publish) -> None:
 
 
 def _client_key(publish, scope: str = "client", environment_key: str = "production") -> str:
+    from access.api_keys import api_key_create
     from rollout.models import Environment
-    from rollout.services import api_key_create
 
     environment = Environment.objects.get(key=environment_key)
     return publish(lambda: api_key_create(environment=environment, scope=scope, name="t"))[1]
@@ -519,12 +519,12 @@ def signed_production(two_environments, publish) -> str:
     """production requires signed identities; returns its identity secret."""
     from django.contrib.auth.models import User
 
-    from rollout.audit import Actor
-    from rollout.models import Environment
-    from rollout.signed_identities import (
+    from access.signed_identities import (
         environment_identity_secret_rotate,
         environment_signed_identities_require,
     )
+    from rollout.audit import Actor
+    from rollout.models import Environment
 
     root = Actor.of(User.objects.create_superuser("root", "r@example.com", "pw-for-tests-only"))
     production = Environment.objects.get(key="production")
@@ -553,7 +553,7 @@ def test_probe__signed_identities_required_unsigned__answered_not_stored(
 def test_probe__signed_identities_required_signed__stored(
     api, two_environments, signed_production
 ) -> None:
-    from rollout.decision_tokens import identity_hash
+    from access.decision_tokens import identity_hash
 
     key = two_environments["production"]["client"]
     signed = {**PROBE, "identityHash": identity_hash(signed_production, "device-42")}

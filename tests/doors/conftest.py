@@ -18,11 +18,12 @@ from django_celery_beat.models import (
 )
 from knox.models import AuthToken
 
+from access.api_keys import api_key_create
 from capability_probe.models import ClientProfile
 from ops.models import TaskHeartbeat
 from rollout.models import ApiKey, FlagState, QuarantinedBatch
 from rollout.roles import RELEASE_MANAGER, VIEWER, roles_ensure
-from rollout.services import api_key_create, segment_create
+from rollout.services import segment_create
 from segments.models import CapabilitySegment, SegmentationModel, SegmentationRun
 
 

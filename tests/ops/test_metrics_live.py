@@ -133,7 +133,7 @@ def test_metrics__two_web_workers_and_celery__one_scrape_adds_them_up(tmp_path: 
             ]
             assert statuses.count(429) >= 10, statuses
 
-            _call(env, "rollout.tasks.fold_telemetry")
+            _call(env, "telemetry.tasks.fold_telemetry")
             _call(env, "rollout.tasks.rollout_tick")
             wait_until(
                 lambda: total(scrape(), "edgeflags_controller_decisions_total") > 0,

@@ -13,13 +13,13 @@ import pytest
 import redis
 from django.conf import settings
 
-from rollout.decision_tokens import TokenIssuer
+from access.decision_tokens import TokenIssuer
 from rollout.models import Environment, FlagState, RolloutPlan, SegmentRollout
 from rollout.selectors import segment_identities
 from rollout.services import flag_create
-from rollout.telemetry.exposure import counter
-from rollout.telemetry.schema import ARMS
 from segments.models import CapabilitySegment
+from telemetry.exposure import counter
+from telemetry.schema import ARMS
 
 # The buffer modes this run can exercise: the database always, Redis when the suite has one.
 BUFFER_MODES = ["database", *(["redis"] if settings.REDIS_URL else [])]

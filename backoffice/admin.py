@@ -1,0 +1,28 @@
+"""The Django admin (/admin/): one module per concern, each registering its ModelAdmins.
+
+The admin is a door like the API and the console: every change it offers calls the owning
+app's audited service (`backoffice/base.py` for plain rows), never the ORM directly.
+Django's autodiscovery imports this module; importing the others registers them.
+"""
+
+from backoffice import (
+    environments,
+    flags,
+    heartbeats,
+    people,
+    profiles,
+    quarantine,
+    schedules,
+    segments,
+)
+
+__all__ = [
+    "environments",
+    "flags",
+    "heartbeats",
+    "people",
+    "profiles",
+    "quarantine",
+    "schedules",
+    "segments",
+]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -24,7 +23,7 @@ from rollout.audit import Actor
 from rollout.guardrails import states
 from rollout.models import Flag, FlagState, RolloutPlan, SegmentRollout
 from rollout.rollouts import rollout_action, rollout_kill, rollout_plan_create, rollout_plan_get
-from rollout.selectors import flag_list, plan_rows_by_key
+from rollout.selectors import flag_list, flag_state_get, plan_rows_by_key, plan_segment_keys
 from rollout.services import flag_state_update
 
 
@@ -64,15 +63,6 @@ class StrictInput(serializers.Serializer[Any]):
             if unknown:
                 raise ValidationError({name[:80]: ["unknown field"] for name in unknown[:20]})
         return super().to_internal_value(data)
-
-
-def _flag_state(flag: str, environment: str) -> FlagState:
-    """The flag's state in the environment, or 404."""
-    return get_object_or_404(
-        FlagState.objects.select_related("flag", "environment"),
-        flag__key=flag,
-        environment__key=environment,
-    )
 
 
 class FlagStateOutput(serializers.Serializer[FlagState]):
@@ -118,7 +108,7 @@ class FlagStateUpdateApi(ManagementApi):
     )
     def patch(self, request: Request, key: str, environment: str) -> Response:
         """Turn a flag on or off (or change its off value) in one environment."""
-        state = _flag_state(key, environment)
+        state = flag_state_get(flag=key, environment=environment)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         fields = dict(payload.validated_data)
@@ -155,9 +145,16 @@ class RolloutPlanOutput(serializers.Serializer[RolloutPlan]):
     alpha = serializers.FloatField()
     burnInClients = serializers.IntegerField(source="burn_in_clients")
     noDataHours = serializers.FloatField(source="no_data_hours")
-    includedSegments = serializers.JSONField(source="included_segments")
-    excludedSegments = serializers.JSONField(source="excluded_segments")
+    includedSegments = serializers.SerializerMethodField()
+    excludedSegments = serializers.SerializerMethodField()
     segments = serializers.SerializerMethodField()
+
+    # Stored by identity; answered as the keys the segments have now.
+    def get_includedSegments(self, plan: RolloutPlan) -> list[str]:
+        return plan_segment_keys(plan.included_segments)
+
+    def get_excludedSegments(self, plan: RolloutPlan) -> list[str]:
+        return plan_segment_keys(plan.excluded_segments)
 
     @extend_schema_field(SegmentRolloutOutput(many=True))
     def get_segments(self, plan: RolloutPlan) -> list[dict[str, Any]]:
@@ -197,7 +194,7 @@ class RolloutApi(ManagementApi):
     )
     def post(self, request: Request, flag: str, environment: str) -> Response:
         """Start a rollout of an edge feature in one environment (default plan unless given)."""
-        state = _flag_state(flag, environment)
+        state = flag_state_get(flag=flag, environment=environment)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)

@@ -61,7 +61,7 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
         outcome = probe_record(
             probe=probe,
             environment_id=held.environment_id,
-            segment_key=segment or "",
+            segment_identity=held.snapshot.segment_identities.get(segment or ""),
             store=counts,
         )
     except ProbeInvalid as exc:

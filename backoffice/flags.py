@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
@@ -16,6 +17,7 @@ from django.utils.html import format_html_join
 
 from backoffice.base import AuditedAdmin, RoleChecked
 from backoffice.ladder_preview import ladder_reach
+from ops.errors import DomainError
 from ops.json_input import JsonInputError
 from rollout.audit import Actor
 from rollout.models import (
@@ -29,8 +31,15 @@ from rollout.models import (
     SnapshotVersion,
     TargetingRule,
 )
-from rollout.rollouts import RolloutError, rollout_kill, rollout_segments_sync, segment_transition
-from rollout.selectors import segment_key_of, with_segment_keys
+from rollout.models.fields import StrictJSONFormField
+from rollout.rollouts import (
+    RolloutError,
+    plan_segments_from_keys,
+    rollout_kill,
+    rollout_segments_sync,
+    segment_transition,
+)
+from rollout.selectors import plan_segment_keys, segment_key_of, with_segment_keys
 from rollout.services import ladder_problems
 
 
@@ -221,8 +230,45 @@ class SegmentRolloutInline(
         return False
 
 
+class SegmentKeysField(StrictJSONFormField):
+    """A plan's segment list shown and typed as keys, stored as identities (a rename leaves
+    the plan alone)."""
+
+    def __init__(self, *args: Any, where: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.where = where
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):  # stored identities, or the keys a person typed
+            value = plan_segment_keys(value)
+        return super().prepare_value(value)
+
+    def clean(self, value: Any) -> Any:
+        keys = super().clean(value)
+        try:
+            return plan_segments_from_keys(keys if keys is not None else [], self.where)
+        except DomainError as exc:
+            raise ValidationError(exc.message) from None
+
+
+class RolloutPlanForm(forms.ModelForm):  # type: ignore[type-arg]
+    included_segments = SegmentKeysField(
+        where="includedSegments",
+        required=False,
+        help_text='Segment keys, or ["*"] for every segment.',
+    )
+    excluded_segments = SegmentKeysField(
+        where="excludedSegments", required=False, help_text="Segment keys."
+    )
+
+    class Meta:
+        model = RolloutPlan
+        fields = "__all__"  # noqa: DJ007  # the admin shows every field, as without this form
+
+
 @admin.register(RolloutPlan)
 class RolloutPlanAdmin(AuditedAdmin):
+    form = RolloutPlanForm
     list_display = ["flag_state", "target_rung", "segment_states", "updated_at"]
     list_filter = ["flag_state__environment"]
     search_fields = ["flag_state__flag__key"]

@@ -25,7 +25,7 @@ ATTRIBUTE_NAMES: dict[str, str] = ATTRIBUTE_COLUMNS
 # The profile's columns that are not capability: who, when, how often, and what was derived.
 BOOKKEEPING_COLUMNS = frozenset(
     {"id", "environment_id", "client_hash", "received_at", "probe_count", "runtime",
-     "segment_key", "history"}
+     "segment_identity", "history"}
 )  # fmt: skip
 
 
@@ -72,8 +72,9 @@ class ClientProfile(models.Model):
     mobile = models.BooleanField(null=True, blank=True)
     # runtime state at the last probe (battery, pressure, online): shown, never clustered
     runtime = models.JSONField(default=dict, blank=True)
-    # the capability segment key the current segmentation model gives this client
-    segment_key = models.CharField(max_length=100, blank=True, db_index=True)
+    # the identity of the capability segment the current model gives this client (a rename
+    # changes the segment's key, not this)
+    segment_identity = models.PositiveIntegerField(null=True, blank=True, db_index=True)
     # the last few normalised probes, newest first (no identifiers)
     history = models.JSONField(default=list, blank=True)
 

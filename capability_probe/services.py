@@ -51,7 +51,7 @@ class ProbeOutcome:
 
 
 def probe_record(
-    *, probe: Probe, environment_id: int, segment_key: str = "", store: bool = True
+    *, probe: Probe, environment_id: int, segment_identity: int | None = None, store: bool = True
 ) -> ProbeOutcome:
     """Store a probe as the client's latest profile in one environment.
 
@@ -82,7 +82,7 @@ def probe_record(
                     environment_id=environment_id,
                     hashed=hashed,
                     attributes=attributes,
-                    segment_key=segment_key,
+                    segment_identity=segment_identity,
                     now=now,
                 )
             break
@@ -104,7 +104,7 @@ def _profile_write(
     environment_id: int,
     hashed: str,
     attributes: dict[str, Any],
-    segment_key: str,
+    segment_identity: int | None,
     now: datetime,
 ) -> ClientProfile:
     profile = (
@@ -126,7 +126,7 @@ def _profile_write(
         setattr(profile, column, value)
     profile.received_at = now
     profile.runtime = probe.runtime
-    profile.segment_key = segment_key
+    profile.segment_identity = segment_identity
     profile.save()
     return profile
 
@@ -233,13 +233,13 @@ def profiles_bulk_load(
     """
     now = timezone.now()
     names = ["environment_id", "client_hash", "received_at", "probe_count", "runtime"]
-    names += ["history", "segment_key"]
+    names += ["history"]
     names += TEXT_COLUMNS
     data_columns = [c for c in columns if c not in names]
     count = len(client_hashes)
 
     def row(i: int) -> tuple[Any, ...]:
-        fixed = [environment_id, client_hashes[i], now, 1, "{}", "[]", ""]
+        fixed = [environment_id, client_hashes[i], now, 1, "{}", "[]"]
         texts = [(columns[c][i] or "") if c in columns else "" for c in names[len(fixed) :]]
         return (*fixed, *texts, *(columns[c][i] for c in data_columns))
 

@@ -73,8 +73,9 @@ EFFECTIVE_TYPES = ("slow-2g", "2g", "3g", "4g")  # the Network Information API's
 PRESSURE_STATES = ("nominal", "fair", "serious", "critical")  # the Compute Pressure API's
 TEXT_LENGTH = 64
 # The segment a client with saveData on is put in, by rule and outside the model; no learned
-# segment may take its key.
+# segment may take its key. Learned segments' identities count from 1, so 0 is never taken.
 SAVE_DATA_SEGMENT = "save-data"
+SAVE_DATA_IDENTITY = 0
 
 
 @dataclass(frozen=True, slots=True)

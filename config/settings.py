@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "access",
     "telemetry",
     "backoffice",
+    "interop",
     "api",
     "console",
     "demo",

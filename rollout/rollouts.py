@@ -20,11 +20,22 @@ from ops.json_input import text_problem
 from rollout.audit import Actor, audit_record
 from rollout.engine.capability import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
 from rollout.guardrails import states
-from rollout.guardrails.plan import default_guardrails_json, default_stages_json
+from rollout.guardrails.plan import (
+    PlanInvalid,
+    check_segment_keys,
+    default_guardrails_json,
+    default_stages_json,
+)
 from rollout.guardrails.states import TransitionInvalid
 from rollout.models import FlagState, RolloutPlan, SegmentRollout
 from rollout.roles import role_require
-from rollout.selectors import segment_identity, segment_key_of, with_segment_keys
+from rollout.selectors import (
+    plan_segment_keys,
+    segment_identities,
+    segment_identity,
+    segment_key_of,
+    with_segment_keys,
+)
 from rollout.snapshots.publish import snapshot_publish_on_commit
 from segments.selectors import segment_list
 
@@ -64,6 +75,21 @@ def known_segments() -> dict[int, str]:
     return known
 
 
+def plan_segments_from_keys(keys: Any, where: str) -> list[int | str]:
+    """A plan's segment list as a person names it (keys, "*") -> as the plan stores it
+    (identities, "*"); DomainError naming `where` for a malformed list or an unknown key."""
+    try:
+        check_segment_keys(keys, where)
+    except PlanInvalid as exc:
+        raise DomainError(where, str(exc).partition(": ")[2] or str(exc)) from None
+    identities = segment_identities()
+    unknown = [key for key in keys if key != "*" and key not in identities]
+    if unknown:
+        known = ", ".join(sorted(identities))
+        raise DomainError(where, f"no segment {unknown[0]!r} (known: {known})")
+    return [key if key == "*" else identities[key] for key in keys]
+
+
 def _state_json(row: SegmentRollout) -> dict[str, Any]:
     return {
         "state": row.state,
@@ -73,11 +99,11 @@ def _state_json(row: SegmentRollout) -> dict[str, Any]:
     }
 
 
-def frozen_latency_p95(segment: str) -> float | None:
+def frozen_latency_p95(segment_identity: int) -> float | None:
     """The segment's pre-rollout p95 of the reference model's inference time (ms), from
     its clients' probes; None when too few reported one."""
     values = list(
-        ClientProfile.objects.filter(segment_key=segment, benchmark_ms__isnull=False)
+        ClientProfile.objects.filter(segment_identity=segment_identity, benchmark_ms__isnull=False)
         .order_by()
         .values_list("benchmark_ms", flat=True)[:P95_SAMPLE]
     )
@@ -129,7 +155,7 @@ def segment_transition(
     if before.state in (states.PENDING, states.ROLLED_BACK) and after.state != before.state:
         row.carried_evidence = {}  # a fresh start
         if row.latency_p95_ms is None:
-            row.latency_p95_ms = frozen_latency_p95(key)
+            row.latency_p95_ms = frozen_latency_p95(row.segment_identity)
     if states.restarts_stage(before, after):
         row.stage_started_at = now
     row.state, row.stage, row.hold_reason = after.state, after.stage, after.hold_reason
@@ -186,8 +212,10 @@ def rollout_plan_create(
         target_rung=target_rung,
         stages=stages if stages is not None else default_stages_json(),
         guardrails=guardrails if guardrails is not None else default_guardrails_json(),
-        included_segments=included_segments if included_segments is not None else ["*"],
-        excluded_segments=excluded_segments or [],
+        included_segments=plan_segments_from_keys(
+            included_segments if included_segments is not None else ["*"], "includedSegments"
+        ),
+        excluded_segments=plan_segments_from_keys(excluded_segments or [], "excludedSegments"),
         **settings,
     )
     plan.full_clean()
@@ -202,8 +230,8 @@ def rollout_plan_create(
             "stages": plan.stages,
             "guardrails": plan.guardrails,
             "alpha": plan.alpha,
-            "includedSegments": plan.included_segments,
-            "excludedSegments": plan.excluded_segments,
+            "includedSegments": plan_segment_keys(plan.included_segments),
+            "excludedSegments": plan_segment_keys(plan.excluded_segments),
         },
         reason=reason,
         at=now,
@@ -224,7 +252,7 @@ def rollout_segments_sync(*, plan: RolloutPlan | None = None) -> list[SegmentRol
     for each in plans:
         existing = set(each.segments.values_list("segment_identity", flat=True))
         for identity, key in segments.items():
-            if identity not in existing and each.covers(key):
+            if identity not in existing and each.covers(identity):
                 row = SegmentRollout.objects.create(plan=each, segment_identity=identity)
                 row.segment_key = key
                 created.append(row)

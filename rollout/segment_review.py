@@ -1,6 +1,7 @@
 """A person's review of learned segments (accept, rename, merge) and "Run now": the one door
-the console and the admin both go through. The segments app changes its own rows; this
-module adds the rollout side, the role check and the audit entry in the same transaction.
+the console, the admin and the command line go through. The segments app changes its own
+rows; this module adds the role check, the audit entry and what the rollout side has to say
+(rules that spell a renamed key, a merged segment's own rollout rows), in one transaction.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from django.db import transaction
 
 from ops.json_input import text_problem
 from rollout.audit import Actor, audit_record
-from rollout.models import RolloutPlan, Segment, SegmentRollout, TargetingRule
+from rollout.models import Segment, SegmentRollout, TargetingRule
 from rollout.roles import role_require
 from rollout.rollouts import MAX_REASON_LENGTH
 from segments.models import SegmentationRun
@@ -65,7 +66,6 @@ class ReviewOutcome:
 
     form: ReviewRequest
     change: SegmentChange
-    plans: int = 0  # rollout plans whose segment lists were updated (rename)
     rules: int = 0  # targeting rules and rule segments that mention the old key (rename)
     kept_rows: int = 0  # the merged segment's own rollout rows, left as they were (merge)
 
@@ -81,9 +81,10 @@ class ReviewOutcome:
             said = []
             if before["key"] != after["key"]:
                 said.append(
-                    f"Key {before['key']} → {after['key']}: its rollouts and their guardrail "
-                    f"evidence stay as they are; {self.plans} rollout plan list(s) and "
-                    f"{change.profiles_relabelled:,} stored profile(s) follow the new key."
+                    f"Key {before['key']} → {after['key']}: its rollouts, their guardrail "
+                    "evidence, the plans that name it and its stored profiles stay as they "
+                    "are (they refer to the segment, not its key); clients get the new key "
+                    "with the next snapshot."
                 )
             if before["label"] != after["label"]:
                 said.append(f"Label “{before['label']}” → “{after['label']}”.")
@@ -95,24 +96,10 @@ class ReviewOutcome:
             return said
         return [
             f"{before['key']} retires into {form.into}: its clients "
-            f"({change.profiles_relabelled:,} stored profile(s)) get the key {form.into}, "
+            f"({change.profiles_moved:,} stored profile(s)) get the key {form.into}, "
             f"and with it {form.into}'s rollout state.",
             f"{before['key']}'s own rollout rows ({self.kept_rows}) are kept as they are.",
         ]
-
-
-def _rename_plan_lists(old: str, new: str) -> int:
-    """Rename `old` to `new` in the plans' segment lists; returns how many plans changed.
-    (Rollout rows and metric buckets hang off the segment's identity: they stay.)"""
-    plans = 0
-    for plan in RolloutPlan.objects.all():
-        included, excluded = plan.included_segments or [], plan.excluded_segments or []
-        if old in included or old in excluded:
-            plan.included_segments = [new if k == old else k for k in included]
-            plan.excluded_segments = [new if k == old else k for k in excluded]
-            plan.save(update_fields=["included_segments", "excluded_segments", "updated_at"])
-            plans += 1
-    return plans
 
 
 def _mentions(key: str) -> int:
@@ -125,8 +112,9 @@ def _mentions(key: str) -> int:
 
 @transaction.atomic
 def segment_review(*, actor: Actor, request: ReviewRequest) -> ReviewOutcome:
-    """Accept, rename or merge a learned segment, with its rollout side (rows and plans
-    follow a rename) and an audit entry; needs the release manager role."""
+    """Accept, rename or merge a learned segment, with an audit entry; needs the release
+    manager role. A rename reports the rules that spell the old key (nothing else refers
+    to a segment by key)."""
     role_require(actor, "change", "segments.capabilitysegment")
     form = request
     form.check()
@@ -136,8 +124,7 @@ def segment_review(*, actor: Actor, request: ReviewRequest) -> ReviewOutcome:
     elif form.action == "rename":
         change = segment_rename(key=form.segment, new_key=form.key, new_label=form.label)
         old, new = change.before["key"], change.after["key"]
-        plans = _rename_plan_lists(old, new) if old != new else 0
-        outcome = ReviewOutcome(form, change, plans, _mentions(old) if old != new else 0)
+        outcome = ReviewOutcome(form, change, rules=_mentions(old) if old != new else 0)
     else:
         change = segment_merge(key=form.segment, into=form.into)
         kept = SegmentRollout.objects.filter(segment_identity=change.segment.identity).count()

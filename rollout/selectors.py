@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncHour
 
+from ops.errors import NotFound
 from rollout.engine.capability import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
 from rollout.engine.ladder import explain
 from rollout.guardrails import states
@@ -37,6 +38,7 @@ from rollout.models import (
     SegmentRollout,
 )
 from segments.models import CapabilitySegment
+from segments.selectors import segment_identity_of
 
 RolloutRows = QuerySet[SegmentRollout]
 
@@ -55,9 +57,16 @@ def segment_identities() -> dict[str, int]:
 
 def segment_identity(key: str) -> int | None:
     """The identity of the segment whose key is `key` now, if there is one."""
-    if key == SAVE_DATA_SEGMENT:
-        return SAVE_DATA_IDENTITY
-    return CapabilitySegment.objects.filter(key=key).values_list("identity", flat=True).first()
+    return segment_identity_of(key)
+
+
+def plan_segment_keys(stored: list[int | str] | None) -> list[str]:
+    """A plan's stored segment list (identities, "*") as people read it: current keys."""
+    keys = segment_keys()
+    return [
+        item if isinstance(item, str) else keys.get(item, f"segment-{item}")
+        for item in stored or []
+    ]
 
 
 def with_segment_keys(rows: RolloutRows) -> RolloutRows:
@@ -277,6 +286,20 @@ def flag_state_of(key: str, environment: Environment | None) -> FlagState | None
         .filter(flag__key=key, environment=environment)
         .first()
     )
+
+
+def flag_state_get(*, flag: str, environment: str) -> FlagState:
+    """The flag's state in the environment (by keys), or NotFound naming what is missing."""
+    state = (
+        FlagState.objects.select_related("flag", "environment")
+        .filter(flag__key=flag, environment__key=environment)
+        .first()
+    )
+    if state is None:
+        if not Flag.objects.filter(key=flag).exists():
+            raise NotFound("flag", f"no flag {flag!r}")
+        raise NotFound("environment", f"no environment {environment!r}")
+    return state
 
 
 def rollout_plan_of(state: FlagState) -> RolloutPlan | None:

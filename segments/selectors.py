@@ -6,9 +6,17 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
+from django.db.models import Case, CharField, OuterRef, QuerySet, Subquery, Value, When
 
 from capability_probe.models import ClientProfile
-from capability_probe.vocabulary import NUMBERS, POPULATION, TEXTS, Kind
+from capability_probe.vocabulary import (
+    NUMBERS,
+    POPULATION,
+    SAVE_DATA_IDENTITY,
+    SAVE_DATA_SEGMENT,
+    TEXTS,
+    Kind,
+)
 from segments.models import CapabilitySegment, SegmentationModel, SegmentationRun
 
 # Profile column -> population column name (segments/ml's data contract), by kind: numbers
@@ -70,6 +78,26 @@ def profile_columns(*, limit: int | None = None) -> tuple[np.ndarray, dict[str, 
     for col, name in TEXT.items():
         columns[name] = text[col][:position]
     return ids[:position], columns
+
+
+def profiles_with_segment_keys(profiles: QuerySet[ClientProfile]) -> QuerySet[ClientProfile]:
+    """`profiles` with each one's current segment key as `segment_key` (one subquery; None
+    before a model assigned one): the profile holds the segment's identity, people read its
+    key."""
+    current = CapabilitySegment.objects.filter(identity=OuterRef("segment_identity"))
+    key = Case(
+        When(segment_identity=SAVE_DATA_IDENTITY, then=Value(SAVE_DATA_SEGMENT)),
+        default=Subquery(current.values("key")[:1]),
+        output_field=CharField(),
+    )
+    return profiles.annotate(segment_key=key)
+
+
+def segment_identity_of(key: str) -> int | None:
+    """The identity of the segment whose key is `key` now (save-data's included)."""
+    if key == SAVE_DATA_SEGMENT:
+        return SAVE_DATA_IDENTITY
+    return CapabilitySegment.objects.filter(key=key).values_list("identity", flat=True).first()
 
 
 def model_current() -> SegmentationModel | None:

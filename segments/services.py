@@ -24,7 +24,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from capability_probe.models import ClientProfile
-from capability_probe.vocabulary import SAVE_DATA, SAVE_DATA_SEGMENT
+from capability_probe.vocabulary import SAVE_DATA, SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
 from ops import metrics
 from ops.errors import DomainError
 from segments import selectors
@@ -66,34 +66,37 @@ def _heartbeat(run: SegmentationRun, **fields: Any) -> None:
     SegmentationRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now(), **fields)
 
 
-def _write_assignments(ids: np.ndarray, keys: np.ndarray) -> None:
-    """Set every profile's segment key; rows whose key did not change are not rewritten."""
+def _write_assignments(ids: np.ndarray, identities: np.ndarray) -> None:
+    """Set every profile's segment identity; rows whose segment did not change are not
+    rewritten."""
     table = ClientProfile._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # COPY into a temporary table, then one joined UPDATE: a re-run with stable
             # identities rewrites only the clients that moved.
             cursor.execute(
-                "CREATE TEMPORARY TABLE segment_assignment (id bigint, key text) ON COMMIT DROP"
+                "CREATE TEMPORARY TABLE segment_assignment (id bigint, identity integer) "
+                "ON COMMIT DROP"
             )
-            with cursor.cursor.copy("COPY segment_assignment (id, key) FROM STDIN") as copy:
-                for profile_id, key in zip(ids.tolist(), keys.tolist(), strict=True):
-                    copy.write_row((profile_id, key))
+            with cursor.cursor.copy("COPY segment_assignment (id, identity) FROM STDIN") as copy:
+                for row in zip(ids.tolist(), identities.tolist(), strict=True):
+                    copy.write_row(row)
             cursor.execute(
-                f"UPDATE {table} AS p SET segment_key = a.key FROM segment_assignment AS a "  # noqa: S608
-                "WHERE p.id = a.id AND p.segment_key IS DISTINCT FROM a.key"
+                f"UPDATE {table} AS p SET segment_identity = a.identity "  # noqa: S608
+                "FROM segment_assignment AS a "
+                "WHERE p.id = a.id AND p.segment_identity IS DISTINCT FROM a.identity"
             )
             cursor.execute("DROP TABLE segment_assignment")
             return
-        for key in np.unique(keys):
-            members = ids[keys == key]
+        for identity in np.unique(identities).tolist():
+            members = ids[identities == identity]
             for start in range(0, len(members), SQLITE_CHUNK):
                 part = [int(i) for i in members[start : start + SQLITE_CHUNK]]
                 marks = ",".join(["%s"] * len(part))
                 cursor.execute(
-                    f"UPDATE {table} SET segment_key = %s WHERE id IN ({marks}) "  # noqa: S608
-                    "AND segment_key <> %s",
-                    [str(key), *part, str(key)],
+                    f"UPDATE {table} SET segment_identity = %s WHERE id IN ({marks}) "  # noqa: S608
+                    "AND segment_identity IS NOT %s",
+                    [identity, *part, identity],
                 )
 
 
@@ -108,14 +111,16 @@ def _previous() -> tuple[ModelArtifact | None, SegmentationRun | None]:
     return dataclasses.replace(previous, keys=keys), current.run
 
 
-def _served_keys(key_of: dict[int, str]) -> dict[int, str]:
-    """identity -> the key its clients get: a merged segment's clients get its target's."""
-    merged = dict(
-        CapabilitySegment.objects.filter(merged_into__isnull=False).values_list(
-            "identity", "merged_into__key"
-        )
-    )
-    return {identity: merged.get(identity, key) for identity, key in key_of.items()}
+def _served(key_of: dict[int, str]) -> dict[int, tuple[int, str]]:
+    """identity -> the segment (identity, key) its clients get: a merged segment's clients
+    get its target's."""
+    merged = {
+        identity: (target, key)
+        for identity, target, key in CapabilitySegment.objects.filter(
+            merged_into__isnull=False
+        ).values_list("identity", "merged_into__identity", "merged_into__key")
+    }
+    return {identity: merged.get(identity, (identity, key)) for identity, key in key_of.items()}
 
 
 def _drift(
@@ -178,9 +183,12 @@ def segmentation_run(
         _heartbeat(run)
         artifact = result.artifact
         key_of = dict(zip(artifact.identities, artifact.keys, strict=True))
-        served = _served_keys(key_of)
-        keys = np.array([served[int(i)] for i in result.assignments], dtype=object)
+        served_of = _served(key_of)
+        assigned = [served_of[int(i)] for i in result.assignments]
+        identities = np.array([identity for identity, _ in assigned], dtype=np.int64)
+        keys = np.array([key for _, key in assigned], dtype=object)
         save_data = np.nan_to_num(columns[SAVE_DATA.wire], nan=0.0) > 0.5
+        identities[save_data] = SAVE_DATA_IDENTITY
         keys[save_data] = SAVE_DATA_SEGMENT
         sizes = {key: int((keys == key).sum()) for key in artifact.keys}
         total = max(1, sum(sizes.values()))
@@ -189,7 +197,7 @@ def segmentation_run(
         bins = feature_histograms(columns, artifact.spec)
         tick = time.perf_counter()
         with transaction.atomic():
-            _write_assignments(ids, keys)
+            _write_assignments(ids, identities)
             timings["write"] = round(time.perf_counter() - tick, 3)
             version = _publish(run, result, artifact, sizes, shares)
             SegmentationRun.objects.filter(pk=run.pk).update(
@@ -288,7 +296,7 @@ class SegmentChange:
     segment: CapabilitySegment
     before: dict[str, Any]
     after: dict[str, Any]
-    profiles_relabelled: int = 0
+    profiles_moved: int = 0  # merge: stored profiles that now belong to the target
 
 
 def _state(segment: CapabilitySegment, merged_into: str | None = None) -> dict[str, Any]:
@@ -316,8 +324,10 @@ def _merged_key(segment: CapabilitySegment) -> str | None:
     return segment.merged_into.key if segment.merged_into is not None else None
 
 
-def _relabel_profiles(old_key: str, new_key: str) -> int:
-    return ClientProfile.objects.filter(segment_key=old_key).update(segment_key=new_key)
+def _move_profiles(segment: CapabilitySegment, target: CapabilitySegment) -> int:
+    return ClientProfile.objects.filter(segment_identity=segment.identity).update(
+        segment_identity=target.identity
+    )
 
 
 @transaction.atomic
@@ -356,10 +366,11 @@ def _clean_label(new_label: str) -> str:
 
 @transaction.atomic
 def segment_rename(*, key: str, new_key: str = "", new_label: str = "") -> SegmentChange:
-    """Give a segment a new key and/or label; its stored profiles follow the key.
+    """Give a segment a new key and/or label. Empty means "keep"; keys stay unique slugs.
 
-    Empty means "keep". Keys stay unique slugs; rules and rollouts that use the old key are
-    the caller's to move (the rollout app does it in the same transaction).
+    Everything that hangs off the segment (stored profiles, rollout rows and plans, guardrail
+    evidence) refers to its identity and stays; rules that spell the old key in their
+    constraints are the caller's to report.
     """
     segment = _locked(key)
     key_wanted = _clean_key(new_key, segment) if new_key.strip() else segment.key
@@ -373,8 +384,7 @@ def segment_rename(*, key: str, new_key: str = "", new_label: str = "") -> Segme
             segment.save(update_fields=["key", "label", "updated_at"])
     except IntegrityError as exc:  # another request took the key since the check above
         raise SegmentError("key", f"{key_wanted!r} is taken by another segment") from exc
-    relabelled = _relabel_profiles(key, key_wanted) if key_wanted != key else 0
-    return SegmentChange(segment, before, _state(segment, _merged_key(segment)), relabelled)
+    return SegmentChange(segment, before, _state(segment, _merged_key(segment)))
 
 
 @transaction.atomic
@@ -406,5 +416,5 @@ def segment_merge(*, key: str, into: str) -> SegmentChange:
     segment.status = CapabilitySegment.Status.RETIRED
     segment.size, segment.share = 0, 0.0
     segment.save(update_fields=["merged_into", "status", "size", "share", "updated_at"])
-    relabelled = _relabel_profiles(key, into)
-    return SegmentChange(segment, before, _state(segment, into), relabelled)
+    moved = _move_profiles(segment, target)
+    return SegmentChange(segment, before, _state(segment, into), moved)

@@ -21,10 +21,8 @@ from itertools import repeat
 from typing import Any
 
 from capability_probe.vocabulary import SAVE_DATA
+from capability_probe.vocabulary import SAVE_DATA_IDENTITY as SAVE_DATA_IDENTITY
 from capability_probe.vocabulary import SAVE_DATA_SEGMENT as SAVE_DATA_SEGMENT
-
-# The save-data segment's identity: learned segments count from 1, so 0 is never taken.
-SAVE_DATA_IDENTITY = 0
 
 Coordinates = tuple[float, ...]
 Feature = Callable[[Any], float]  # a present, parsed value -> one coordinate

@@ -229,8 +229,8 @@ def parse_plan(
 
 
 def check_segment_keys(raw: Any, where: str) -> list[str]:
-    """A plan's includedSegments / excludedSegments: a list of at most MAX_SEGMENT_KEYS
-    segment keys ("*" = every segment)."""
+    """A plan's includedSegments / excludedSegments as a person writes them: a list of at
+    most MAX_SEGMENT_KEYS segment keys ("*" = every segment)."""
     _check_json(raw, where)
     if not isinstance(raw, list) or not all(isinstance(key, str) for key in raw):
         raise PlanInvalid(f"{where}: must be a list of segment keys")
@@ -239,6 +239,19 @@ def check_segment_keys(raw: Any, where: str) -> list[str]:
     for index, key in enumerate(raw):
         if not key or len(key) > MAX_SEGMENT_KEY_LENGTH:
             raise PlanInvalid(f"{where}[{index}]: 1..{MAX_SEGMENT_KEY_LENGTH} characters")
+    return raw
+
+
+def check_segment_identities(raw: Any, where: str) -> list[int | str]:
+    """A plan's segment list as it is stored: segment identities (non-negative integers,
+    which a rename leaves alone) and "*" for every segment."""
+    _check_json(raw, where)
+    if not isinstance(raw, list) or len(raw) > MAX_SEGMENT_KEYS:
+        raise PlanInvalid(f"{where}: a list of at most {MAX_SEGMENT_KEYS} segment identities")
+    for index, item in enumerate(raw):
+        identity = isinstance(item, int) and not isinstance(item, bool) and item >= 0
+        if not (identity or item == "*"):
+            raise PlanInvalid(f'{where}[{index}]: a segment identity or "*", not {item!r}')
     return raw
 
 

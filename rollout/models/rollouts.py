@@ -12,7 +12,7 @@ from rollout.guardrails.plan import (
     DEFAULT_ALPHA,
     PlanInvalid,
     PlanSpec,
-    check_segment_keys,
+    check_segment_identities,
     default_guardrails_json,
     default_stages_json,
     parse_plan,
@@ -65,10 +65,12 @@ class RolloutPlan(models.Model):
         default=50, help_text="Mean metrics are tested after this many clients per arm."
     )
     no_data_hours = models.FloatField(default=24.0, help_text="Hold after this long without data.")
+    # Capability segments by identity (a rename leaves the plan alone), "*" for every one;
+    # people read and write them as keys (rollout.rollouts.plan_segments_from_keys).
     included_segments = StrictJSONField(
         default=_everything, blank=True, help_text='Segment keys, or ["*"] for every segment.'
     )
-    excluded_segments = StrictJSONField(default=list, blank=True)
+    excluded_segments = StrictJSONField(default=list, blank=True, help_text="Segment keys.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -91,12 +93,12 @@ class RolloutPlan(models.Model):
     def stage_percentages(self) -> tuple[int, ...]:
         return tuple(int(stage["percentage"]) for stage in self.stages)
 
-    def covers(self, segment: str) -> bool:
-        """Whether `segment` takes part in this rollout."""
-        if segment in (self.excluded_segments or []):
+    def covers(self, identity: int) -> bool:
+        """Whether the segment with this identity takes part in this rollout."""
+        if identity in (self.excluded_segments or []):
             return False
         included = self.included_segments or []
-        return "*" in included or segment in included
+        return "*" in included or identity in included
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
@@ -113,7 +115,7 @@ class RolloutPlan(models.Model):
             if refused_json(value):
                 continue  # the field's validator names the problem
             try:
-                check_segment_keys(value, json_name)
+                check_segment_identities(value, json_name)
             except PlanInvalid as exc:
                 errors.setdefault(name, []).append(str(exc))
         if self.flag_state_id and self.target_rung:

@@ -17,7 +17,7 @@ from django.core.management import call_command
 
 from capability_probe.models import ClientProfile, ProbeReceipt
 from capability_probe.services import client_hash
-from capability_probe.vocabulary import SAVE_DATA_SEGMENT
+from capability_probe.vocabulary import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
 from rollout.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +156,8 @@ def test_probe__save_data__save_data_segment(api, demo, publish) -> None:
 
     assert body["segment"]["key"] == "save-data"
     assert (
-        ClientProfile.objects.get(client_hash=client_hash("device-42")).segment_key == "save-data"
+        ClientProfile.objects.get(client_hash=client_hash("device-42")).segment_identity
+        == SAVE_DATA_IDENTITY
     )
 
 

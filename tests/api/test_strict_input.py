@@ -60,6 +60,8 @@ def test_flag_state_patch__unknown_field__400_naming_it_nothing_changed(edge_fla
         ({"guardrails": [{"metric": "latency", "tau": 1e300}]}, "guardrails"),
         ({"includedSegments": [f"s{i}" for i in range(10_000)]}, "includedSegments"),
         ({"excludedSegments": ["x" * 64]}, "excludedSegments"),
+        ({"excludedSegments": ["no-such-segment"]}, "excludedSegments"),
+        ({"includedSegments": [3]}, "includedSegments"),
         ({"startt": False}, "startt"),
     ],
     ids=[
@@ -72,6 +74,8 @@ def test_flag_state_patch__unknown_field__400_naming_it_nothing_changed(edge_fla
         "tau-1e300",
         "10000-segments",
         "segment-key-64",
+        "unknown-segment",
+        "identity-not-key",
         "unknown-top-level",
     ],
 )

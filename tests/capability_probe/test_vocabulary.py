@@ -232,7 +232,7 @@ def test_profile_bulk_load__text_columns__the_tables_text_columns() -> None:
     char_columns = {
         f.name
         for f in ClientProfile._meta.fields
-        if f.get_internal_type() == "CharField" and f.name not in {"client_hash", "segment_key"}
+        if f.get_internal_type() == "CharField" and f.name != "client_hash"
     }
 
     assert set(vocabulary.TEXT_COLUMNS) == char_columns

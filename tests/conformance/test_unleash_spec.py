@@ -66,9 +66,9 @@ def test_specification__through_the_snapshot_document__matches_unleash(case: Cas
 def test_specification__imported_into_the_database__matches_unleash(
     name: str, spec: dict[str, Any]
 ) -> None:
+    from interop.unleash import unleash_import
     from rollout.services import environment_create
     from rollout.snapshots.compile import compile_environment
-    from rollout.unleash_import import unleash_import
 
     environment = environment_create(key="conformance")
     unleash_import(document=spec["state"], environment=environment)

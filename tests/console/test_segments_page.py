@@ -20,6 +20,7 @@ from rollout.rollouts import rollout_plan_create
 from rollout.services import flag_create, flag_ladder_set, flag_state_update
 from segments.models import CapabilitySegment, SegmentationRun
 from segments.services import segmentation_run
+from tests.support.profiles import profiles_of
 from tests.support.rollouts import LADDER, START, rows_of
 
 pytestmark = pytest.mark.django_db
@@ -224,7 +225,7 @@ def test_rename__confirmed__rollouts_profiles_and_snapshot_follow_the_key(
 ) -> None:
     old = review.key
     rows = rows_of(old).count()
-    profiles = ClientProfile.objects.filter(segment_key=old).count()
+    profiles = ClientProfile.objects.filter(segment_identity=review.identity).count()
     assert rows == 1
     assert profiles > 0
 
@@ -233,8 +234,7 @@ def test_rename__confirmed__rollouts_profiles_and_snapshot_follow_the_key(
     )
     assert preview.status_code == 200
     said = preview.content.decode()
-    assert "its rollouts and their guardrail evidence stay as they are" in said
-    assert f"0 rollout plan list(s) and {profiles:,} stored profile(s) follow" in said
+    assert "the plans that name it and its stored profiles stay as they are" in said
     assert rows_of(old).count() == 1  # the preview changed nothing
 
     response = _confirmed(
@@ -246,7 +246,9 @@ def test_rename__confirmed__rollouts_profiles_and_snapshot_follow_the_key(
     assert (review.key, review.label) == ("tablets", "Tablets")
     assert not rows_of(old).exists()
     assert rows_of("tablets").count() == rows
-    assert ClientProfile.objects.filter(segment_key="tablets").count() == profiles
+    assert ClientProfile.objects.filter(segment_identity=review.identity).count() == profiles
+    assert profiles_of("tablets").count() == profiles
+    assert not profiles_of(old).exists()
     entry = AuditEntry.objects.get(action="segment.rename")
     assert (entry.segment, entry.before["key"], entry.after["key"]) == (old, old, "tablets")
     model = _latest_document(environment)["capabilityModel"]
@@ -266,23 +268,30 @@ def test_rename__label_only__key_and_rollouts_stay(review, manager, publish) -> 
     assert rows_of(review.key).count() == 1
 
 
-def test_rename__plan_lists__follow_the_key(review, manager, publish) -> None:
+def test_rename__plan_lists__stored_by_identity_read_with_the_new_key(
+    review, manager, publish
+) -> None:
     from rollout.models import RolloutPlan
+    from rollout.rollouts import plan_segments_from_keys
+    from rollout.selectors import plan_segment_keys
 
     plan = RolloutPlan.objects.get()
-    RolloutPlan.objects.filter(pk=plan.pk).update(excluded_segments=[review.key])
+    excluded = plan_segments_from_keys([review.key], "excludedSegments")
+    RolloutPlan.objects.filter(pk=plan.pk).update(excluded_segments=excluded)
 
     _confirmed(manager, publish, action="rename", segment=review.key, key="tablets")
 
     plan.refresh_from_db()
-    assert plan.excluded_segments == ["tablets"]
+    assert plan.excluded_segments == [review.identity]  # the rename did not touch the plan
+    assert plan_segment_keys(plan.excluded_segments) == ["tablets"]
+    assert not plan.covers(review.identity)
 
 
 def test_merge__confirmed__merged_identity_serves_the_target_key(
     segmented, review, manager, publish, environment
 ) -> None:
     target = segmented[0]
-    moved = list(ClientProfile.objects.filter(segment_key=review.key).exclude(save_data=True)[:50])
+    moved = list(profiles_of(review.key).exclude(save_data=True)[:50])
     sizes = target.size + review.size
 
     response = _confirmed(manager, publish, action="merge", segment=review.key, into=target.key)
@@ -300,6 +309,7 @@ def test_merge__confirmed__merged_identity_serves_the_target_key(
     assert review.key not in model["keys"]
     snapshot = snapshot_from_document(document)
     assert {resolve_segment(snapshot, p.attributes()) for p in moved} == {target.key}
+    assert profiles_of(target.key).filter(pk__in=[p.pk for p in moved]).count() == len(moved)
     entry = AuditEntry.objects.get(action="segment.merge")
     assert (entry.segment, entry.after["mergedInto"], entry.after["status"]) == (
         review.key,
@@ -323,9 +333,9 @@ def test_merge__next_segmentation__stays_merged_and_renames_stay(
     review.refresh_from_db()
     assert review.status == CapabilitySegment.Status.RETIRED
     assert review.size == 0
-    assert not ClientProfile.objects.filter(segment_key=review.key).exists()
+    assert not ClientProfile.objects.filter(segment_identity=review.identity).exists()
     assert run.sizes.get(review.key, 0) == 0
-    assert ClientProfile.objects.filter(segment_key="big-laptops").exists()
+    assert profiles_of("big-laptops").exists()
     assert "big-laptops" in run.sizes
     assert renamed.key not in run.sizes
     # The share history follows the renamed segment back to the runs before the rename.

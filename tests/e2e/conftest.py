@@ -60,7 +60,8 @@ class WebServer:
         return log_leaks(self.log_path.read_text(errors="replace"), self.secrets)
 
     def profile(self, client_id: str) -> dict[str, Any] | None:
-        """The stored ClientProfile row of `client_id`, read by the server's own code.
+        """The stored ClientProfile row of `client_id` with its segment's current key
+        (`segment_key`), read by the server's own code.
 
         Run through `manage.py shell` in the server's environment so the client hash is
         computed with the server's secret, exactly as the endpoint stored it.
@@ -69,8 +70,9 @@ class WebServer:
             "import json\n"
             "from capability_probe.models import ClientProfile\n"
             "from capability_probe.services import client_hash\n"
-            f"row = ClientProfile.objects.filter(client_hash=client_hash({client_id!r}))"
-            ".values().first()\n"
+            "from segments.selectors import profiles_with_segment_keys\n"
+            f"rows = ClientProfile.objects.filter(client_hash=client_hash({client_id!r}))\n"
+            "row = profiles_with_segment_keys(rows).values().first()\n"
             "print(json.dumps(row, default=str))\n"
         )
         return json.loads(manage(self.env, "shell", "-c", code).strip().splitlines()[-1])

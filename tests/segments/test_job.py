@@ -16,6 +16,7 @@ from rollout.services import environment_create
 from rollout.snapshots.compile import compile_environment
 from segments.models import CapabilitySegment, SegmentationModel, SegmentationRun
 from segments.services import SegmentationBusy, segmentation_run
+from tests.support.profiles import profiles_keyed, profiles_of
 
 pytestmark = pytest.mark.django_db
 
@@ -39,15 +40,12 @@ def test_segmentation_run__population__model_published_and_profiles_labelled(pop
     assert run.status == SegmentationRun.Status.SUCCEEDED
     assert 4 <= run.k <= 8
     assert run.rows == 6000
-    assert (
-        sum(run.sizes.values()) + ClientProfile.objects.filter(segment_key="save-data").count()
-        == 6000
-    )
+    assert sum(run.sizes.values()) + profiles_of("save-data").count() == 6000
     model = SegmentationModel.objects.get(is_current=True)
     assert model.version == run.model_version == 1
     keys = set(CapabilitySegment.objects.values_list("key", flat=True))
-    assert set(ClientProfile.objects.values_list("segment_key", flat=True)) <= keys | {"save-data"}
-    assert not ClientProfile.objects.filter(segment_key="").exists()
+    assert set(profiles_keyed().values_list("segment_key", flat=True)) <= keys | {"save-data"}
+    assert not ClientProfile.objects.filter(segment_identity=None).exists()
 
 
 def test_segmentation_run__snapshot__assigns_segment_like_the_job(population) -> None:
@@ -56,7 +54,7 @@ def test_segmentation_run__snapshot__assigns_segment_like_the_job(population) ->
     snapshot = snapshot_from_document(compile_environment(environment))
 
     agree = 0
-    profiles = list(ClientProfile.objects.order_by("id")[:500])
+    profiles = list(profiles_keyed().order_by("id")[:500])
     for profile in profiles:
         agree += resolve_segment(snapshot, profile.attributes()) == profile.segment_key
 
@@ -65,11 +63,11 @@ def test_segmentation_run__snapshot__assigns_segment_like_the_job(population) ->
 
 def test_segmentation_run__twice__identities_stay_and_drift_recorded(population) -> None:
     first = segmentation_run(trigger="test", seed=1)
-    before = dict(ClientProfile.objects.values_list("id", "segment_key"))
+    before = dict(ClientProfile.objects.values_list("id", "segment_identity"))
 
     second = segmentation_run(trigger="test", seed=2)
 
-    after = dict(ClientProfile.objects.values_list("id", "segment_key"))
+    after = dict(ClientProfile.objects.values_list("id", "segment_identity"))
     same = sum(before[i] == after[i] for i in before) / len(before)
     assert same >= 0.99
     assert second.model_version == first.model_version + 1

@@ -14,10 +14,10 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.forms import modelform_factory
 
+from interop.unleash import unleash_import
 from ops.json_input import JsonInputError
 from rollout.models import Flag, FlagState, RolloutPlan, Rung, TargetingRule
 from rollout.services import flag_state_update, rule_create
-from rollout.unleash_import import unleash_import
 
 pytestmark = pytest.mark.django_db
 

@@ -6,10 +6,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from interop.unleash import unleash_import
 from ops.json_input import JsonInputError
-from rollout.audit import Actor, audit_record
+from rollout.audit import Actor
 from rollout.services import environment_get_or_create
-from rollout.unleash_import import unleash_import
 
 
 class Command(BaseCommand):
@@ -33,25 +33,14 @@ class Command(BaseCommand):
         if not isinstance(document, dict) or not ("features" in document or "events" in document):
             raise CommandError(f"{file}: not an Unleash client-features export (no 'features')")
         actor = Actor.cli()
-        with transaction.atomic():  # the import and its audit entry commit together
+        with transaction.atomic():  # a new environment only with the import that needs it
             env, created = environment_get_or_create(key=environment, actor=actor)
             try:
-                report = unleash_import(document=document, environment=env)
+                report = unleash_import(
+                    document=document, environment=env, actor=actor, source=str(file)
+                )
             except JsonInputError as exc:
                 raise CommandError(f"{file}: {exc}") from exc
-            audit_record(
-                actor=actor,
-                action="unleash.import",
-                environment=env.key,
-                after={
-                    "file": str(file),
-                    "flagsCreated": sorted(report.flags_created),
-                    "flagsUpdated": sorted(report.flags_updated),
-                    "segments": sorted(report.segments),
-                    "unmapped": len(report.unmapped),
-                },
-                reason="import_unleash",
-            )
         if created:
             self.stdout.write(f"Created environment {env.key}.")
         self.stdout.write(

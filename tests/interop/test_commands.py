@@ -1,4 +1,4 @@
-"""The command-line features: import_unleash, create_api_key."""
+"""import_unleash on the command line: an Unleash export in, every client's bucket kept."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from django.core.management import CommandError, call_command
 
 from rollout.engine.document import snapshot_from_document
 from rollout.engine.evaluate import evaluate
-from rollout.models import ApiKey, Environment
+from rollout.models import Environment
 from rollout.snapshots.compile import compile_environment
-from rollout.snapshots.store import hash_api_key
 
 pytestmark = pytest.mark.django_db
 
@@ -72,20 +71,3 @@ def test_import_unleash__not_an_export__clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(CommandError, match="not an Unleash client-features export"):
         _run("import_unleash", str(path), "--environment", "staging")
-
-
-def test_create_api_key__known_environment__key_printed_once_hash_stored() -> None:
-    call_command("load_demo", stdout=StringIO())
-
-    raw = _run("create_api_key", "--environment", "production", "--scope", "server").strip()
-
-    stored = ApiKey.objects.get(key_hash=hash_api_key(raw))
-    assert raw.startswith("efs_")
-    assert stored.scope == "server"
-    assert stored.prefix == raw[:12]
-    assert not ApiKey.objects.filter(key_hash=raw).exists()
-
-
-def test_create_api_key__unknown_environment__error_names_option() -> None:
-    with pytest.raises(CommandError, match="--environment: no environment 'nope'"):
-        _run("create_api_key", "--environment", "nope", "--scope", "client")

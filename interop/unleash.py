@@ -16,8 +16,10 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from ops.json_input import check_json
+from rollout.audit import SYSTEM, Actor, audit_record
 from rollout.engine.unleash import convert
 from rollout.models import Environment, Flag, FlagState, Segment, TargetingRule
+from rollout.roles import role_require
 
 STRATEGIES = {choice.value for choice in TargetingRule.Strategy}
 NEVER_MATCHES = [
@@ -79,13 +81,21 @@ def _rule_fields(rule: dict[str, Any], flag_key: str, where: str, report: Import
 
 
 @transaction.atomic
-def unleash_import(*, document: dict[str, Any], environment: Environment) -> ImportReport:
-    """Import features, strategies, constraints, segments, variants and dependencies.
+def unleash_import(
+    *,
+    document: dict[str, Any],
+    environment: Environment,
+    actor: Actor = SYSTEM,
+    source: str = "",
+) -> ImportReport:
+    """Import features, strategies, constraints, segments, variants and dependencies, with
+    one audit entry (`source` names the file); needs the right to add flags.
 
     Raises ops.json_input.JsonInputError naming the path (``features[3].name``) when the
     export holds a string or nesting that could not be stored or published; nothing is
     imported then.
     """
+    role_require(actor, "add", "rollout.flag")
     # Checked before converting: the converter copies strings into rows and recurses.
     check_json(document, field="")
     conversion = convert(document)
@@ -138,4 +148,17 @@ def unleash_import(*, document: dict[str, Any], environment: Environment) -> Imp
             )
             _validated(row, where, report)
             row.segments.set(referenced)
+    audit_record(
+        actor=actor,
+        action="unleash.import",
+        environment=environment.key,
+        after={
+            "file": source,
+            "flagsCreated": sorted(report.flags_created),
+            "flagsUpdated": sorted(report.flags_updated),
+            "segments": sorted(report.segments),
+            "unmapped": len(report.unmapped),
+        },
+        reason="import_unleash",
+    )
     return report

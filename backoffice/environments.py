@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from access.api_keys import api_key_create, api_key_revoke
 from backoffice.base import AuditedAdmin
-from backoffice.identities import IDENTITY_ACTIONS, IdentityAdminMixin
+from backoffice.signed_identities import IDENTITY_ACTIONS, IdentityAdminMixin
 from rollout.audit import Actor
 from rollout.models import ApiKey, Environment
 

@@ -1,5 +1,5 @@
 """django-celery-beat's admins, replaced: the same pages, but editing, enabling, disabling
-and running a schedule needs the release manager role and is audited (rollout/schedules.py).
+and running a schedule needs the release manager role and is audited (rollout/schedule_changes.py).
 The package's own admin actions declare no permission, so anyone who can see the list
 could run them."""
 
@@ -19,7 +19,7 @@ from django_celery_beat.models import (
 
 from backoffice.base import AuditedAdmin
 from rollout.audit import Actor
-from rollout.schedules import ScheduleError, periodic_tasks_run, periodic_tasks_set_enabled
+from rollout.schedule_changes import ScheduleError, periodic_tasks_run, periodic_tasks_set_enabled
 
 for model in (PeriodicTask, IntervalSchedule, CrontabSchedule, SolarSchedule, ClockedSchedule):
     if admin.site.is_registered(model):

@@ -80,6 +80,41 @@ def _rule_fields(rule: dict[str, Any], flag_key: str, where: str, report: Import
     return fields
 
 
+def _segments_import(raws: list[dict[str, Any]], report: ImportReport) -> dict[Any, Segment]:
+    """Unleash segments as rule segments, by their Unleash id."""
+    segments: dict[Any, Segment] = {}
+    for raw in raws:
+        segment, _ = Segment.objects.update_or_create(
+            key=raw["key"],
+            defaults={
+                "constraints": raw["constraints"],
+                "description": f"Imported from Unleash segment {raw['id']}",
+            },
+        )
+        _validated(segment, f"segment {raw['key']}", report)
+        segments[raw["id"]] = segment
+        report.segments.append(raw["key"])
+    return segments
+
+
+def _import_audit(
+    actor: Actor, environment: Environment, source: str, report: ImportReport
+) -> None:
+    audit_record(
+        actor=actor,
+        action="unleash.import",
+        environment=environment.key,
+        after={
+            "file": source,
+            "flagsCreated": sorted(report.flags_created),
+            "flagsUpdated": sorted(report.flags_updated),
+            "segments": sorted(report.segments),
+            "unmapped": len(report.unmapped),
+        },
+        reason="import_unleash",
+    )
+
+
 @transaction.atomic
 def unleash_import(
     *,
@@ -100,18 +135,7 @@ def unleash_import(
     check_json(document, field="")
     conversion = convert(document)
     report = ImportReport(unmapped=list(conversion.unmapped))
-    segments: dict[Any, Segment] = {}
-    for raw in conversion.segments:
-        segment, _ = Segment.objects.update_or_create(
-            key=raw["key"],
-            defaults={
-                "constraints": raw["constraints"],
-                "description": f"Imported from Unleash segment {raw['id']}",
-            },
-        )
-        _validated(segment, f"segment {raw['key']}", report)
-        segments[raw["id"]] = segment
-        report.segments.append(raw["key"])
+    segments = _segments_import(conversion.segments, report)
     for raw in conversion.flags:
         key = raw["key"]
         flag, created = Flag.objects.update_or_create(
@@ -148,17 +172,5 @@ def unleash_import(
             )
             _validated(row, where, report)
             row.segments.set(referenced)
-    audit_record(
-        actor=actor,
-        action="unleash.import",
-        environment=environment.key,
-        after={
-            "file": source,
-            "flagsCreated": sorted(report.flags_created),
-            "flagsUpdated": sorted(report.flags_updated),
-            "segments": sorted(report.segments),
-            "unmapped": len(report.unmapped),
-        },
-        reason="import_unleash",
-    )
+    _import_audit(actor, environment, source, report)
     return report

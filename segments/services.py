@@ -123,6 +123,20 @@ def _served(key_of: dict[int, str]) -> dict[int, tuple[int, str]]:
     return {identity: merged.get(identity, (identity, key)) for identity, key in key_of.items()}
 
 
+def _assigned(
+    assignments: np.ndarray, key_of: dict[int, str], save_data: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each profile's served segment as (identities, keys): the model's assignment, a merged
+    segment's target, or the save-data segment by rule."""
+    served = _served(key_of)
+    pairs = [served[int(i)] for i in assignments]
+    identities = np.array([identity for identity, _ in pairs], dtype=np.int64)
+    keys = np.array([key for _, key in pairs], dtype=object)
+    identities[save_data] = SAVE_DATA_IDENTITY
+    keys[save_data] = SAVE_DATA_SEGMENT
+    return identities, keys
+
+
 def _drift(
     previous: ModelArtifact | None,
     previous_run: SegmentationRun | None,
@@ -183,13 +197,8 @@ def segmentation_run(
         _heartbeat(run)
         artifact = result.artifact
         key_of = dict(zip(artifact.identities, artifact.keys, strict=True))
-        served_of = _served(key_of)
-        assigned = [served_of[int(i)] for i in result.assignments]
-        identities = np.array([identity for identity, _ in assigned], dtype=np.int64)
-        keys = np.array([key for _, key in assigned], dtype=object)
         save_data = np.nan_to_num(columns[SAVE_DATA.wire], nan=0.0) > 0.5
-        identities[save_data] = SAVE_DATA_IDENTITY
-        keys[save_data] = SAVE_DATA_SEGMENT
+        identities, keys = _assigned(result.assignments, key_of, save_data)
         sizes = {key: int((keys == key).sum()) for key in artifact.keys}
         total = max(1, sum(sizes.values()))
         shares = {key: size / total for key, size in sizes.items()}

@@ -102,22 +102,25 @@ def _failure_series(minutes: Iterable[FailureMinute]) -> FailureSeries:
     return FailureSeries(series[0], series[1], series[2], series[3])
 
 
-def stage_window(
-    buckets: Iterable[Bucket], failure_minutes: Iterable[FailureMinute], at: datetime
+def _in_order(buckets: Iterable[Bucket]) -> list[Bucket]:
+    """The arms' buckets by their last minute (stable): the order both the single window
+    and the series add them in, so that their sums agree to the last bit."""
+    return sorted((b for b in buckets if b.arm in (TREATMENT, CONTROL)), key=lambda b: b.latest)
+
+
+def _add(totals: dict[str, dict[str, float]], bucket: Bucket) -> None:
+    side = totals[bucket.arm]
+    for name in SUMMED:
+        side[name] = side.get(name, 0.0) + float(bucket.sums.get(name) or 0)
+
+
+def _window(
+    totals: dict[str, dict[str, float]],
+    latest: datetime | None,
+    minutes: Sequence[FailureMinute],
+    at: datetime,
 ) -> tuple[StageWindow, tuple[float, float]]:
-    """The window of the buckets and failure minutes that had begun by `at`, and the
-    failures of each arm."""
-    totals: dict[str, dict[str, float]] = {TREATMENT: {}, CONTROL: {}}
-    latest: datetime | None = None
-    for bucket in buckets:
-        if bucket.latest > at or bucket.arm not in totals:
-            continue
-        side = totals[bucket.arm]
-        for name in SUMMED:
-            side[name] = side.get(name, 0.0) + float(bucket.sums.get(name) or 0)
-        latest = bucket.latest if latest is None else max(latest, bucket.latest)
     treatment, control = totals[TREATMENT], totals[CONTROL]
-    minutes = [m for m in failure_minutes if m.minute <= at]
     window = StageWindow(
         treatment_clients=int(treatment.get("clients", 0)),
         control_clients=int(control.get("clients", 0)),
@@ -132,6 +135,21 @@ def stage_window(
     return window, (treatment.get("failures", 0.0), control.get("failures", 0.0))
 
 
+def stage_window(
+    buckets: Iterable[Bucket], failure_minutes: Iterable[FailureMinute], at: datetime
+) -> tuple[StageWindow, tuple[float, float]]:
+    """The window of the buckets and failure minutes that had begun by `at`, and the
+    failures of each arm."""
+    totals: dict[str, dict[str, float]] = {TREATMENT: {}, CONTROL: {}}
+    latest: datetime | None = None
+    for bucket in _in_order(buckets):
+        if bucket.latest > at:
+            break
+        _add(totals, bucket)
+        latest = bucket.latest
+    return _window(totals, latest, [m for m in failure_minutes if m.minute <= at], at)
+
+
 def stage_series(
     plan: PlanSpec,
     percentage: int,
@@ -140,10 +158,22 @@ def stage_series(
     failure_minutes: Sequence[FailureMinute],
     instants: Iterable[datetime],
 ) -> list[StagePoint]:
-    """The stage at each instant (cumulative from its start), with its evidence."""
+    """The stage at each instant (cumulative from its start), with its evidence: each
+    point is `stage_window` at its instant, computed in one pass over the buckets."""
+    ordered = _in_order(buckets)
+    minutes = sorted(failure_minutes, key=lambda m: m.minute)
+    totals: dict[str, dict[str, float]] = {TREATMENT: {}, CONTROL: {}}
+    latest: datetime | None = None
+    added = seen = 0
     points = []
     for at in sorted(set(instants)):
-        window, failures = stage_window(buckets, failure_minutes, at)
+        while added < len(ordered) and ordered[added].latest <= at:
+            _add(totals, ordered[added])
+            latest = ordered[added].latest
+            added += 1
+        while seen < len(minutes) and minutes[seen].minute <= at:
+            seen += 1
+        window, failures = _window(totals, latest, minutes[:seen], at)
         evidence = gather_evidence(plan, percentage, window, dict(carried))
         points.append(StagePoint(at, window, evidence, failures))
     return points

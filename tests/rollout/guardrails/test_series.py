@@ -106,3 +106,42 @@ def test_stage_window__a_bucket_counts_from_its_last_minute_on() -> None:
     assert before.hours_since_data is None
     assert after.exposures_treatment == 10
     assert failures == (1.0, 0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(minute_rows, st.lists(st.integers(-30, 6 * 60), min_size=1, max_size=12))
+def test_stage_series__every_point__is_stage_window_at_its_instant(rows, offsets) -> None:
+    """The one pass over the buckets (the flag page draws 70 points per segment) gives, at
+    every instant, exactly the window the controller computes alone."""
+    buckets = [
+        Bucket(arm, START + timedelta(minutes=m), _sums(e, min(f, e), n, mean))
+        for m, arm, e, f, n, mean in rows
+    ]
+    failures = [
+        FailureMinute(b.arm, b.latest, b.sums["exposures"], b.sums["failures"])
+        for b in buckets
+        if b.sums["failures"]
+    ]
+    instants = [START + timedelta(minutes=o) for o in offsets]
+
+    points = stage_series(PLAN, 10, {"failures": 0.5}, buckets, failures, instants)
+
+    assert [p.at for p in points] == sorted(set(instants))
+    for point in points:
+        window, failed = stage_window(buckets, failures, point.at)
+        assert point.failures == failed
+        assert _same_window(point.window, window)
+
+
+def _same_window(a, b) -> bool:
+    arrays = ("exposures_treatment", "exposures_control", "failures_treatment", "failures_control")
+    return (
+        (a.treatment_clients, a.control_clients, a.exposures_treatment, a.exposures_control)
+        == (b.treatment_clients, b.control_clients, b.exposures_treatment, b.exposures_control)
+        and a.means == b.means
+        and a.hours_since_data == b.hours_since_data
+        and all(
+            getattr(a.failures, name).tolist() == getattr(b.failures, name).tolist()
+            for name in arrays
+        )
+    )

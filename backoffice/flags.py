@@ -36,7 +36,7 @@ from rollout.rollouts import (
     RolloutError,
     plan_segments_from_keys,
     rollout_kill,
-    rollout_segments_sync,
+    rollout_plan_create,
     segment_transition,
 )
 from rollout.selectors import plan_segment_keys, segment_key_of, with_segment_keys
@@ -284,9 +284,26 @@ class RolloutPlanAdmin(AuditedAdmin):
         return ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in sorted(counts.items()))
 
     def save_model(self, request: HttpRequest, obj: RolloutPlan, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if not change:
-            rollout_segments_sync(plan=obj)
+        if change:  # a plan's settings: the audited row save
+            super().save_model(request, obj, form, change)
+            return
+        # A new plan: the API's service (its checks, its audit entry, a row per segment),
+        # with the segments waiting until someone starts them.
+        created = rollout_plan_create(
+            state=obj.flag_state,
+            actor=Actor.of(request.user),
+            reason="created in the admin",
+            target_rung=obj.target_rung,
+            stages=obj.stages,
+            guardrails=obj.guardrails,
+            included_segments=plan_segment_keys(obj.included_segments),
+            excluded_segments=plan_segment_keys(obj.excluded_segments),
+            start=False,
+            alpha=obj.alpha,
+            burn_in_clients=obj.burn_in_clients,
+            no_data_hours=obj.no_data_hours,
+        )
+        obj.pk = created.pk
 
     @admin.action(
         description="Kill switch: roll back every segment (asks for a reason)",

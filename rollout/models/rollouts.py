@@ -118,9 +118,13 @@ class RolloutPlan(models.Model):
                 check_segment_identities(value, json_name)
             except PlanInvalid as exc:
                 errors.setdefault(name, []).append(str(exc))
-        if self.flag_state_id and self.target_rung:
+        if self.flag_state_id:
             keys = list(self.flag_state.flag.rungs.values_list("key", flat=True))
-            if self.target_rung not in keys:
+            if not keys:
+                errors.setdefault("flag_state", []).append(
+                    f"{self.flag_state.flag.key} has no ladder: only edge features ramp"
+                )
+            elif self.target_rung and self.target_rung not in keys:
                 errors.setdefault("target_rung", []).append(
                     f"target_rung: the flag has no rung {self.target_rung!r} ({', '.join(keys)})"
                 )

@@ -4,14 +4,17 @@ segments' identities (a rename leaves the plan alone)."""
 from __future__ import annotations
 
 import html
+import json
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from backoffice.flags import RolloutPlanForm
-from rollout.models import RolloutPlan
+from rollout.guardrails.plan import default_guardrails_json, default_stages_json
+from rollout.models import AuditEntry, FlagState, RolloutPlan
 from rollout.selectors import segment_identity
+from rollout.services import flag_create
 from segments.models import CapabilitySegment
 from tests.backoffice.conftest import logged_in, person
 
@@ -40,3 +43,49 @@ def test_change_page__renamed_segment__shows_its_new_key(plan) -> None:
 
     assert page.status_code == 200
     assert '["phones-with-npu"]' in html.unescape(page.content.decode())
+
+
+def _add_form(state, **fields) -> dict[str, str]:
+    return {
+        "flag_state": str(state.pk),
+        "target_rung": "",
+        "stages": json.dumps(default_stages_json()),
+        "guardrails": json.dumps(default_guardrails_json()),
+        "alpha": "0.05",
+        "burn_in_clients": "50",
+        "no_data_hours": "24",
+        "included_segments": '["*"]',
+        "excluded_segments": '["constrained-network"]',
+        "segments-TOTAL_FORMS": "0",
+        "segments-INITIAL_FORMS": "0",
+        **fields,
+    }
+
+
+def test_add_page__new_plan__made_by_the_apis_service_segments_waiting(edge_flag, publish) -> None:
+    client = logged_in(person("root", superuser=True))
+
+    response = publish(
+        lambda: client.post(reverse("admin:rollout_rolloutplan_add"), _add_form(edge_flag))
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    plan = RolloutPlan.objects.get(flag_state=edge_flag)
+    assert plan.excluded_segments == [segment_identity("constrained-network")]
+    assert {row.state for row in plan.segments.all()} == {"pending"}
+    assert len(plan.segments.all()) == 3  # edge-ready, cloud-only, save-data
+    entry = AuditEntry.objects.get(action="rollout.plan")
+    assert entry.after["excludedSegments"] == ["constrained-network"]
+    assert entry.reason == "created in the admin"
+
+
+def test_add_page__flag_without_ladder__form_error_nothing_made(environment, publish) -> None:
+    flag = publish(lambda: flag_create(key="plain", kind="boolean"))
+    state = FlagState.objects.get(flag=flag, environment=environment)
+    client = logged_in(person("root", superuser=True))
+
+    response = client.post(reverse("admin:rollout_rolloutplan_add"), _add_form(state))
+
+    assert response.status_code == 200
+    assert "plain has no ladder: only edge features ramp" in response.content.decode()
+    assert not RolloutPlan.objects.exists()

@@ -16,7 +16,6 @@ from rollout.models import AuditEntry, FlagState, RolloutPlan
 from rollout.selectors import segment_identity
 from rollout.services import flag_create
 from segments.models import CapabilitySegment
-from tests.backoffice.conftest import logged_in, person
 
 pytestmark = pytest.mark.django_db
 
@@ -33,11 +32,11 @@ def test_segment_list_field__keys_in__identities_stored__keys_shown(plan) -> Non
         field.clean("[3]")
 
 
-def test_change_page__renamed_segment__shows_its_new_key(plan) -> None:
+def test_change_page__renamed_segment__shows_its_new_key(plan, superuser) -> None:
     identity = segment_identity("edge-ready")
     RolloutPlan.objects.filter(pk=plan.pk).update(excluded_segments=[identity])
     CapabilitySegment.objects.filter(identity=identity).update(key="phones-with-npu")
-    client = logged_in(person("root", superuser=True))
+    client = superuser
 
     page = client.get(reverse("admin:rollout_rolloutplan_change", args=[plan.pk]))
 
@@ -62,8 +61,10 @@ def _add_form(state, **fields) -> dict[str, str]:
     }
 
 
-def test_add_page__new_plan__made_by_the_apis_service_segments_waiting(edge_flag, publish) -> None:
-    client = logged_in(person("root", superuser=True))
+def test_add_page__new_plan__made_by_the_apis_service_segments_waiting(
+    edge_flag, publish, superuser
+) -> None:
+    client = superuser
 
     response = publish(
         lambda: client.post(reverse("admin:rollout_rolloutplan_add"), _add_form(edge_flag))
@@ -79,10 +80,12 @@ def test_add_page__new_plan__made_by_the_apis_service_segments_waiting(edge_flag
     assert entry.reason == "created in the admin"
 
 
-def test_add_page__flag_without_ladder__form_error_nothing_made(environment, publish) -> None:
+def test_add_page__flag_without_ladder__form_error_nothing_made(
+    environment, publish, superuser
+) -> None:
     flag = publish(lambda: flag_create(key="plain", kind="boolean"))
     state = FlagState.objects.get(flag=flag, environment=environment)
-    client = logged_in(person("root", superuser=True))
+    client = superuser
 
     response = client.post(reverse("admin:rollout_rolloutplan_add"), _add_form(state))
 

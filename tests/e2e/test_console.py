@@ -12,7 +12,7 @@ import pytest
 import requests
 from playwright.sync_api import Page
 
-from tests.e2e.conftest import ARTIFACTS, STAFF_PASSWORD, WebServer, admin_login
+from tests.support.browser import ARTIFACTS, STAFF_PASSWORD, WebServer, admin_login
 from tests.support.processes import manage
 from tests.support.treated import treated_client
 

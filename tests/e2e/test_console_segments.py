@@ -9,7 +9,7 @@ import json
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ARTIFACTS, STAFF_PASSWORD, ConsoleLog, WebServer, admin_login
+from tests.support.browser import ARTIFACTS, STAFF_PASSWORD, ConsoleLog, WebServer, admin_login
 from tests.support.processes import manage
 
 pytestmark = pytest.mark.services

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page
 
-from tests.e2e.conftest import STAFF_PASSWORD, WebServer, admin_login
+from tests.support.browser import STAFF_PASSWORD, WebServer, admin_login
 from tests.support.processes import manage
 
 # Records every violation the page reports (the browser also logs each as a console error,

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, Request, Route
 
 from capability_probe.schema import FIELDS, TOP_LEVEL
 from capability_probe.vocabulary import PRESSURE_STATES
-from tests.e2e.conftest import ConsoleLog, WebServer
+from tests.support.browser import ConsoleLog, WebServer
 
 pytestmark = pytest.mark.services
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.e2e.conftest import WebServer
+from tests.support.browser import WebServer
 
 
 def test_client_api_errors__log_names_no_client_and_no_key(web: WebServer) -> None:

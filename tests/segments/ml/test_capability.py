@@ -12,7 +12,7 @@ from sklearn.cluster import KMeans
 from rollout.engine.capability import SAVE_DATA_SEGMENT, CapabilityModel, assign_segment
 from segments.ml.features import transform
 from segments.ml.segmentation import assign_batch, embed
-from tests.segments.ml.conftest import contexts
+from tests.support.populations import contexts
 
 ROWS = 10_000
 

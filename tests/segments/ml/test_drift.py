@@ -11,7 +11,7 @@ from segments.ml.drift import adjusted_rand, feature_psi, share_psi
 from segments.ml.histograms import feature_histograms, psi_against
 from segments.ml.population import generate_population
 from segments.ml.segmentation import ModelArtifact, assign_batch
-from tests.segments.ml.conftest import fit
+from tests.support.populations import fit
 
 
 def _shares(artifact: ModelArtifact, columns: dict[str, np.ndarray]) -> dict[int, float]:

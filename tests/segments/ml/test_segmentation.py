@@ -21,7 +21,7 @@ from segments.ml.segmentation import (
     planted_agreement,
     unique_key,
 )
-from tests.segments.ml.conftest import PLANTED, SCORE_SAMPLE, fit
+from tests.support.populations import PLANTED, SCORE_SAMPLE, fit
 
 WEIGHTS = {"low-phone": 0.18, "mid-phone": 0.3, "high-phone": 0.14, "laptop": 0.23, "desktop": 0.15}
 

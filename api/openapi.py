@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
+from api import network
 from api import openapi_examples as examples
 from capability_probe import schema as probe_schema
 from capability_probe.vocabulary import BENCHMARK_MS, BENCHMARK_WORKLOAD, CapabilityField, Kind
@@ -388,6 +389,51 @@ CLIENT_PATHS: dict[str, Any] = {
                     ),
                 },
                 **_errors(400, 401, 405, 411, 413, 429, 503, _400=examples.PROBE_INVALID),
+            },
+        }
+    },
+    "/api/v1/network/ping": {
+        "get": {
+            "operationId": "network_ping",
+            "tags": ["client"],
+            "summary": "Answer 204 at once: probe.js times it for the measured RTT",
+            "security": _KEY_SECURITY,
+            "responses": {
+                "204": {"description": "Nothing; never cached"},
+                **_errors(401, 405, 429),
+            },
+        }
+    },
+    "/api/v1/network/download": {
+        "get": {
+            "operationId": "network_download",
+            "tags": ["client"],
+            "summary": "N random bytes: probe.js times them for the measured downlink",
+            "description": "Rate-limited per key and address "
+            "(EDGEFLAGS_NETWORK_DOWNLOADS_PER_ADDRESS per second).",
+            "security": _KEY_SECURITY,
+            "parameters": [
+                {
+                    "name": "bytes",
+                    "in": "query",
+                    "required": True,
+                    "schema": {
+                        "type": "integer",
+                        "minimum": network.MIN_DOWNLOAD_BYTES,
+                        "maximum": network.MAX_DOWNLOAD_BYTES,
+                    },
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The bytes (incompressible; never cached)",
+                    "content": {
+                        "application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        }
+                    },
+                },
+                **_errors(400, 401, 405, 429),
             },
         }
     },

@@ -29,7 +29,7 @@ _EDGE_METADATA: dict[str, Any] = {
     "enabled": True,
     "snapshotVersion": 4,
     "rung": "edge",
-    "segment": "edge-ready",
+    "segment": "fast-computers-webgpu",
     "arm": "treatment",
     "stage": 0,
     "percentage": 100,
@@ -82,12 +82,21 @@ PROBE: dict[str, Any] = {
     "clientId": "device-42",
     "consent": True,
     "device": {"memoryGb": 8, "cores": 8, "webgpu": True, "shaderF16": True, "charging": True},
-    "network": {"effectiveType": "4g", "rttMs": 40, "downlinkMbps": 10, "saveData": False},
+    "network": {
+        "effectiveType": "4g",
+        "rttMs": 40,
+        "downlinkMbps": 10,
+        "saveData": False,
+        "measuredRttMs": 34,
+        "measuredRttSamples": 5,
+        "measuredDownlinkMbps": 48.37,
+        "measuredDownlinkSamples": 3,
+    },
     "platform": {"os": "macOS", "browser": "Chrome", "appVersion": "3.4.0"},
     "benchmark": {"ms": 18.5, "workload": "matmul-f32-64x64-v1"},
 }
 PROBE_ANSWER: dict[str, Any] = {
-    "segment": {"key": "edge-ready", "label": "edge-ready"},
+    "segment": {"key": "fast-computers-webgpu", "label": "fast-computers-webgpu"},
     "stored": True,
     "duplicate": False,
     "profile": {
@@ -98,6 +107,10 @@ PROBE_ANSWER: dict[str, Any] = {
         "effectiveType": "4g",
         "rttMs": 50,
         "downlinkMbps": 10.0,
+        "measuredRttMs": 30,
+        "measuredRttSamples": 5,
+        "measuredDownlinkMbps": 48.35,
+        "measuredDownlinkSamples": 3,
         "saveData": False,
         "os": "macOS",
         "browser": "Chrome",
@@ -224,7 +237,7 @@ FLAG: dict[str, Any] = {
 }
 FLAG_STATE_CHANGE: dict[str, Any] = {"enabled": False, "reason": "INC-2041: digest emails late"}
 SEGMENT_ROLLOUT: dict[str, Any] = {
-    "segment": "edge-ready",
+    "segment": "fast-computers-webgpu",
     "state": "ramping",
     "stage": 1,
     "percentage": 25,
@@ -282,7 +295,7 @@ ROLLOUT: dict[str, Any] = {
     "excludedSegments": ["constrained-network"],
     "segments": [SEGMENT_ROLLOUT],
 }
-REASON: dict[str, Any] = {"reason": "p95 latency up 40% on edge-ready since 14:00"}
+REASON: dict[str, Any] = {"reason": "p95 latency up 40% on fast-computers-webgpu since 14:00"}
 ROLLED_BACK: dict[str, Any] = {
     **SEGMENT_ROLLOUT,
     "state": "rolled_back",

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from api import client, events, management, probes
+from api import client, events, management, network, probes
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/evaluate", client.evaluate_view, name="evaluate"),
@@ -12,6 +12,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # <path:> so that flag keys containing "/" route to the single-flag endpoint.
     path("ofrep/v1/evaluate/flags/<path:key>", client.ofrep_flag_view, name="ofrep-flag"),
     path("api/v1/probes", probes.probe_create_view, name="probe-create"),
+    path("api/v1/network/ping", network.ping_view, name="network-ping"),
+    path("api/v1/network/download", network.download_view, name="network-download"),
     path("api/v1/probes/<path:client_id>", probes.probe_erase_view, name="probe-erase"),
     path("api/v1/events", events.events_view, name="events"),
     path("api/v1/flags", management.FlagListApi.as_view(), name="flag-list"),

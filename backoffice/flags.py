@@ -98,6 +98,7 @@ class FlagAdmin(AuditedAdmin):
         "archived",
         "baseline_rung",
         "safe_rung",
+        "estimate_confidence",
         "ladder_preview",
     ]
     readonly_fields = ["ladder_preview"]

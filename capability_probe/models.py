@@ -62,6 +62,11 @@ class ClientProfile(models.Model):
     rtt_ms = models.PositiveIntegerField(null=True, blank=True)
     downlink_mbps = models.FloatField(null=True, blank=True)
     effective_type = models.CharField(max_length=8, blank=True)
+    # measured by the client itself (probe.js, native apps), with the samples behind each
+    measured_rtt_ms = models.PositiveIntegerField(null=True, blank=True)
+    measured_rtt_samples = models.PositiveSmallIntegerField(null=True, blank=True)
+    measured_downlink_mbps = models.FloatField(null=True, blank=True)
+    measured_downlink_samples = models.PositiveSmallIntegerField(null=True, blank=True)
     save_data = models.BooleanField(null=True, blank=True)
     # platform
     os = models.CharField(max_length=64, blank=True)

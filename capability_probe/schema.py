@@ -147,6 +147,13 @@ def parse_probe(raw: Any) -> Probe:
             field = FIELDS[section][name]
             normalised = normalise(field, f"{section}.{name}", value)
             (profile if field.column is not None else runtime)[field.stored_as] = normalised
+    for measured, samples in vocabulary.MEASUREMENTS:
+        # A measurement without the samples behind it (or the reverse) says nothing usable.
+        pair = {measured.stored_as in profile: measured, samples.stored_as in profile: samples}
+        if len(pair) == 2:
+            raise ProbeInvalid(
+                f"network.{pair[False].probe_key}", f"required with network.{pair[True].probe_key}"
+            )
     benchmark = raw.get("benchmark")
     if benchmark is not None:
         if not isinstance(benchmark, Mapping):

@@ -195,11 +195,12 @@ MEMORY_GB = CapabilityField(
     label="memory",
     unit="GB",
 )
+# WebKit clamps hardwareConcurrency to 4 or 8 (iPhones report 4): shown, not clustered.
 CORES = CapabilityField(
     "cores",
     _D,
     Kind.INT,
-    _CLUSTERED,
+    _DESCRIPTIVE,
     "cores",
     profiling_signal=True,
     population=True,
@@ -238,8 +239,8 @@ WEBGPU = _flag(
     "webgpu", _D, _CLUSTERED, "webgpu", profiling_signal=True, population=True, label="WebGPU"
 )
 SHADER_F16 = _flag("shaderF16", _D, _CLUSTERED, "shader_f16", population=True, label="shader f16")
-WEBNN = _flag("webnn", _D, _CLUSTERED, "webnn", population=True)
-WASM_SIMD = _flag("wasmSimd", _D, _CLUSTERED, "wasm_simd", population=True)
+WEBNN = _flag("webnn", _D, _DESCRIPTIVE, "webnn", population=True)
+WASM_SIMD = _flag("wasmSimd", _D, _DESCRIPTIVE, "wasm_simd", population=True)
 WASM_THREADS = _flag("wasmThreads", _D, _DESCRIPTIVE, "wasm_threads")
 STORAGE_GB = CapabilityField(
     "storageGb",
@@ -276,11 +277,12 @@ CHARGING = _flag("charging", _D, _HINT, None)
 COMPUTE_PRESSURE = CapabilityField(
     "computePressure", _D, Kind.ENUM, _HINT, None, choices=PRESSURE_STATES
 )
+# Chromium only, and derived from the RTT estimate: the measured RTT is clustered instead.
 EFFECTIVE_TYPE = CapabilityField(
     "effectiveType",
     _N,
     Kind.ENUM,
-    _CLUSTERED,
+    _DESCRIPTIVE,
     "effective_type",
     profiling_signal=True,
     population=True,
@@ -318,6 +320,69 @@ DOWNLINK_MBPS = CapabilityField(
     label="downlink",
     unit="Mbps",
 )
+# What probe.js measures itself, in every browser (docs/capability-signals.md, "Measured
+# network"): the median round trip of several tiny requests to Edgeflags (the first, which
+# pays for the connection, left out) and the throughput of a timed payload. RTT is rounded to
+# 10 ms and downlink to 1/20 Mbps: finer figures would fingerprint a client and decide nothing.
+# Requirements read them through `rttMs` and `downlinkMbps` (rollout/engine/estimates.py).
+MEASURED_RTT_MS = CapabilityField(
+    "measuredRttMs",
+    _N,
+    Kind.INT,
+    _DESCRIPTIVE,
+    "measured_rtt_ms",
+    profiling_signal=True,
+    population=True,
+    accepted=(0, 600_000),
+    rounding=Rounding.MULTIPLE,
+    rounding_by=10,
+    clamp=(None, 10_000),
+    label="measured RTT",
+    unit="ms",
+)
+MEASURED_RTT_SAMPLES = CapabilityField(
+    "measuredRttSamples",
+    _N,
+    Kind.INT,
+    _DESCRIPTIVE,
+    "measured_rtt_samples",
+    population=True,
+    accepted=(1, 100),
+    rounding=Rounding.TRUNCATE,
+)
+MEASURED_DOWNLINK_MBPS = CapabilityField(
+    "measuredDownlinkMbps",
+    _N,
+    Kind.FLOAT,
+    _DESCRIPTIVE,
+    "measured_downlink_mbps",
+    profiling_signal=True,
+    population=True,
+    accepted=(0, 100_000),
+    rounding=Rounding.PARTS,
+    rounding_by=20,
+    clamp=(None, 1000.0),
+    label="measured downlink",
+    unit="Mbps",
+)
+MEASURED_DOWNLINK_SAMPLES = CapabilityField(
+    "measuredDownlinkSamples",
+    _N,
+    Kind.INT,
+    _DESCRIPTIVE,
+    "measured_downlink_samples",
+    population=True,
+    accepted=(1, 100),
+    rounding=Rounding.TRUNCATE,
+)
+# Requirements read a measurement (instead of the browser's estimate) from this many samples.
+MIN_RTT_SAMPLES = 3
+MIN_DOWNLINK_SAMPLES = 1
+# A measurement and the number of samples behind it travel together.
+MEASUREMENTS: tuple[tuple[CapabilityField, CapabilityField], ...] = (
+    (MEASURED_RTT_MS, MEASURED_RTT_SAMPLES),
+    (MEASURED_DOWNLINK_MBPS, MEASURED_DOWNLINK_SAMPLES),
+)
 # The user asked for less data: a hint (it takes both on-device and cloud rungs away, and
 # puts the client in the save-data segment), stored so segmentation can apply that rule.
 SAVE_DATA = _flag("saveData", _N, _HINT, "save_data", profiling_signal=True, population=True)
@@ -349,6 +414,10 @@ FIELDS: tuple[CapabilityField, ...] = (
     EFFECTIVE_TYPE,
     RTT_MS,
     DOWNLINK_MBPS,
+    MEASURED_RTT_MS,
+    MEASURED_RTT_SAMPLES,
+    MEASURED_DOWNLINK_MBPS,
+    MEASURED_DOWNLINK_SAMPLES,
     SAVE_DATA,
     ONLINE,
     OS,

@@ -228,6 +228,8 @@ EDGEFLAGS_RATE_LIMIT_UNKNOWN_KEYS_PER_ADDRESS = env_float(
 )
 # Refused requests are logged as one summary line per this many seconds, not one line each.
 EDGEFLAGS_RATE_LIMIT_LOG_S = env_float("EDGEFLAGS_RATE_LIMIT_LOG_S", 60.0)
+# probe.js's downlink payloads (at most 1 MiB each, three per probe) per key and address.
+EDGEFLAGS_NETWORK_DOWNLOADS_PER_ADDRESS = env_float("EDGEFLAGS_NETWORK_DOWNLOADS_PER_ADDRESS", 5.0)
 # Reverse proxies in front that append to X-Forwarded-For (0: the peer address is the
 # client's); the rate limits and identity caps read the client's address through them.
 EDGEFLAGS_NUM_PROXIES = env.int("EDGEFLAGS_NUM_PROXIES", default=0)

@@ -45,6 +45,10 @@ SHARE_HISTORY_RUNS = 30
 CENTROID_FIELDS: dict[str, tuple[str, str]] = {
     **{f.wire: (f.label, f.unit) for f in CLUSTERED if f.kind in NUMBERS},
     **{f"{f.wire}Share": (f.label, "%") for f in (WEBGPU, SHADER_F16, MOBILE)},
+    # Reported vs estimated: how much of the segment's memory its clients reported (the rest
+    # is estimated: Safari, Firefox), and how many measured their network themselves.
+    "memoryReportedShare": ("memory reported (rest estimated)", "%"),
+    "networkMeasuredShare": ("network measured", "%"),
     "share4g": ("on 4g", "%"),
 }
 CENTROID_SKIPPED = {"clients"}  # the cluster's size at fit time: the segment's size is shown

@@ -309,9 +309,15 @@ def ladder_problems(rungs: list[dict[str, Any]], *, baseline: str, safe: str) ->
 
 @transaction.atomic
 def flag_ladder_set(
-    *, flag: Flag, rungs: list[dict[str, Any]], baseline: str, safe: str = "lite"
+    *,
+    flag: Flag,
+    rungs: list[dict[str, Any]],
+    baseline: str,
+    safe: str = "lite",
+    estimate_confidence: float | None = None,
 ) -> Flag:
-    """Replace a flag's degradation ladder (rungs best first) and its baseline and safe rungs."""
+    """Replace a flag's degradation ladder (rungs best first), its baseline and safe rungs
+    and, when given, the confidence an estimate needs to meet a requirement."""
     problems = ladder_problems(rungs, baseline=baseline, safe=safe)
     if problems:
         raise ValidationError({p.split(":")[0].split("[")[0]: [p] for p in problems})
@@ -321,6 +327,8 @@ def flag_ladder_set(
         rung.full_clean()
         rung.save()
     flag.baseline_rung, flag.safe_rung = baseline, safe
+    if estimate_confidence is not None:
+        flag.estimate_confidence = estimate_confidence
     flag.full_clean()
     flag.save()
     return flag

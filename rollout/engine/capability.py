@@ -23,6 +23,7 @@ from typing import Any
 from capability_probe.vocabulary import SAVE_DATA
 from capability_probe.vocabulary import SAVE_DATA_IDENTITY as SAVE_DATA_IDENTITY
 from capability_probe.vocabulary import SAVE_DATA_SEGMENT as SAVE_DATA_SEGMENT
+from rollout.engine.estimates import Estimate, Estimator, effective_network
 
 Coordinates = tuple[float, ...]
 Feature = Callable[[Any], float]  # a present, parsed value -> one coordinate
@@ -168,7 +169,7 @@ def _extractor(kind: str, features: Sequence[Feature], absent: Coordinates) -> E
 class CapabilityModel:
     """A compiled segmentation model: everything precomputed for a few µs per assignment."""
 
-    __slots__ = ("_centroids", "_fields", "keys", "labels", "sources")
+    __slots__ = ("_centroids", "_fields", "estimator", "keys", "labels", "sources")
 
     def __init__(self, artifact: Mapping[str, Any]) -> None:
         spec = [dict(feature) for feature in artifact["spec"]]
@@ -197,6 +198,17 @@ class CapabilityModel:
         self.keys = tuple(keys)
         self.labels = tuple(str(label) for label in artifact.get("labels") or keys)
         self.sources = frozenset(source for source, _, _ in fields)
+        raw_estimator = artifact.get("estimator")
+        self.estimator = Estimator(raw_estimator, _input) if raw_estimator else None
+
+    def completed(
+        self, attributes: Mapping[str, Any]
+    ) -> tuple[Mapping[str, Any], dict[str, Estimate]]:
+        """The attributes with the measured network in place, and estimates of the signals
+        the client does not report (segments/ml/estimation.py's `complete`, per request)."""
+        attributes = effective_network(attributes)
+        estimates = self.estimator.estimate(attributes) if self.estimator is not None else {}
+        return attributes, estimates
 
     def point(self, attributes: Mapping[str, Any]) -> list[float] | None:
         """The client in the weighted, scaled space; None when it reports no field at all."""
@@ -216,9 +228,28 @@ class CapabilityModel:
         return self.keys[distances.index(min(distances))]
 
 
-def assign_segment(model: CapabilityModel, attributes: Mapping[str, Any]) -> str | None:
-    """The client's segment key: save-data by rule; None when it reports no capability."""
+def _input(feature: Mapping[str, Any]) -> Callable[[Any], float]:
+    """One estimator input: a raw attribute -> its transformed value (unscaled), or the
+    feature's impute when missing."""
+    kind = _KIND_OF_TRANSFORM.get(str(feature["transform"]), "any")
+    present, missing = _feature(feature, 0.0, 1.0)
+    extract = _extractor(kind, [present], (missing,))
+    return lambda raw: extract(raw)[0]
+
+
+def assign_completed(
+    model: CapabilityModel, attributes: Mapping[str, Any], estimates: Mapping[str, Estimate]
+) -> str | None:
+    """The segment of attributes already `completed`: estimates stand in for what the client
+    does not report, so that segments follow devices rather than what browsers hide."""
     if _flag(attributes.get(SAVE_DATA.wire)) == 1.0:
         return SAVE_DATA_SEGMENT  # an explicit user wish, outside the model
+    if estimates:
+        attributes = {**attributes, **{name: e.point for name, e in estimates.items()}}
     point = model.point(attributes)
     return None if point is None else model.nearest(point)
+
+
+def assign_segment(model: CapabilityModel, attributes: Mapping[str, Any]) -> str | None:
+    """The client's segment key: save-data by rule; None when it reports no capability."""
+    return assign_completed(model, *model.completed(attributes))

@@ -14,7 +14,12 @@ See docs/bucketing.md, "The context".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rollout.engine.estimates import Estimate
+
+_NO_ESTIMATES: Mapping[str, Estimate] = {}
 
 
 def as_text(value: Any) -> str | None:
@@ -33,10 +38,15 @@ def as_text(value: Any) -> str | None:
 class Context:
     """Read access to one request's attributes, converting each value once, on first use."""
 
-    __slots__ = ("_attributes", "_texts")
+    __slots__ = ("_attributes", "_texts", "estimates")
 
-    def __init__(self, attributes: Mapping[str, Any]) -> None:
+    def __init__(
+        self, attributes: Mapping[str, Any], estimates: Mapping[str, Estimate] | None = None
+    ) -> None:
         self._attributes = attributes
+        # What the server estimated of the signals the client does not report: read by
+        # capability requirements only (rollout/engine/ladder.py), never by rules.
+        self.estimates = estimates or _NO_ESTIMATES
         # Lazy: a context may carry a whole capability profile, and rules read few names.
         self._texts: dict[str, str | None] = {}
 

@@ -9,8 +9,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from capability_probe.vocabulary import SAVE_DATA, SAVE_DATA_SEGMENT
-from rollout.engine.capability import assign_segment
+from rollout.engine.capability import assign_completed, assign_segment
 from rollout.engine.context import Context
+from rollout.engine.estimates import Estimate, effective_network
 from rollout.engine.ladder import Climb, Ladder, Rung, climb, is_profiled
 from rollout.engine.model import DISABLED_VARIANT
 from rollout.engine.types import (
@@ -85,6 +86,9 @@ def _rung_decision(
         metadata["stage"] = climbed.stage.stage
         metadata["percentage"] = climbed.stage.percentage
         metadata["rolloutState"] = climbed.stage.state
+    if climbed is not None and climbed.estimated:
+        # OFREP metadata holds primitives only: the names, comma-separated.
+        metadata["estimated"] = ",".join(climbed.estimated)
     unmet = climbed.unmet if climbed is not None else {}
     if unmet:
         metadata["unmetRequirements"] = "; ".join(
@@ -153,17 +157,25 @@ def resolve_segment(snapshot: Snapshot, attributes: Mapping[str, Any]) -> str | 
     return assign_segment(snapshot.capability, attributes)
 
 
-def with_segment(snapshot: Snapshot, attributes: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The context with `segment` set by the server (a client cannot choose its own)."""
-    segment = resolve_segment(snapshot, attributes)
-    if segment is None and "segment" not in attributes:
-        return attributes
-    context = dict(attributes)
-    if segment is None:
-        del context["segment"]
+def capability_context(snapshot: Snapshot, attributes: Mapping[str, Any]) -> Context:
+    """The context decisions read: the measured network in place of the browser's estimate,
+    estimates of the signals the client does not report (for requirements only), and
+    `segment` set by the server (a client cannot choose its own)."""
+    model = snapshot.capability
+    estimates: Mapping[str, Estimate] = {}
+    if model is None:
+        completed = effective_network(attributes)
+        segment = SAVE_DATA_SEGMENT if attributes.get(SAVE_DATA.wire) is True else None
     else:
-        context["segment"] = segment
-    return context
+        completed, estimates = model.completed(attributes)
+        segment = assign_completed(model, completed, estimates)
+    if segment is not None or "segment" in completed:
+        completed = dict(completed)
+        if segment is None:
+            del completed["segment"]
+        else:
+            completed["segment"] = segment
+    return Context(completed, estimates)
 
 
 def evaluate(snapshot: Snapshot, flag_key: str, attributes: Mapping[str, Any]) -> Decision:
@@ -171,14 +183,14 @@ def evaluate(snapshot: Snapshot, flag_key: str, attributes: Mapping[str, Any]) -
     flag = snapshot.flags.get(flag_key)
     if flag is None:
         return flag_not_found(flag_key)
-    return _decision(flag, Context(with_segment(snapshot, attributes)))
+    return _decision(flag, capability_context(snapshot, attributes))
 
 
 def evaluate_all(
     snapshot: Snapshot, attributes: Mapping[str, Any], keys: Iterable[str] | None = None
 ) -> list[Decision]:
     """Decisions for the given flags (default: every flag, in snapshot order), one context."""
-    ctx = Context(with_segment(snapshot, attributes))
+    ctx = capability_context(snapshot, attributes)
     flags = snapshot.flags
     if keys is None:
         return [_decision(flag, ctx) for flag in flags.values()]

@@ -15,7 +15,7 @@ client can always be served.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from capability_probe.vocabulary import (
@@ -32,6 +32,9 @@ from rollout.engine.hashing import normalized
 from rollout.engine.shapes import constraint_from_json
 
 LOW_BATTERY = 0.2
+# A requirement is met by an estimate (a signal the client does not report, estimated by
+# rollout/engine/estimates.py) only when it is at least this probable; a flag may set its own.
+DEFAULT_MIN_CONFIDENCE = 0.9
 # A client that reports none of these has not been profiled (no probe, nothing inline).
 CAPABILITY_FIELDS = PROFILING_SIGNALS
 PRESSURE_TOO_HIGH = frozenset({"serious", "critical"})  # of the vocabulary's PRESSURE_STATES
@@ -50,6 +53,31 @@ class Requirement:
     check: Predicate
     context_name: str
     explanation: str
+    # Whether the requirement holds for one estimated class (a constraint reads one attribute,
+    # so the answer depends on the value alone): filled on first use.
+    _verdicts: dict[float, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    def holds_for(self, value: float) -> bool:
+        """Whether the requirement holds when its attribute is `value`."""
+        verdict = self._verdicts.get(value)
+        if verdict is None:
+            verdict = self._verdicts[value] = self.check(Context({self.context_name: value}))
+        return verdict
+
+    def unmet_reason(self, ctx: Context, min_confidence: float, estimated: set[str]) -> str | None:
+        """None when met; else why not. An attribute the client does not report is read from
+        its estimate, when there is one, and named in `estimated`."""
+        name = self.context_name
+        estimate = ctx.estimates.get(name) if ctx.estimates else None
+        if estimate is None or ctx.raw(name) is not None:
+            return None if self.check(ctx) else self.explanation
+        estimated.add(name)
+        confidence = estimate.confidence(self.holds_for)
+        if min_confidence < 1.0 and confidence >= min_confidence:
+            return None  # 1.0: this flag never lets an estimate meet a requirement
+        return (
+            f"{self.explanation} (estimated: {confidence:.0%} likely, {min_confidence:.0%} needed)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +116,7 @@ class Ladder:
     baseline: int  # index of the rung clients outside the rollout get at best
     safe: int  # index of the rung served when a client cannot be profiled or evaluation fails
     rollout: Rollout | None = None  # None: every rung is generally available
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE  # for requirements read from estimates
 
     def rung(self, key: str) -> Rung | None:
         """The rung called `key`, if any."""
@@ -145,6 +174,7 @@ def compile_ladder(raw: Mapping[str, Any]) -> Ladder:
         baseline=baseline,
         safe=safe,
         rollout=_compile_rollout(raw.get("rollout"), keys, baseline),
+        min_confidence=float(raw.get("minConfidence", DEFAULT_MIN_CONFIDENCE)),
     )
 
 
@@ -198,6 +228,7 @@ class Climb:
     unmet: Mapping[str, tuple[str, ...]]  # rung key -> unmet requirements, for rungs above
     arm: str | None = None  # treatment/control when the segment's rollout is tracked
     stage: SegmentStage | None = None
+    estimated: tuple[str, ...] = ()  # attributes read from estimates on the way down
 
 
 def rollout_arm(
@@ -230,14 +261,18 @@ def climb(
             arm = None  # a segment outside the plan is not measured
     removed = removed_by_hints(ctx)
     unmet: dict[str, tuple[str, ...]] = {}
+    estimated: set[str] = set()
     for index in range(start, len(ladder.rungs)):
         rung = ladder.rungs[index]
         reasons = []
         if rung.runs_on in removed:
             reasons.append(_hint_reason(rung.runs_on, ctx))
-        reasons += [r.explanation for r in rung.requirements if not r.check(ctx)]
+        for requirement in rung.requirements:
+            reason = requirement.unmet_reason(ctx, ladder.min_confidence, estimated)
+            if reason is not None:
+                reasons.append(reason)
         if not reasons or index == len(ladder.rungs) - 1:
-            return Climb(rung, available, unmet, arm, stage)
+            return Climb(rung, available, unmet, arm, stage, tuple(sorted(estimated)))
         unmet[rung.key] = tuple(reasons)
     raise AssertionError("unreachable: the last rung is always served")
 

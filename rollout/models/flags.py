@@ -11,10 +11,11 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from rollout.engine.document import validate_constraints, validate_rule, validate_variants
+from rollout.engine.ladder import DEFAULT_MIN_CONFIDENCE
 from rollout.models.fields import TEXT_INPUT, StrictJSONField, refused_json
 from rollout.schemas import ui_state_problems
 
@@ -131,6 +132,13 @@ class Flag(models.Model):
         validators=[TEXT_INPUT],
         help_text="Edge features: the rung served when a client cannot be profiled or "
         "evaluation fails.",
+    )
+    estimate_confidence = models.FloatField(
+        default=DEFAULT_MIN_CONFIDENCE,
+        validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="Edge features: how probable an estimated signal (e.g. the memory of a "
+        "Safari or Firefox client, which it does not report) must be to meet a rung's "
+        "requirement; 1.0 never lets an estimate meet one.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

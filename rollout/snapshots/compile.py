@@ -59,6 +59,7 @@ def _ladder_document(state: FlagState, rungs: list[Rung], keys: dict[int, str]) 
         ],
         "baseline": state.flag.baseline_rung or rungs[-1].key,
         "safe": state.flag.safe_rung or rungs[-1].key,
+        "minConfidence": state.flag.estimate_confidence,
         **_rollout_document(state, rungs, keys),
     }
 

@@ -6,7 +6,8 @@ populations. A test keeps the two in agreement, so a transform added here must b
 there too.
 
 A feature is a JSON-able dict: `name`, `source` (a population column: one of the clustered
-fields of capability_probe/vocabulary.py, and every one of them is used), `transform` and its
+fields of capability_probe/vocabulary.py, and every one of them is used; segmentation feeds
+it `estimation.complete`d columns), `transform` and its
 parameters, `weight` (multiplies the feature after standard scaling) and, once fitted,
 `impute` (the transformed value used when the source is missing).
 
@@ -30,20 +31,17 @@ import numpy as np
 
 from capability_probe.vocabulary import (
     BENCHMARK_MS,
-    CORES,
     DOWNLINK_MBPS,
     EFFECTIVE_TYPE,
     MEMORY_GB,
     RTT_MS,
     SHADER_F16,
-    WASM_SIMD,
     WEBGPU,
-    WEBNN,
 )
 
 # Bump whenever DEFAULT_FEATURE_SPEC or a transform's meaning changes: models fitted with
 # another version are not warm-started from (their centroids live in another space).
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 Spec = list[dict[str, Any]]
 Columns = Mapping[str, np.ndarray]
 
@@ -54,47 +52,34 @@ LOG_TRANSFORMS = {"log2": np.log2, "log1p": np.log1p, "log": np.log}
 LOG_DOMAIN_FLOOR = {"log2": 0.0, "log1p": -1.0, "log": 0.0}
 TRANSFORMS = frozenset({*LOG_TRANSFORMS, "ordinal", "bool", "missing", "at_least"})
 FLAG_WEIGHT = 0.5  # flags scaled down so that a pile of them does not dominate
+CLASS_WEIGHT = 2.0  # WebGPU: an on-device model needs it
+THRESHOLD_WEIGHT = 3.0  # the documented capability thresholds
+FAST_BENCHMARK_MS = 60.0  # fits a 100 ms interaction budget (docs/budgets.md)
+WEAK_RTT_MS = 300.0  # a cloud rung is slow beyond it
 
 DEFAULT_FEATURE_SPEC: Spec = [
+    # Features follow what devices can do, not what browsers hide (docs/capability-signals.md,
+    # "Segmentation"): segmentation clusters `estimation.complete`d columns, where memory is
+    # estimated for Safari and Firefox and the network is the client's own measurement, so no
+    # feature says "not reported". Not clustered: cores (WebKit clamps them to 4 or 8),
+    # WebNN (Chromium only: its absence is the browser's) and WASM SIMD (98 % have it: its
+    # rare absence made outlier clusters).
+    #
     # Device memory arrives bucketed in powers of two: log2 makes the buckets equidistant.
-    # Safari and Firefox do not report it, hence the missing flag.
     {"name": "memory_log2", "source": MEMORY_GB.wire, "transform": "log2", "clip": [0.25, 32]},
-    {
-        "name": "memory_missing",
-        "source": MEMORY_GB.wire,
-        "transform": "missing",
-        "weight": FLAG_WEIGHT,
-    },
-    {"name": "cores_log2", "source": CORES.wire, "transform": "log2", "clip": [1, 64]},
-    # Chromium rounds RTT to 50 ms, so a fast link reads 0 or 50: both clip to 50, or they
-    # would sit a whole log unit apart while meaning the same thing (faster than any rung needs).
+    # A fast link measures anywhere from 0 to 50 ms (Chromium rounds its estimate to 50): all
+    # of it clips to 50, faster than any rung needs.
     {"name": "rtt_log1p", "source": RTT_MS.wire, "transform": "log1p", "clip": [50, 3000]},
-    {"name": "downlink_log1p", "source": DOWNLINK_MBPS.wire, "transform": "log1p", "clip": [0, 10]},
-    # Chromium caps downlink at 10 Mbps (and reports 10 with no estimate): "at the cap" is a
-    # category of its own, not a measurement.
     {
-        "name": "downlink_at_cap",
+        "name": "downlink_log1p",
         "source": DOWNLINK_MBPS.wire,
-        "transform": "at_least",
-        "threshold": 10,
-        "weight": FLAG_WEIGHT,
+        "transform": "log1p",
+        "clip": [0, 100],
     },
-    {
-        "name": "network_missing",
-        "source": RTT_MS.wire,
-        "transform": "missing",
-        "weight": FLAG_WEIGHT,
-    },
-    {
-        "name": "effective_type",
-        "source": EFFECTIVE_TYPE.wire,
-        "transform": "ordinal",
-        "levels": EFFECTIVE_TYPE_LEVELS,
-    },
-    {"name": "webgpu", "source": WEBGPU.wire, "transform": "bool", "weight": FLAG_WEIGHT},
+    # The accelerator an on-device model runs on: a capability class of its own, weighted
+    # so that devices with and without it do not share a segment.
+    {"name": "webgpu", "source": WEBGPU.wire, "transform": "bool", "weight": CLASS_WEIGHT},
     {"name": "shader_f16", "source": SHADER_F16.wire, "transform": "bool", "weight": FLAG_WEIGHT},
-    {"name": "webnn", "source": WEBNN.wire, "transform": "bool", "weight": FLAG_WEIGHT},
-    {"name": "wasm_simd", "source": WASM_SIMD.wire, "transform": "bool", "weight": FLAG_WEIGHT},
     # The measured reference workload: the most honest signal; log because a slow device is
     # slow by a factor, not by a number of milliseconds.
     {
@@ -103,11 +88,31 @@ DEFAULT_FEATURE_SPEC: Spec = [
         "transform": "log",
         "clip": [0.5, 20000],
     },
+    # A client without the benchmark has not run probe.js (an inline context, a native app
+    # without the workload): that is a fact about what is known, not about a browser.
     {
         "name": "benchmark_missing",
         "source": BENCHMARK_MS.wire,
         "transform": "missing",
         "weight": FLAG_WEIGHT,
+    },
+    # The capability classes the product documents (docs/capability-signals.md): a reference
+    # workload within 60 ms fits a 100 ms interaction budget (on-device rungs), a round trip of
+    # 300 ms or more makes a cloud rung slow. Weighted above the measurements, so that a
+    # segment does not straddle them: its clients can run the same rungs.
+    {
+        "name": "benchmark_slow",
+        "source": BENCHMARK_MS.wire,
+        "transform": "at_least",
+        "threshold": FAST_BENCHMARK_MS,
+        "weight": THRESHOLD_WEIGHT,
+    },
+    {
+        "name": "rtt_weak",
+        "source": RTT_MS.wire,
+        "transform": "at_least",
+        "threshold": WEAK_RTT_MS,
+        "weight": THRESHOLD_WEIGHT,
     },
 ]
 

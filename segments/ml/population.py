@@ -54,6 +54,13 @@ NO_THROUGHPUT_ESTIMATE = 0.03  # Chromium clients with no downlink estimate (rep
 SAVE_DATA_SHARE = 0.02
 # Chromium's effective type from the HTTP RTT estimate (slow-2g, 2g, 3g thresholds, ms).
 ECT_RTT_MS = (2010.0, 1420.0, 272.0)
+# probe.js's own measurements (every browser): the median of RTT_SAMPLES pings, each off by a
+# log-normal jitter, and the throughput of DOWNLINK_SAMPLES timed payloads (none under
+# saveData); rounded as the server stores them.
+RTT_SAMPLES = 5
+PING_JITTER = 0.15
+DOWNLINK_SAMPLES = 2
+PAYLOAD_JITTER = 0.2
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,10 @@ class Population:
 
     columns: dict[str, np.ndarray]
     tiers: np.ndarray
+    # The same clients as they really are, in the columns requirements read: the memory a
+    # current Chromium would report on the device, the true link, and what the browser can
+    # use (a browser without WebGPU cannot run a WebGPU model, whatever the hardware).
+    truth: dict[str, np.ndarray]
 
 
 def device_memory(ram: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -207,12 +218,28 @@ def generate_population(
     webgpu_seen = webgpu & (chromium | webkit | (os_name == "Windows"))
     storage = np.round(ram * rng.uniform(8, 32, n), 1)
 
+    # probe.js measures the link in every browser; the downlink payload is skipped under
+    # saveData, which only Chromium reports here.
+    pings = rtt[:, None] * rng.lognormal(0.0, PING_JITTER, (n, RTT_SAMPLES))
+    measured_rtt = np.minimum(10_000.0, np.round(np.median(pings, axis=1) / 10) * 10)
+    payloads = downlink[:, None] * rng.lognormal(0.0, PAYLOAD_JITTER, (n, DOWNLINK_SAMPLES))
+    measured_downlink = np.minimum(1000.0, np.round(payloads[:, -1] * 20) / 20)
+    saving = save_data == 1.0
+    measured_downlink[saving] = np.nan
+    current_memory = np.where(
+        mobile, device_memory(usable, MEMORY_ANDROID), device_memory(usable, MEMORY_DESKTOP)
+    )
+
     columns: dict[str, np.ndarray] = {
         "memoryGb": memory,
         "cores": cores_seen,
         "benchmarkMs": np.round(bench, 2),
         "rttMs": rtt_seen,
         "downlinkMbps": downlink_seen,
+        "measuredRttMs": measured_rtt,
+        "measuredRttSamples": np.full(n, float(RTT_SAMPLES)),
+        "measuredDownlinkMbps": measured_downlink,
+        "measuredDownlinkSamples": np.where(saving, np.nan, float(DOWNLINK_SAMPLES)),
         "storageGb": storage,
         "webgpu": webgpu_seen.astype(float),
         "shaderF16": (webgpu_seen & f16).astype(float),
@@ -224,4 +251,16 @@ def generate_population(
         "os": os_name,
         "browser": browser,
     }
-    return Population(columns=columns, tiers=tiers)
+    truth: dict[str, np.ndarray] = {
+        "memoryGb": current_memory,
+        "cores": cores,
+        "benchmarkMs": columns["benchmarkMs"],
+        "rttMs": rtt,
+        "downlinkMbps": downlink,
+        "webgpu": columns["webgpu"],
+        "shaderF16": columns["shaderF16"],
+        "webnn": columns["webnn"],
+        "mobile": columns["mobile"],
+        "saveData": np.where(saving, 1.0, 0.0),
+    }
+    return Population(columns=columns, tiers=tiers, truth=truth)

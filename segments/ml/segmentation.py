@@ -22,7 +22,8 @@ Method (docs/capability-signals.md, "Segmentation"):
    (Jaccard ≥ MATCH_JACCARD). Unmatched clusters get fresh identities: `new_identities`,
    to be reviewed by a person.
 5. Every row is labelled in batches (`assign_batch`); clusters are profiled in raw units
-   from their members and named by the rules of `label_for`. A matched cluster keeps its
+   from their (completed) members and named by the rules of `label_for`, made unique
+   among themselves by `labels_for`. A matched cluster keeps its
    key (its label is recomputed); a new one is keyed by its label, made unique.
 """
 
@@ -43,15 +44,19 @@ from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhou
 
 from capability_probe.vocabulary import (
     CLUSTERED,
-    EFFECTIVE_TYPE,
+    MEASURED_RTT_MS,
+    MEMORY_GB,
     MOBILE,
     NUMBERS,
     SAVE_DATA_SEGMENT,
     WEBGPU,
 )
+from segments.ml.estimation import complete, fit_estimator
 from segments.ml.features import (
     DEFAULT_FEATURE_SPEC,
+    FAST_BENCHMARK_MS,
     FEATURE_VERSION,
+    WEAK_RTT_MS,
     Columns,
     Spec,
     feature_weights,
@@ -79,14 +84,10 @@ SILHOUETTE_MEMORY_MB = 128
 ASSIGN_BATCH = 200_000
 SAVE_DATA_KEY = SAVE_DATA_SEGMENT  # the engine's hard-rule segment: no cluster may take its key
 
-# Label rules on a cluster's profile in raw units (medians and shares of its members).
-EDGE_READY_BENCHMARK_MS = 60.0  # fits a 100 ms interaction budget (docs/budgets.md)
-EDGE_READY_MEMORY_GB = 8.0
-EDGE_READY_WEBGPU_SHARE = 0.5
-EDGE_MARGINAL_BENCHMARK_MS = 250.0
-CONSTRAINED_RTT_MS = 300.0
-CONSTRAINED_DOWNLINK_MBPS = 1.5
-CONSTRAINED_SHARE_4G = 0.5
+# Label words on a cluster's profile in raw units (medians and shares of its members).
+MID_BENCHMARK_MS = 250.0
+WEBGPU_SHARE = 0.5
+WEAK_DOWNLINK_MBPS = 1.5
 
 Profile = dict[str, float | None]
 
@@ -104,6 +105,8 @@ class ModelArtifact:
     keys: list[str]  # one per centroid, stable across runs
     labels: list[str]  # one per centroid, recomputed every run
     feature_version: int = FEATURE_VERSION
+    # segments/ml/estimation.py: the trees for hidden signals, refitted every run
+    estimator: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The artifact as stored in the database and shipped in snapshots."""
@@ -117,6 +120,7 @@ class ModelArtifact:
             "keys": self.keys,
             "labels": self.labels,
             "featureVersion": self.feature_version,
+            "estimator": self.estimator,
         }
 
     @classmethod
@@ -132,6 +136,7 @@ class ModelArtifact:
             keys=[str(v) for v in data["keys"]],
             labels=[str(v) for v in data["labels"]],
             feature_version=int(data["featureVersion"]),
+            estimator=data.get("estimator"),
         )
 
 
@@ -189,6 +194,7 @@ def _artifact(
     identities: list[int],
     keys: list[str] | None = None,
     labels: list[str] | None = None,
+    estimator: dict[str, Any] | None = None,
 ) -> ModelArtifact:
     return ModelArtifact(
         spec=[dict(f) for f in space.spec],
@@ -199,6 +205,7 @@ def _artifact(
         identities=identities,
         keys=keys or [],
         labels=labels or [],
+        estimator=estimator,
     )
 
 
@@ -224,14 +231,16 @@ def _take(columns: Columns, rows: np.ndarray) -> dict[str, np.ndarray]:
 def assign_batch(
     artifact: ModelArtifact, columns: Columns, batch: int = ASSIGN_BATCH
 ) -> np.ndarray:
-    """The identity of every row's nearest centroid, computed `batch` rows at a time."""
+    """The identity of every row's nearest centroid, computed `batch` rows at a time (the
+    measured network and the artifact's estimates completing each batch first)."""
     space = _space(artifact)
     centroids = np.asarray(artifact.centroids)
     identities = np.asarray(artifact.identities, dtype=np.int64)
     n = row_count(columns)
     out = np.empty(n, dtype=np.int64)
     for start in range(0, n, batch):
-        points = space.embed(transform(_slice(columns, start, start + batch), space.spec))
+        rows = complete(_slice(columns, start, start + batch), artifact.estimator)
+        points = space.embed(transform(rows, space.spec))
         out[start : start + batch] = identities[_nearest(points, centroids)]
     return out
 
@@ -332,13 +341,20 @@ def _warm_start(candidate: np.ndarray, previous: np.ndarray | None) -> np.ndarra
     return init
 
 
-def centroid_profile(columns: Columns, mask: np.ndarray) -> Profile:
-    """A cluster in raw units: medians and shares people can read (None: nobody reports it)."""
+def centroid_profile(
+    columns: Columns, mask: np.ndarray, reported: Columns | None = None
+) -> Profile:
+    """A cluster in raw units: medians and shares people can read (None: nobody reports it).
 
-    def present(name: str) -> np.ndarray:
-        if name not in columns:
+    `columns` are the completed ones segmentation clustered (memory estimated where hidden,
+    the network measured); `reported`, the columns as clients reported them, gives the share
+    of members whose memory was reported and whose network was measured.
+    """
+
+    def present(name: str, source: Columns = columns) -> np.ndarray:
+        if name not in source:
             return np.zeros(0)
-        values = np.asarray(columns[name], dtype=float)[mask]
+        values = np.asarray(source[name], dtype=float)[mask]
         return np.asarray(values[~np.isnan(values)])
 
     def median(name: str) -> float | None:
@@ -349,47 +365,87 @@ def centroid_profile(columns: Columns, mask: np.ndarray) -> Profile:
         values = present(name)
         return round(float(values.mean()), 3) if values.size else None
 
-    effective = (
-        columns[EFFECTIVE_TYPE.wire][mask] if EFFECTIVE_TYPE.wire in columns else np.zeros(0)
-    )
-    known = effective[effective != None]  # noqa: E711 - elementwise on an object array
+    def reported_share(name: str) -> float | None:
+        if reported is None or name not in reported or not mask.any():
+            return None
+        values = np.asarray(reported[name], dtype=float)[mask]
+        return round(float(np.mean(~np.isnan(values))), 3)
+
     return {
         "clients": int(mask.sum()),
-        # memoryGb, cores, benchmarkMs, rttMs, downlinkMbps: every clustered measurement
+        # memoryGb, benchmarkMs, rttMs, downlinkMbps: every clustered measurement
         **{f.wire: median(f.wire) for f in CLUSTERED if f.kind in NUMBERS},
         "webgpuShare": share(WEBGPU.wire),
         "mobileShare": share(MOBILE.wire),
-        "share4g": round(float(np.mean(known == "4g")), 3) if known.size else None,
+        "memoryReportedShare": reported_share(MEMORY_GB.wire),
+        "networkMeasuredShare": reported_share(MEASURED_RTT_MS.wire),
     }
 
 
-def label_for(profile: Mapping[str, float | None]) -> str:
-    """A readable label from a cluster's raw-unit profile.
-
-    In order: `edge-ready` (median benchmark ≤ 60 ms, and WebGPU for at least half or a
-    median of 8 GB or more: it runs the on-device model), `constrained-network` (median
-    RTT ≥ 300 ms, median downlink < 1.5 Mbps or fewer than half on "4g": the cloud rung is
-    slow for it), `edge-marginal` (median benchmark ≤ 250 ms), else `cloud-only`. A signal
-    nobody in the cluster reports counts against it only for the benchmark.
-    """
+def _descriptors(profile: Mapping[str, float | None]) -> tuple[list[str], list[str]]:
+    """(the words of a cluster's label, more words that tell it from a look-alike)."""
     bench = profile.get("benchmarkMs")
     bench = float("inf") if bench is None else bench
-    memory = profile.get("memoryGb") or 0.0
-    webgpu = profile.get("webgpuShare") or 0.0
-    if bench <= EDGE_READY_BENCHMARK_MS and (
-        webgpu >= EDGE_READY_WEBGPU_SHARE or memory >= EDGE_READY_MEMORY_GB
-    ):
-        return "edge-ready"
-    rtt, downlink, share_4g = (profile.get(k) for k in ("rttMs", "downlinkMbps", "share4g"))
-    if (
-        (rtt is not None and rtt >= CONSTRAINED_RTT_MS)
-        or (downlink is not None and downlink < CONSTRAINED_DOWNLINK_MBPS)
-        or (share_4g is not None and share_4g < CONSTRAINED_SHARE_4G)
-    ):
-        return "constrained-network"
-    if bench <= EDGE_MARGINAL_BENCHMARK_MS:
-        return "edge-marginal"
-    return "cloud-only"
+    speed = "fast" if bench <= FAST_BENCHMARK_MS else "mid" if bench <= MID_BENCHMARK_MS else "slow"
+    device = "phones" if (profile.get("mobileShare") or 0.0) >= 0.5 else "computers"
+    webgpu = (profile.get("webgpuShare") or 0.0) >= WEBGPU_SHARE
+    rtt, downlink = profile.get("rttMs"), profile.get("downlinkMbps")
+    weak = (rtt is not None and rtt >= WEAK_RTT_MS) or (
+        downlink is not None and downlink < WEAK_DOWNLINK_MBPS
+    )
+    words = [speed, device]
+    words += ["webgpu"] if webgpu else []
+    words += ["weak-network"] if weak else []
+    extra = [] if webgpu else ["no-webgpu"]
+    extra += [] if weak else ["good-network"]
+    memory = profile.get("memoryGb")
+    if memory is not None:
+        extra.append(f"{2 ** round(np.log2(max(memory, 0.25))):g}gb")
+    if rtt is not None:
+        extra.append(f"rtt-{int(round(rtt, -1))}ms")
+    return words, extra
+
+
+def label_for(profile: Mapping[str, float | None]) -> str:
+    """A readable label from a cluster's raw-unit profile: speed, device class, accelerator,
+    network, e.g. `fast-phones-webgpu`, `slow-phones-weak-network`, `mid-computers`.
+
+    Speed is the median benchmark (`fast` ≤ 60 ms, which fits a 100 ms interaction budget;
+    `mid` ≤ 250 ms; else `slow`); the device class is the members' majority; `webgpu` when at
+    least half have it; `weak-network` when the median RTT is 300 ms or more or the median
+    downlink under 1.5 Mbps. Look-alikes are told apart by `labels_for`.
+    """
+    words, _ = _descriptors(profile)
+    return "-".join(words)
+
+
+def labels_for(profiles: Sequence[Mapping[str, float | None]]) -> list[str]:
+    """Every cluster's label, unique where the clusters differ: clusters that would share a
+    label get the words that tell them apart (`no-webgpu`, `good-network`, memory class,
+    RTT), one at a time, until they differ. Only clusters alike in all of these share one
+    (and `unique_key` numbers their keys)."""
+    described = [_descriptors(profile) for profile in profiles]
+    depth = [0] * len(profiles)
+
+    def label(i: int) -> str:
+        words, extra = described[i]
+        return "-".join(words + extra[: depth[i]])
+
+    while True:
+        labels = [label(i) for i in range(len(profiles))]
+        groups: dict[str, list[int]] = {}
+        for i, text in enumerate(labels):
+            groups.setdefault(text, []).append(i)
+        grew = False
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            for i in members:
+                if depth[i] < len(described[i][1]):
+                    depth[i] += 1
+                    grew = True
+        if not grew:
+            return labels
 
 
 def unique_key(label: str, taken: set[str]) -> str:
@@ -441,12 +497,15 @@ def fit_segmentation(
         raise ValueError(f"cannot choose k in {k_range} for {n} rows")
     timer = _Timer()
     warm = _compatible(previous)
+    with timer.phase("estimator"):
+        estimator = fit_estimator(columns, seed=seed)
     with timer.phase("features"):
         # Fancy indexing copies: with every row in the sample, read the columns in place.
-        sampled = (
+        sampled = complete(
             columns
             if n <= fit_sample
-            else _take(columns, _sample(n, fit_sample, np.random.default_rng(seed)))
+            else _take(columns, _sample(n, fit_sample, np.random.default_rng(seed))),
+            estimator,
         )
         if warm:
             assert previous is not None
@@ -478,7 +537,9 @@ def fit_segmentation(
 
     with timer.phase("label"):
         # Cluster indices first; identities are known once they are matched.
-        indices = assign_batch(_artifact(space, centroids, list(range(k))), columns)
+        indices = assign_batch(
+            _artifact(space, centroids, list(range(k)), estimator=estimator), columns
+        )
 
     with timer.phase("match"):
         matched: dict[int, int] = {}  # cluster index -> previous identity
@@ -494,8 +555,12 @@ def fit_segmentation(
         assignments = np.asarray(identities, dtype=np.int64)[indices]
 
     with timer.phase("profile"):
-        profiles = {identities[i]: centroid_profile(columns, indices == i) for i in range(k)}
-        labels = [label_for(profiles[i]) for i in identities]
+        completed = complete(columns, estimator)
+        profiles = {
+            identities[i]: centroid_profile(completed, indices == i, columns) for i in range(k)
+        }
+        del completed
+        labels = labels_for([profiles[i] for i in identities])
         key_of_identity = (
             dict(zip(previous.identities, previous.keys, strict=True)) if previous else {}
         )
@@ -509,7 +574,7 @@ def fit_segmentation(
 
     chosen = scores[k]
     return FitResult(
-        artifact=_artifact(space, centroids, identities, keys, labels),
+        artifact=_artifact(space, centroids, identities, keys, labels, estimator),
         assignments=assignments,
         k=k,
         silhouette=chosen.silhouette,

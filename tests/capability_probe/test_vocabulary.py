@@ -95,6 +95,8 @@ def test_table__inline_capability__the_profiling_signals_less_the_hints() -> Non
         "benchmarkMs",
         "rttMs",
         "downlinkMbps",
+        "measuredRttMs",
+        "measuredDownlinkMbps",
         "effectiveType",
     } == INLINE_CAPABILITY
 

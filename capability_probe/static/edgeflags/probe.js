@@ -25,7 +25,8 @@
  *   {probeId: <uuid v4>, clientId, identityHash?, consent,
  *    device:   {memoryGb, cores, webgpu, shaderF16, webnn, wasmSimd, wasmThreads,
  *               batteryLevel (0..1), charging, storageGb, computePressure},
- *    network:  {effectiveType, rttMs, downlinkMbps, saveData, online},
+ *    network:  {effectiveType, rttMs, downlinkMbps, saveData, online,
+ *               measuredRttMs, measuredRttSamples, measuredDownlinkMbps, measuredDownlinkSamples},
  *    platform: {os, osVersion, browser, browserVersion, mobile, appVersion},
  *    benchmark: {ms, workload: "matmul-f32-64x64-v1"}}
  *
@@ -50,8 +51,16 @@
  * other 4xx is the caller's mistake, never retried: the promise rejects with an Error
  * carrying .status, and one console.warn per status is logged.
  *
+ * Measured network (every browser; Chromium alone has navigator.connection): with an apiKey,
+ * collect() times a few requests to Edgeflags (options.networkEndpoint, default
+ * "/api/v1/network"): measuredRttMs is the median round trip of up to 5 pings after the one
+ * that opens the connection, measuredDownlinkMbps the throughput of payloads sized up from
+ * 64 KiB to at most 1 MiB (none under saveData), each with its sample count. Off with
+ * measureNetwork: false. options.benchmark ({ms, workload}) reuses an earlier measurement.
+ *
  * Timing: every async API has its own timeout (at most 400 ms, compute pressure 50 ms) and
- * they run in parallel with the benchmark (at most ~200 ms), so collect() stays under 1 s.
+ * they run in parallel with the benchmark (at most ~200 ms); the network is measured after
+ * it, within 2.5 s at most (a fast link takes well under 100 ms).
  */
 (function () {
   "use strict";
@@ -310,6 +319,96 @@
     return { ms: Math.max(0.01, Math.round(ms * 100) / 100), workload: WORKLOAD };
   }
 
+  // ---------------------------------------------------------------- network, measured
+
+  // The browser's own estimates (navigator.connection) exist in Chromium only, so the link
+  // is measured here, in every browser, against Edgeflags itself:
+  //   RTT: NETWORK.pings tiny requests one after another; the first pays for the connection
+  //     (DNS, TCP, TLS, a CORS preflight) and is left out; the median of the rest is reported.
+  //   downlink: payloads of growing size (64 KiB, x4, at most 1 MiB, at most 3) until one takes
+  //     NETWORK.targetMs to arrive; the last one's throughput is reported. Skipped under
+  //     saveData.
+  // Each sample prefers the Resource Timing entry (network timestamps, blind to a busy main
+  // thread) over wall-clock time. Everything stops at NETWORK.budgetMs; what was not measured
+  // by then is left out.
+  var NETWORK = {
+    pings: 6, budgetMs: 2500, requestTimeoutMs: 1500,
+    firstBytes: 65536, growth: 4, maxBytes: 1048576, maxDownloads: 3, targetMs: 200,
+  };
+  var DEFAULT_NETWORK_ENDPOINT = "/api/v1/network";
+
+  function median(values) {
+    var sorted = values.slice().sort(function (x, y) { return x - y; });
+    var middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  }
+
+  function timingEntry(url) {
+    if (!window.performance || typeof performance.getEntriesByName !== "function") return null;
+    var entries = performance.getEntriesByName(url);
+    var entry = entries[entries.length - 1];
+    // Cross-origin entries without Timing-Allow-Origin have their timestamps zeroed.
+    return entry && entry.requestStart > 0 && entry.responseStart > 0 ? entry : null;
+  }
+
+  async function timed(url, apiKey, deadline) {
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var wait = Math.max(1, Math.min(NETWORK.requestTimeoutMs, deadline - performance.now()));
+    var timer = controller ? setTimeout(function () { controller.abort(); }, wait) : null;
+    var started = performance.now();
+    try {
+      var response = await fetch(url, {
+        cache: "no-store", headers: { Authorization: "Bearer " + apiKey },
+        signal: controller ? controller.signal : undefined,
+      });
+      if (!response.ok) return null;
+      var bytes = (await response.arrayBuffer()).byteLength;
+      var ended = performance.now();
+      var entry = timingEntry(new URL(url, location.href).href);
+      return {
+        firstByteMs: entry ? entry.responseStart - entry.requestStart : ended - started,
+        transferMs: entry ? entry.responseEnd - entry.responseStart : null,
+        totalMs: ended - started, bytes: bytes,
+      };
+    } catch (e) {
+      return null; // timed out or failed: no sample
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function measureNetwork(network, options) {
+    var base = options.networkEndpoint || DEFAULT_NETWORK_ENDPOINT;
+    var deadline = performance.now() + NETWORK.budgetMs;
+    var tag = uuid4().slice(0, 8), rtts = [];
+    for (var i = 0; i < NETWORK.pings && performance.now() < deadline; i++) {
+      var ping = await timed(base + "/ping?n=" + tag + i, options.apiKey, deadline);
+      if (!ping) break;
+      if (i > 0) rtts.push(ping.firstByteMs);
+    }
+    if (rtts.length) {
+      network.measuredRttMs = Math.round(median(rtts));
+      network.measuredRttSamples = rtts.length;
+    }
+    if (network.saveData === true) return; // the user asked for less data
+    var size = NETWORK.firstBytes, downloads = 0, last = null;
+    var rtt = rtts.length ? median(rtts) : 0;
+    while (downloads < NETWORK.maxDownloads && performance.now() < deadline) {
+      var got = await timed(base + "/download?bytes=" + size + "&n=" + tag + downloads, options.apiKey, deadline);
+      if (!got || got.bytes !== size) break;
+      downloads++;
+      // Without Resource Timing, the first round trip is taken off the total.
+      var ms = got.transferMs !== null ? got.transferMs : got.totalMs - rtt;
+      last = { bits: size * 8, ms: Math.max(ms, 0.5) };
+      if (ms >= NETWORK.targetMs || size >= NETWORK.maxBytes) break;
+      size = Math.min(NETWORK.maxBytes, size * NETWORK.growth);
+    }
+    if (last) {
+      network.measuredDownlinkMbps = Math.round(last.bits / last.ms / 1000 * 20) / 20;
+      network.measuredDownlinkSamples = downloads;
+    }
+  }
+
   // ---------------------------------------------------------------- collect
 
   function applyOverrides(probe, overrides) {
@@ -339,8 +438,14 @@
       quietly(storage(device)), quietly(pressure(device)),
       platform().catch(function () { return {}; }),
     ]);
-    var measured = benchmark();
+    // A benchmark measured earlier in this page (edgeflags.js re-measuring the network) is
+    // reused: the device did not change, and the workload costs ~200 ms of main thread.
+    var measured = options.benchmark || benchmark();
     var platformInfo = (await pending)[5];
+    // The network is measured after the benchmark, so that the two do not skew each other.
+    if (options.apiKey && options.measureNetwork !== false && navigator.onLine !== false) {
+      await quietly(measureNetwork(network, options));
+    }
     if (options.appVersion !== undefined && options.appVersion !== null) platformInfo.appVersion = text(options.appVersion);
     var probe = {
       probeId: uuid4(),

@@ -10,6 +10,7 @@ import pytest
 from sklearn.cluster import KMeans
 
 from rollout.engine.capability import SAVE_DATA_SEGMENT, CapabilityModel, assign_segment
+from segments.ml.estimation import complete
 from segments.ml.features import transform
 from segments.ml.segmentation import assign_batch, embed
 from tests.support.populations import contexts
@@ -41,7 +42,7 @@ def test_assign_segment__10k_profiles__agrees_with_numpy_and_sklearn(realistic, 
 
     by_engine = [assign_segment(model, client) for client in clients]
     by_numpy = [key_of[int(i)] for i in assign_batch(artifact, columns)]
-    points = embed(artifact, transform(columns, artifact.spec))
+    points = embed(artifact, transform(complete(columns, artifact.estimator), artifact.spec))
     predicted = _sklearn(np.asarray(artifact.centroids)).predict(points)
     by_sklearn = [artifact.keys[i] for i in predicted]
 
@@ -73,8 +74,9 @@ def test_assign_segment__missing_fields__imputed_as_numpy_does(realistic, model)
     artifact = realistic.result.artifact
     key_of = dict(zip(artifact.identities, artifact.keys, strict=True))
     partial = [
-        {"cores": 8},
-        {"benchmarkMs": 15.0},
+        {"memoryGb": 8},
+        {"benchmarkMs": 15.0},  # memory estimated
+        {"benchmarkMs": 30.0, "mobile": True, "measuredRttMs": 400, "measuredRttSamples": 5},
         {"benchmarkMs": 900.0, "webgpu": False},
         {"effectiveType": "3g", "rttMs": 600},
         {"memoryGb": 2, "effectiveType": "6g"},  # an unknown level is imputed

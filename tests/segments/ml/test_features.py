@@ -10,8 +10,9 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from segments.ml.features import (
+    CLASS_WEIGHT,
     DEFAULT_FEATURE_SPEC,
-    EFFECTIVE_TYPE_LEVELS,
+    THRESHOLD_WEIGHT,
     feature_weights,
     fit_feature_spec,
     fit_scaler,
@@ -56,23 +57,25 @@ def test_default_feature_spec__capability_md__features_and_weights() -> None:
 
     assert spec == DEFAULT_FEATURE_SPEC  # JSON-able as it stands
     assert {f["source"] for f in spec}.isdisjoint({"saveData", "battery", "os", "browser"})
-    flags = [f for f in spec if f["transform"] in {"bool", "missing", "at_least"}]
-    assert {f["name"] for f in flags} == {
-        "memory_missing",
-        "downlink_at_cap",
-        "network_missing",
-        "webgpu",
-        "shader_f16",
-        "webnn",
-        "wasm_simd",
-        "benchmark_missing",
+    flags = [f for f in spec if f["transform"] in {"bool", "missing"}]
+    assert {f["name"] for f in flags} == {"webgpu", "shader_f16", "benchmark_missing"}
+    assert by_name["webgpu"]["weight"] == CLASS_WEIGHT  # an on-device model needs it
+    assert all(f["weight"] == 0.5 for f in flags if f["name"] != "webgpu")
+    thresholds = {f["name"]: f for f in spec if f["transform"] == "at_least"}
+    assert {(f["source"], f["threshold"]) for f in thresholds.values()} == {
+        ("benchmarkMs", 60.0),
+        ("rttMs", 300.0),
     }
-    assert all(f["weight"] == 0.5 for f in flags)
-    assert all(f.get("weight", 1.0) == 1.0 for f in spec if f not in flags)
+    assert {f["weight"] for f in thresholds.values()} == {THRESHOLD_WEIGHT}
+    measurements = [f for f in spec if f not in flags and f["name"] not in thresholds]
+    assert all(f.get("weight", 1.0) == 1.0 for f in measurements)
     assert by_name["memory_log2"]["transform"] == "log2"
-    assert by_name["cores_log2"]["transform"] == "log2"
     assert by_name["rtt_log1p"]["transform"] == by_name["downlink_log1p"]["transform"] == "log1p"
-    assert by_name["effective_type"]["levels"] == EFFECTIVE_TYPE_LEVELS
+    # Missingness alone must not make a segment: no feature says "this browser hides it"
+    # (segmentation clusters completed columns), and WebKit's clamped cores are not read.
+    sources = {f["source"] for f in spec}
+    assert {"cores", "effectiveType"}.isdisjoint(sources)
+    assert [f["source"] for f in spec if f["transform"] == "missing"] == ["benchmarkMs"]
     assert by_name["benchmark_log"]["transform"] == "log"
 
 

@@ -38,6 +38,8 @@ def test_generate_population__data_contract__columns_and_types(million) -> None:
     columns = million[0].columns
 
     numeric = ["memoryGb", "cores", "benchmarkMs", "rttMs", "downlinkMbps", "storageGb"]
+    numeric += ["measuredRttMs", "measuredRttSamples"]
+    numeric += ["measuredDownlinkMbps", "measuredDownlinkSamples"]
     flags = ["webgpu", "shaderF16", "webnn", "wasmSimd", "saveData", "mobile"]
     assert set(columns) == {*numeric, *flags, "effectiveType", "os", "browser"}
     assert all(columns[name].dtype == np.float64 for name in numeric + flags)

@@ -18,6 +18,7 @@ from segments.ml.segmentation import (
     choose_k,
     fit_segmentation,
     label_for,
+    labels_for,
     planted_agreement,
     unique_key,
 )
@@ -48,8 +49,8 @@ def test_fit_segmentation__rerun_with_previous__identities_and_keys_stay(realist
 
     assert second.new_identities == []
     assert np.mean(first.assignments == second.assignments) >= 0.99
-    assert second.artifact.identities == first.artifact.identities
-    assert second.artifact.keys == first.artifact.keys
+    first_keys = dict(zip(first.artifact.identities, first.artifact.keys, strict=True))
+    assert dict(zip(second.artifact.identities, second.artifact.keys, strict=True)) == first_keys
     # The scaler is the previous one, so the centroids are comparable.
     assert second.artifact.means == first.artifact.means
     assert second.artifact.scales == first.artifact.scales
@@ -125,12 +126,15 @@ def test_fit_segmentation__labels__from_the_member_profiles(realistic) -> None:
     artifact = result.artifact
     columns = realistic.population.columns
 
-    for identity, label in zip(artifact.identities, artifact.labels, strict=True):
+    for identity in artifact.identities:
         members = result.assignments == identity
         profile = result.centroid_profiles[identity]
         assert profile["clients"] == members.sum()
         assert profile["benchmarkMs"] == round(float(np.median(columns["benchmarkMs"][members])), 2)
-        assert label == label_for(profile)
+    assert artifact.labels == labels_for(
+        [result.centroid_profiles[identity] for identity in artifact.identities]
+    )
+    assert len(set(artifact.labels)) == len(artifact.labels)  # no two clusters alike
     # A new cluster's key is its label, made unique.
     for key, label in zip(artifact.keys, artifact.labels, strict=True):
         assert key == label or key.startswith(f"{label}-")
@@ -171,24 +175,39 @@ def test_model_artifact__json_round_trip__equal(realistic) -> None:
 @pytest.mark.parametrize(
     ("profile", "label"),
     [
-        ({"benchmarkMs": 20.0, "webgpuShare": 0.9, "memoryGb": 16.0}, "edge-ready"),
-        ({"benchmarkMs": 40.0, "webgpuShare": 0.1, "memoryGb": 8.0}, "edge-ready"),
-        # Fast enough, but neither WebGPU nor memory for a model: marginal.
-        ({"benchmarkMs": 40.0, "webgpuShare": 0.2, "memoryGb": 4.0}, "edge-marginal"),
-        # Edge-ready devices run locally: their network does not matter.
-        ({"benchmarkMs": 20.0, "webgpuShare": 0.9, "rttMs": 900.0}, "edge-ready"),
-        ({"benchmarkMs": 160.0, "rttMs": 300.0}, "constrained-network"),
-        ({"benchmarkMs": 160.0, "downlinkMbps": 0.7}, "constrained-network"),
-        ({"benchmarkMs": 700.0, "share4g": 0.3}, "constrained-network"),
-        ({"benchmarkMs": 160.0, "rttMs": 100.0, "share4g": 0.9}, "edge-marginal"),
-        ({"benchmarkMs": 700.0, "rttMs": 50.0, "downlinkMbps": 5.0}, "cloud-only"),
-        # Nobody reports the network (Safari, Firefox): judged on the device alone.
-        ({"benchmarkMs": 700.0, "rttMs": None, "share4g": None}, "cloud-only"),
-        ({"benchmarkMs": None, "webgpuShare": 1.0, "memoryGb": 32.0}, "cloud-only"),
+        ({"benchmarkMs": 20.0, "webgpuShare": 0.9, "mobileShare": 0.0}, "fast-computers-webgpu"),
+        ({"benchmarkMs": 40.0, "webgpuShare": 0.1, "mobileShare": 0.9}, "fast-phones"),
+        ({"benchmarkMs": 160.0, "webgpuShare": 0.6, "mobileShare": 1.0}, "mid-phones-webgpu"),
+        ({"benchmarkMs": 700.0, "mobileShare": 1.0, "rttMs": 300.0}, "slow-phones-weak-network"),
+        (
+            {"benchmarkMs": 160.0, "mobileShare": 1.0, "downlinkMbps": 0.7},
+            "mid-phones-weak-network",
+        ),
+        ({"benchmarkMs": 700.0, "rttMs": 50.0, "downlinkMbps": 5.0}, "slow-computers"),
+        # No benchmark: nothing says the device is fast.
+        ({"benchmarkMs": None, "webgpuShare": 1.0, "memoryGb": 32.0}, "slow-computers-webgpu"),
     ],
 )
 def test_label_for__profile__named_by_rules(profile: dict, label: str) -> None:
     assert label_for(profile) == label
+
+
+def test_labels_for__look_alikes__told_apart_by_what_differs() -> None:
+    fast_big = {"benchmarkMs": 10.0, "webgpuShare": 0.9, "memoryGb": 16.0, "rttMs": 20.0}
+    fast_small = {**fast_big, "memoryGb": 8.0}
+    phones = {"benchmarkMs": 700.0, "mobileShare": 1.0, "rttMs": 50.0}
+
+    labels = labels_for([fast_big, fast_small, phones])
+
+    # The look-alikes differ in memory class only: that is what their labels add; the third
+    # has no look-alike and keeps its plain label.
+    assert labels == [
+        "fast-computers-webgpu-good-network-16gb",
+        "fast-computers-webgpu-good-network-8gb",
+        "slow-phones",
+    ]
+    # Alike in everything: one label (unique_key then numbers the keys).
+    assert labels_for([phones, dict(phones)]) == ["slow-phones-no-webgpu-good-network-rtt-50ms"] * 2
 
 
 def test_unique_key__taken__suffixed() -> None:

@@ -142,6 +142,7 @@ def parse_context(value: Any) -> dict[str, Any]:
 # less the runtime hints: saveData, like every attribute, is passed on to the engine, but a
 # context of hints alone still gets the stored profile, with its hints applied over it.
 INLINE_CAPABILITY = vocabulary.INLINE_CAPABILITY
+SETTLED_RUNGS = vocabulary.SETTLED_RUNGS
 
 
 def with_stored_profile(context: dict[str, Any], held: HeldSnapshot) -> dict[str, Any]:
@@ -228,6 +229,14 @@ def decision_body(
     if extended and decision.ui_state is not None:
         body["uiState"] = decision.ui_state
         body["unmet"] = {key: list(reasons) for key, reasons in (decision.unmet or {}).items()}
+        offline = decision.offline
+        if offline is not None:
+            # What edgeflags.js shows the moment the browser goes offline, without asking.
+            body["offline"] = {
+                "value": offline.value,
+                "variant": offline.variant,
+                "uiState": offline.ui_state,
+            }
     return body
 
 
@@ -286,6 +295,8 @@ def _evaluation_request(request: HttpRequest, allowed_fields: set[str]) -> _Eval
     body = read_json_body(request)
     _reject_unknown_fields(body, allowed_fields)
     context = parse_context(body.get("context"))
+    # The settled rungs are the server's record of this client's probes: never a claim.
+    context.pop(SETTLED_RUNGS, None)
     limit_client(request, info, context.get("targetingKey"))
     tokens = token_issuer(info, context)
     counts = identity_counts(info, tokens is not None and tokens.signed)

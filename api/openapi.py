@@ -429,7 +429,8 @@ CLIENT_PATHS: dict[str, Any] = {
                     "description": "The bytes (incompressible; never cached)",
                     "content": {
                         "application/octet-stream": {
-                            "schema": {"type": "string", "format": "binary"}
+                            "schema": {"type": "string", "format": "binary"},
+                            "example": "(N random bytes)",
                         }
                     },
                 },

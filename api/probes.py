@@ -26,16 +26,34 @@ from api.client import (
 from api.http import ApiError, json_response, read_json_body
 from capability_probe.models import columns_to_attributes
 from capability_probe.schema import ProbeInvalid, parse_probe
-from capability_probe.services import client_erase, client_hash, probe_record
+from capability_probe.services import (
+    client_erase,
+    client_hash,
+    probe_record,
+    profile_attributes,
+)
+from capability_probe.vocabulary import SETTLED_RUNGS
 from ops.json_input import JsonInputError, check_text
 from rollout.audit import Actor, audit_record
-from rollout.engine.evaluate import evaluate_all, resolve_segment
+from rollout.engine.evaluate import evaluate_all, resolve_segment, settle_all
+from rollout.snapshots.store import HeldSnapshot
+from telemetry.buffer import BufferUnavailable
 from telemetry.exposure import exposures_count_decisions
 
 
 def _database_unavailable(exc: DatabaseError) -> ApiError:
     database_outage.failed(exc, consequence="probes and erasures answered 503")
     return ApiError(503, "GENERAL", "database: unavailable, nothing was stored")
+
+
+def _stored_settled(held: HeldSnapshot, client_id: str) -> Any:
+    """The settled rungs stored with the client's profile (None: no profile, or the
+    database is away, and the probe settles afresh)."""
+    try:
+        stored = profile_attributes(environment_id=held.environment_id, client_id=client_id)
+    except (BufferUnavailable, DatabaseError):
+        return None
+    return (stored or {}).get(SETTLED_RUNGS)
 
 
 @json_api("POST")
@@ -57,11 +75,18 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
     # Where the environment requires signed identities, an unsigned client is answered but
     # leaves nothing behind: no stored profile, no exposures counted.
     counts = identity_counts(info, tokens is not None and tokens.signed)
+    store = counts and probe.consent
+    # The rungs this client has settled on move only with its probes (no erratic rungs):
+    # from the state stored with its profile, this probe's capability settles the new one.
+    context[SETTLED_RUNGS] = settle_all(
+        held.snapshot, context, _stored_settled(held, probe.client_id) if store else None
+    )
     try:
         outcome = probe_record(
             probe=probe,
             environment_id=held.environment_id,
             segment_identity=held.snapshot.segment_identities.get(segment or ""),
+            settled_rungs=context[SETTLED_RUNGS],
             store=counts,
         )
     except ProbeInvalid as exc:

@@ -218,7 +218,7 @@ def report(
     by_segment: dict[str, list[str]] = defaultdict(list)
     for segment, rung in zip(segments, deserved, strict=True):
         by_segment[segment].append(rung)
-    homogeneity = {}
+    homogeneity: dict[str, dict[str, Any]] = {}
     for segment, rungs in sorted(by_segment.items()):
         counts = Counter(rungs)
         rung, count = counts.most_common(1)[0]

@@ -18,14 +18,14 @@ from typing import Any
 
 from django.db import models
 
-from capability_probe.vocabulary import ATTRIBUTE_COLUMNS
+from capability_probe.vocabulary import ATTRIBUTE_COLUMNS, SETTLED_RUNGS
 
 # Profile column -> the attribute name clients, the engine and the segmentation model use.
 ATTRIBUTE_NAMES: dict[str, str] = ATTRIBUTE_COLUMNS
 # The profile's columns that are not capability: who, when, how often, and what was derived.
 BOOKKEEPING_COLUMNS = frozenset(
     {"id", "environment_id", "client_hash", "received_at", "probe_count", "runtime",
-     "segment_identity", "history"}
+     "segment_identity", "history", "settled_rungs"}
 )  # fmt: skip
 
 
@@ -82,6 +82,9 @@ class ClientProfile(models.Model):
     segment_identity = models.PositiveIntegerField(null=True, blank=True, db_index=True)
     # the last few normalised probes, newest first (no identifiers)
     history = models.JSONField(default=list, blank=True)
+    # per ladder flag, the rung this client's probes have settled on (rollout/engine/
+    # settling.py): {flag key: {"rung": key, "pending"?: key, "count"?: n}}
+    settled_rungs = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
@@ -96,7 +99,12 @@ class ClientProfile(models.Model):
 
     def attributes(self) -> dict[str, Any]:
         """The profile as evaluation-context attributes (missing signals left out)."""
-        return columns_to_attributes({column: getattr(self, column) for column in ATTRIBUTE_NAMES})
+        attributes = columns_to_attributes(
+            {column: getattr(self, column) for column in ATTRIBUTE_NAMES}
+        )
+        if self.settled_rungs:
+            attributes[SETTLED_RUNGS] = self.settled_rungs
+        return attributes
 
 
 class ProbeReceipt(models.Model):

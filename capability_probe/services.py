@@ -51,7 +51,12 @@ class ProbeOutcome:
 
 
 def probe_record(
-    *, probe: Probe, environment_id: int, segment_identity: int | None = None, store: bool = True
+    *,
+    probe: Probe,
+    environment_id: int,
+    segment_identity: int | None = None,
+    settled_rungs: dict[str, Any] | None = None,
+    store: bool = True,
 ) -> ProbeOutcome:
     """Store a probe as the client's latest profile in one environment.
 
@@ -83,6 +88,7 @@ def probe_record(
                     hashed=hashed,
                     attributes=attributes,
                     segment_identity=segment_identity,
+                    settled_rungs=settled_rungs,
                     now=now,
                 )
             break
@@ -105,6 +111,7 @@ def _profile_write(
     hashed: str,
     attributes: dict[str, Any],
     segment_identity: int | None,
+    settled_rungs: dict[str, Any] | None,
     now: datetime,
 ) -> ClientProfile:
     profile = (
@@ -127,6 +134,8 @@ def _profile_write(
     profile.received_at = now
     profile.runtime = probe.runtime
     profile.segment_identity = segment_identity
+    if settled_rungs is not None:
+        profile.settled_rungs = settled_rungs
     profile.save()
     return profile
 
@@ -233,13 +242,13 @@ def profiles_bulk_load(
     """
     now = timezone.now()
     names = ["environment_id", "client_hash", "received_at", "probe_count", "runtime"]
-    names += ["history"]
+    names += ["history", "settled_rungs"]
     names += TEXT_COLUMNS
     data_columns = [c for c in columns if c not in names]
     count = len(client_hashes)
 
     def row(i: int) -> tuple[Any, ...]:
-        fixed = [environment_id, client_hashes[i], now, 1, "{}", "[]"]
+        fixed = [environment_id, client_hashes[i], now, 1, "{}", "[]", "{}"]
         texts = [(columns[c][i] or "") if c in columns else "" for c in names[len(fixed) :]]
         return (*fixed, *texts, *(columns[c][i] for c in data_columns))
 
@@ -255,7 +264,7 @@ def profiles_bulk_load(
     batch = []
     for i in range(count):
         values = dict(zip(fields, row(i), strict=True))
-        values["runtime"], values["history"] = {}, []
+        values["runtime"], values["history"], values["settled_rungs"] = {}, [], {}
         batch.append(ClientProfile(**values))
         if len(batch) == 5000:
             ClientProfile.objects.bulk_create(batch)

@@ -76,6 +76,9 @@ TEXT_LENGTH = 64
 # segment may take its key. Learned segments' identities count from 1, so 0 is never taken.
 SAVE_DATA_SEGMENT = "save-data"
 SAVE_DATA_IDENTITY = 0
+# The context attribute a stored profile brings with the rung of each ladder flag its probes
+# have settled on (rollout/engine/settling.py): written by the server, never by a client.
+SETTLED_RUNGS = "settledRungs"
 
 
 @dataclass(frozen=True, slots=True)

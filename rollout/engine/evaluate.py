@@ -14,6 +14,7 @@ from rollout.engine.context import Context
 from rollout.engine.estimates import Estimate, effective_network
 from rollout.engine.ladder import Climb, Ladder, Rung, climb, is_profiled
 from rollout.engine.model import DISABLED_VARIANT
+from rollout.engine.settling import SETTLED_RUNGS, next_settled, settled_index
 from rollout.engine.types import (
     DEFAULT,
     DISABLED,
@@ -116,7 +117,11 @@ def _decide_ladder(flag: Flag, ladder: Ladder, ctx: Context) -> Decision:
         if not is_profiled(ctx):
             # No capability known (no probe, nothing inline): the safe rung, never a guess.
             return _rung_decision(flag, ladder.rungs[ladder.safe], DEFAULT, segment)
-        climbed = climb(ladder, ctx, segment, in_rollout, flag.key)
+        settled = settled_index(ladder, settled_states_of(ctx).get(flag.key))
+        climbed = climb(ladder, ctx, segment, in_rollout, flag.key, settled)
+        offline = None
+        if climbed.rung.runs_on == "cloud":
+            offline = climb(ladder, ctx, segment, in_rollout, flag.key, settled, _OFFLINE)
     except Exception as exc:  # noqa: BLE001 - a failing ladder must still answer safely
         _log_failure(flag.key, exc)
         decision = _rung_decision(flag, ladder.rungs[ladder.safe], ERROR, segment)
@@ -126,7 +131,21 @@ def _decide_ladder(flag: Flag, ladder: Ladder, ctx: Context) -> Decision:
         reason = SPLIT  # the client's bucket decided its arm
     else:
         reason = TARGETING_MATCH if climbed.in_rollout else DEFAULT
-    return _rung_decision(flag, climbed.rung, reason, segment, climbed)
+    decision = _rung_decision(flag, climbed.rung, reason, segment, climbed)
+    if offline is None:
+        return decision
+    return dataclasses.replace(
+        decision, offline=_rung_decision(flag, offline.rung, reason, segment, offline)
+    )
+
+
+_OFFLINE = frozenset({"cloud"})
+
+
+def settled_states_of(ctx: Context) -> Mapping[str, Any]:
+    """The settled rungs the stored profile brought (rollout/engine/settling.py)."""
+    states = ctx.raw(SETTLED_RUNGS)
+    return states if isinstance(states, Mapping) else {}
 
 
 def _decision(flag: Flag, ctx: Context) -> Decision:
@@ -176,6 +195,18 @@ def capability_context(snapshot: Snapshot, attributes: Mapping[str, Any]) -> Con
         else:
             completed["segment"] = segment
     return Context(completed, estimates)
+
+
+def settle_all(snapshot: Snapshot, attributes: Mapping[str, Any], previous: Any) -> dict[str, Any]:
+    """The settled rung of every ladder flag after a probe whose capability `attributes`
+    carry, from the `previous` states stored with the client's profile (settling.py)."""
+    ctx = capability_context(snapshot, attributes)
+    states = previous if isinstance(previous, Mapping) else {}
+    return {
+        flag.key: next_settled(flag.ladder, ctx, states.get(flag.key))
+        for flag in snapshot.flags.values()
+        if flag.ladder is not None
+    }
 
 
 def evaluate(snapshot: Snapshot, flag_key: str, attributes: Mapping[str, Any]) -> Decision:

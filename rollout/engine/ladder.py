@@ -10,31 +10,56 @@ starts at the baseline rung. Runtime hints can only take rungs away: a low,
 unplugged battery or serious compute pressure removes on-device rungs, being offline
 removes cloud rungs, save-data removes both. The last rung has no requirements, so every
 client can always be served.
+
+No erratic rungs (rollout/engine/settling.py): a client whose stored profile has settled on a
+rung keeps it while its noisy measurements (RTT, downlink, benchmark) stay within
+SETTLE_TOLERANCE of the thresholds, and climbs above it only once its probes have earned the
+better rung UPGRADE_PROBES times in a row. Runtime hints still take rungs away at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from capability_probe.vocabulary import (
     BATTERY_LEVEL,
+    BENCHMARK_MS,
     CHARGING,
     COMPUTE_PRESSURE,
+    DOWNLINK_MBPS,
+    MEASURED_DOWNLINK_MBPS,
+    MEASURED_RTT_MS,
     ONLINE,
     PROFILING_SIGNALS,
+    RTT_MS,
     SAVE_DATA,
 )
 from rollout.engine.constraints import Predicate, compile_constraint
 from rollout.engine.context import Context
 from rollout.engine.hashing import normalized
+from rollout.engine.literals import parse_number_literal
 from rollout.engine.shapes import constraint_from_json
 
 LOW_BATTERY = 0.2
 # A requirement is met by an estimate (a signal the client does not report, estimated by
 # rollout/engine/estimates.py) only when it is at least this probable; a flag may set its own.
 DEFAULT_MIN_CONFIDENCE = 0.9
+# A settled rung holds while its requirements on noisy signals hold with thresholds this much
+# looser (RTT ≤ 300 ms holds up to 480 ms; a benchmark ≤ 60 ms up to 96 ms): a jittery link
+# or a device warming up does not flap. Discrete signals (memory, WebGPU) are not loosened.
+SETTLE_TOLERANCE = 0.6
+NOISY_SIGNALS = frozenset(
+    f.wire for f in (RTT_MS, DOWNLINK_MBPS, MEASURED_RTT_MS, MEASURED_DOWNLINK_MBPS, BENCHMARK_MS)
+)
+_LOOSER = {
+    "NUM_LT": 1 + SETTLE_TOLERANCE,
+    "NUM_LTE": 1 + SETTLE_TOLERANCE,
+    "NUM_GT": 1 / (1 + SETTLE_TOLERANCE),
+    "NUM_GTE": 1 / (1 + SETTLE_TOLERANCE),
+}
 # A client that reports none of these has not been profiled (no probe, nothing inline).
 CAPABILITY_FIELDS = PROFILING_SIGNALS
 PRESSURE_TOO_HIGH = frozenset({"serious", "critical"})  # of the vocabulary's PRESSURE_STATES
@@ -56,6 +81,9 @@ class Requirement:
     # Whether the requirement holds for one estimated class (a constraint reads one attribute,
     # so the answer depends on the value alone): filled on first use.
     _verdicts: dict[float, bool] = field(default_factory=dict, compare=False, repr=False)
+    # The requirement loosened by SETTLE_TOLERANCE, for the rung a client has settled on
+    # (None: it reads no noisy signal, and holds as it is).
+    settled_check: Predicate | None = None
 
     def holds_for(self, value: float) -> bool:
         """Whether the requirement holds when its attribute is `value`."""
@@ -64,13 +92,17 @@ class Requirement:
             verdict = self._verdicts[value] = self.check(Context({self.context_name: value}))
         return verdict
 
-    def unmet_reason(self, ctx: Context, min_confidence: float, estimated: set[str]) -> str | None:
+    def unmet_reason(
+        self, ctx: Context, min_confidence: float, estimated: set[str], settled: bool = False
+    ) -> str | None:
         """None when met; else why not. An attribute the client does not report is read from
-        its estimate, when there is one, and named in `estimated`."""
+        its estimate, when there is one, and named in `estimated`. `settled`: the client has
+        settled on this rung, so a noisy signal is held to the looser threshold."""
         name = self.context_name
         estimate = ctx.estimates.get(name) if ctx.estimates else None
         if estimate is None or ctx.raw(name) is not None:
-            return None if self.check(ctx) else self.explanation
+            check = self.settled_check if settled and self.settled_check else self.check
+            return None if check(ctx) else self.explanation
         estimated.add(name)
         confidence = estimate.confidence(self.holds_for)
         if min_confidence < 1.0 and confidence >= min_confidence:
@@ -145,19 +177,30 @@ def explain(raw: Mapping[str, Any]) -> str:
     return f"{inverted}{raw.get('contextName')} {symbol} {target}"
 
 
+def _requirement(raw: Mapping[str, Any], path: str) -> Requirement:
+    constraint = constraint_from_json(raw)
+    settled_check = None
+    factor = _LOOSER.get(constraint.operator)
+    if factor is not None and constraint.context_name in NOISY_SIGNALS and not constraint.inverted:
+        target = parse_number_literal(constraint.value or "")
+        if target is not None and target > 0:
+            looser = dataclasses.replace(constraint, value=repr(float(target) * factor))
+            settled_check = compile_constraint(looser, path)
+    return Requirement(
+        compile_constraint(constraint, path),
+        str(raw.get("contextName")),
+        explain(raw),
+        settled_check=settled_check,
+    )
+
+
 def compile_ladder(raw: Mapping[str, Any]) -> Ladder:
     """A ladder from its document form; raises InvalidDefinition for a bad requirement."""
     rungs = []
     for index, item in enumerate(raw.get("rungs") or []):
         key = str(item["key"])
         requirements = tuple(
-            Requirement(
-                compile_constraint(
-                    constraint_from_json(c), f"ladder.rungs[{index}].requirements[{number}]"
-                ),
-                str(c.get("contextName")),
-                explain(c),
-            )
+            _requirement(c, f"ladder.rungs[{index}].requirements[{number}]")
             for number, c in enumerate(item.get("requirements") or [])
         )
         runs_on = str(item.get("runsOn") or DEFAULT_RUNS_ON.get(key, "none"))
@@ -246,9 +289,20 @@ def rollout_arm(
 
 
 def climb(
-    ladder: Ladder, ctx: Context, segment: str | None, in_rollout: bool, flag_key: str = ""
+    ladder: Ladder,
+    ctx: Context,
+    segment: str | None,
+    in_rollout: bool,
+    flag_key: str = "",
+    settled: int | None = None,
+    removed_also: frozenset[str] = frozenset(),
 ) -> Climb:
-    """The best rung available to the client whose requirements it meets."""
+    """The best rung available to the client whose requirements it meets.
+
+    `settled`: the index of the rung the client's probes have settled on (settling.py):
+    rungs above it wait for the upgrade to be earned, and it holds with looser thresholds.
+    `removed_also`: what to take away besides the context's hints ("cloud": as if offline).
+    """
     arm: str | None = None
     stage: SegmentStage | None = None
     start = 0 if in_rollout else ladder.baseline
@@ -259,25 +313,32 @@ def climb(
         start = ladder.rollout.target if available else ladder.baseline
         if stage is None:
             arm = None  # a segment outside the plan is not measured
-    removed = removed_by_hints(ctx)
+    removed = removed_by_hints(ctx) | removed_also
     unmet: dict[str, tuple[str, ...]] = {}
     estimated: set[str] = set()
     for index in range(start, len(ladder.rungs)):
         rung = ladder.rungs[index]
         reasons = []
         if rung.runs_on in removed:
-            reasons.append(_hint_reason(rung.runs_on, ctx))
+            reasons.append(_hint_reason(rung.runs_on, ctx, removed_also))
         for requirement in rung.requirements:
-            reason = requirement.unmet_reason(ctx, ladder.min_confidence, estimated)
+            reason = requirement.unmet_reason(
+                ctx, ladder.min_confidence, estimated, settled=index == settled
+            )
             if reason is not None:
                 reasons.append(reason)
+        if settled is not None and index < settled and not reasons:
+            # Met by this probe, but not yet by enough of them in a row.
+            reasons.append(f"settled on {ladder.rungs[settled].key}: upgrade not yet earned")
         if not reasons or index == len(ladder.rungs) - 1:
             return Climb(rung, available, unmet, arm, stage, tuple(sorted(estimated)))
         unmet[rung.key] = tuple(reasons)
     raise AssertionError("unreachable: the last rung is always served")
 
 
-def _hint_reason(runs_on: str, ctx: Context) -> str:
+def _hint_reason(runs_on: str, ctx: Context, removed_also: frozenset[str] = frozenset()) -> str:
+    if runs_on in removed_also:
+        return "offline" if runs_on == "cloud" else f"{runs_on} unavailable"
     if ctx.raw(_SAVE_DATA) is True:
         return f"{_SAVE_DATA} is on"
     if runs_on == "cloud":

@@ -47,6 +47,9 @@ class Decision:
     ui_state: Mapping[str, Any] | None = None  # edge features: what the client renders
     unmet: Mapping[str, tuple[str, ...]] | None = None  # rungs above, and what they lacked
     payload_type: str | None = None  # the chosen variant's Unleash payload type, if any
+    # Edge features served a cloud rung: the decision the client falls back to the moment it
+    # goes offline, without asking (edgeflags.js), so that it never waits on a dead link.
+    offline: Decision | None = None
 
 
 @dataclass(frozen=True, slots=True)

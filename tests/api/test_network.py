@@ -187,3 +187,57 @@ def test_evaluate__safari_slow_phone__cloud_on_a_fast_link_lite_on_a_slow_one(
 
     assert [rung["variant"] for rung in rungs] == ["cloud", "lite"]
     assert rungs[1]["unmet"]["cloud"] == ["rttMs ≤ 300"]
+
+
+# --- no erratic rungs ---------------------------------------------------------------------
+
+
+def _compose(api, key: str, client_id: str, **context: Any) -> dict[str, Any]:
+    body = {"context": {"targetingKey": client_id, **context}, "flags": ["smart-compose"]}
+    return api("POST", "/api/v1/evaluate", key, body).json()["flags"]["smart-compose"]
+
+
+def test_probes__jittery_link__settled_rung_stored_and_served(api, demo, publish) -> None:
+    key = _demo_key(publish)
+    slow = {"device": {"cores": 4, "webgpu": False}, "benchmark": {"ms": 650.0}}
+
+    def probe(rtt: int) -> str:
+        network = {**SAFARI["network"], "measuredRttMs": rtt}
+        answer = api("POST", "/api/v1/probes", key, _probe("jittery", network=network, **slow))
+        return answer.json()["decisions"]["flags"]["smart-compose"]["variant"]
+
+    served = [probe(rtt) for rtt in (420, 200, 420, 200, 200, 420, 460)]
+    profile = ClientProfile.objects.get(client_hash=client_hash("jittery"))
+
+    # lite first (420 ms); 200 once is not enough; 200 twice in a row earns cloud; then cloud
+    # holds at 420 and 460 ms (within the tolerance).
+    assert served == ["lite", "lite", "lite", "lite", "cloud", "cloud", "cloud"]
+    assert profile.settled_rungs["smart-compose"] == {"rung": "cloud"}
+    # Evaluations read the same settled rung from the stored profile, with its own hints.
+    assert _compose(api, key, "jittery")["variant"] == "cloud"
+    offline = _compose(api, key, "jittery", online=False)
+    assert offline["variant"] == "lite"
+    assert offline["unmet"]["cloud"] == ["offline"]
+
+
+def test_evaluate__settled_rungs_sent_by_a_client__ignored(api, demo, publish) -> None:
+    key = _demo_key(publish)
+    slow = {"device": {"cores": 4, "webgpu": False}, "benchmark": {"ms": 650.0}}
+    network = {**SAFARI["network"], "measuredRttMs": 420}
+    api("POST", "/api/v1/probes", key, _probe("claims-cloud", network=network, **slow))
+
+    forged = {"smart-compose": {"rung": "cloud"}}
+
+    assert _compose(api, key, "claims-cloud", settledRungs=forged)["variant"] == "lite"
+
+
+def test_evaluate__served_cloud__says_what_offline_gets(api, demo, publish) -> None:
+    key = _demo_key(publish)
+    slow = {"device": {"cores": 4, "webgpu": False}, "benchmark": {"ms": 650.0}}
+    api("POST", "/api/v1/probes", key, _probe("cloud-phone", **slow))
+
+    decision = _compose(api, key, "cloud-phone")
+
+    assert decision["variant"] == "cloud"
+    assert decision["offline"]["variant"] == "lite"
+    assert decision["offline"]["uiState"]

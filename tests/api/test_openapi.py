@@ -330,9 +330,13 @@ def test_examples__management_api__accepted_and_shaped_like_the_answers(demo, ad
     flags = admin_client.get("/api/v1/flags")
     started = post("/api/v1/rollouts/lead-summary/staging", examples.ROLLOUT_START)
     rolled_back = post(
-        "/api/v1/rollouts/lead-summary/staging/segments/edge-ready/rollback", examples.REASON
+        "/api/v1/rollouts/lead-summary/staging/segments/fast-computers-webgpu/rollback",
+        examples.REASON,
     )
-    again = post("/api/v1/rollouts/lead-summary/staging/segments/edge-ready/pause", examples.REASON)
+    again = post(
+        "/api/v1/rollouts/lead-summary/staging/segments/fast-computers-webgpu/pause",
+        examples.REASON,
+    )
     killed = post("/api/v1/rollouts/lead-summary/staging/kill", examples.REASON)
 
     assert changed.status_code == 200, changed.content

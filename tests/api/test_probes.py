@@ -90,7 +90,7 @@ def test_probe__valid__segment_profile_and_decisions_returned(api, demo, publish
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["stored"] is True
-    assert body["segment"]["key"].startswith("edge-ready")  # 8 GB, WebGPU, 18 ms
+    assert body["segment"]["key"].startswith("fast-computers-webgpu")  # WebGPU, 18 ms, a fast link
     assert body["segment"]["label"]
     assert "smart-compose" in body["decisions"]["flags"]
     assert body["profile"]["memoryGb"] == 8.0
@@ -273,7 +273,7 @@ def test_evaluate__stored_high_end_profile_and_only_save_data_off__edge_from_the
     decision = _smart_compose(api, key, {"saveData": False})
 
     assert decision["variant"] == "edge", decision
-    assert decision["metadata"]["segment"].startswith("edge-ready")
+    assert decision["metadata"]["segment"].startswith("fast-computers-webgpu")
     assert _smart_compose(api, key, {}) == decision  # as without the hint
 
 

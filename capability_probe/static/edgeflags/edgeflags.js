@@ -1,8 +1,8 @@
 /*
  * Edgeflags browser client: probe once, then keep this client's decisions fresh.
  *
- *   Edgeflags.start({apiKey, clientId?, identityHash?, overrides?, intervalMs?, defaults?,
- *                    offline?})
+ *   Edgeflags.start({apiKey, clientId?, identityHash?, overrides?, intervalMs?,
+ *                    networkIntervalMs?, defaults?, offline?})
  *     -> Promise<decisions>. Sends a capability probe (probe.js) and takes the decisions from
  *     the answer; then re-evaluates every intervalMs (default 30 s) with If-None-Match.
  *     identityHash: where the environment requires signed identities, the hex
@@ -22,12 +22,22 @@
  * Decisions are kept in localStorage with their snapshot version. Offline, or when the
  * server cannot be reached, the cached decisions are served; with nothing cached, the safe
  * rung given in `defaults` ({flagKey: {variant, uiState}}) is.
+ *
+ * No erratic rungs, the server's rule and this client's (docs/capability-signals.md): the
+ * network is re-measured every networkIntervalMs (default 5 min, reusing the page's
+ * benchmark) and sent as a new probe; the server moves a client's rung only with its probes,
+ * upgrading once two in a row earned it and holding a rung within a tolerance. Runtime hints
+ * act at once: the moment the browser goes offline, every flag served a cloud rung switches
+ * to the decision the server said offline gets (its `offline` field), without a request; back
+ * online, the server's decisions return and are refreshed.
  */
 (function () {
   "use strict";
 
   var CACHE_KEY = "edgeflags.decisions";
-  var state = { flags: {}, snapshotVersion: null, etag: null, source: "none" };
+  var state = { flags: {}, snapshotVersion: null, etag: null, source: "none", served: null };
+  var networkTimer = null;
+  var measuring = false;
   var options = null;
   var listeners = [];
   var timer = null;
@@ -118,6 +128,52 @@
     });
   }
 
+  // What the server said each flag gets offline: a cloud rung's `offline` alternative.
+  function offlineView(flags) {
+    var out = {};
+    Object.keys(flags || {}).forEach(function (key) {
+      var d = flags[key], alt = d && d.offline;
+      out[key] = !alt ? d : Object.assign({}, d, {
+        value: alt.value, variant: alt.variant, uiState: alt.uiState,
+        metadata: Object.assign({}, d.metadata, { rung: alt.variant }),
+      });
+    });
+    return out;
+  }
+
+  function goOffline() {
+    if (state.source === "offline") return;
+    state.served = state.source === "server" ? state.flags : state.served;
+    apply(offlineView(state.flags), state.snapshotVersion, "offline");
+  }
+
+  function goOnline() {
+    if (state.source === "offline" && state.served) apply(state.served, state.snapshotVersion, "server");
+    refresh();
+  }
+
+  // A new probe with the network measured again (the benchmark is the page's): the server
+  // settles this client's rungs on it and answers the decisions.
+  function remeasure() {
+    if (measuring || options.offline || navigator.onLine === false || !window.EdgeflagsProbe) {
+      return Promise.resolve(state.flags);
+    }
+    measuring = true;
+    return window.EdgeflagsProbe.run({
+      apiKey: options.apiKey, clientId: options.clientId, overrides: options.overrides,
+      appVersion: options.appVersion, identityHash: options.identityHash, reuseBenchmark: true,
+    }).then(function (answer) {
+      if (answer && answer.decisions && navigator.onLine !== false) {
+        apply(answer.decisions.flags, answer.decisions.snapshotVersion, "server");
+        saveCache();
+      }
+      return state.flags;
+    }, function () { return state.flags; }).then(function (flags) {
+      measuring = false;
+      return flags;
+    });
+  }
+
   function useDefaults() {
     var flags = {};
     Object.keys(options.defaults || {}).forEach(function (key) {
@@ -132,7 +188,9 @@
     var cached = loadCache();
     if (cached && cached.flags) {
       state.etag = cached.etag || null;
-      apply(cached.flags, cached.snapshotVersion, "cache");
+      var offline = navigator.onLine === false;
+      apply(offline ? offlineView(cached.flags) : cached.flags, cached.snapshotVersion,
+        offline ? "offline" : "cache");
     } else {
       useDefaults();
     }
@@ -168,7 +226,8 @@
   }
 
   function start(opts) {
-    options = Object.assign({ intervalMs: 30000, defaults: {} }, opts || {});
+    options = Object.assign(
+      { intervalMs: 30000, networkIntervalMs: 5 * 60 * 1000, defaults: {} }, opts || {});
     if (!options.clientId) options.clientId = clientIdFromStorage();
     if (timer) clearInterval(timer);
     var first;
@@ -194,7 +253,11 @@
       }, function () { return fallBack(); });
     }
     timer = setInterval(refresh, options.intervalMs);
+    if (networkTimer) clearInterval(networkTimer);
+    networkTimer = setInterval(remeasure, options.networkIntervalMs);
     if (!eventsTimer) {
+      window.addEventListener("offline", goOffline);
+      window.addEventListener("online", goOnline);
       eventsTimer = setInterval(flush, options.eventsIntervalMs || 10000);
       document.addEventListener("visibilitychange", function () {
         if (document.visibilityState === "hidden") flush();
@@ -223,5 +286,6 @@
     on: function (event, fn) { if (event === "change") listeners.push(fn); },
     track: track,
     flush: flush,
+    remeasure: remeasure,
   };
 })();

@@ -56,7 +56,8 @@
  * "/api/v1/network"): measuredRttMs is the median round trip of up to 5 pings after the one
  * that opens the connection, measuredDownlinkMbps the throughput of payloads sized up from
  * 64 KiB to at most 1 MiB (none under saveData), each with its sample count. Off with
- * measureNetwork: false. options.benchmark ({ms, workload}) reuses an earlier measurement.
+ * measureNetwork: false. options.benchmark ({ms, workload}) reports a given measurement;
+ * reuseBenchmark: true reuses this page's last one (edgeflags.js re-measuring the network).
  *
  * Timing: every async API has its own timeout (at most 400 ms, compute pressure 50 ms) and
  * they run in parallel with the benchmark (at most ~200 ms); the network is measured after
@@ -294,6 +295,7 @@
   // 64x64 float32 matrices (~1 M multiply-adds); report the median of 5 runs. A slow device
   // stops early at 180 ms and reports the median of the runs it finished.
   var sink = 0; // keeps the result observable so the engine cannot drop the work
+  var lastBenchmark = null; // this page's measurement, for reuseBenchmark
   function benchmark() {
     var n = 64, size = n * n;
     var a = new Float32Array(size), b = new Float32Array(size), c = new Float32Array(size);
@@ -328,8 +330,8 @@
   //   downlink: payloads of growing size (64 KiB, x4, at most 1 MiB, at most 3) until one takes
   //     NETWORK.targetMs to arrive; the last one's throughput is reported. Skipped under
   //     saveData.
-  // Each sample prefers the Resource Timing entry (network timestamps, blind to a busy main
-  // thread) over wall-clock time. Everything stops at NETWORK.budgetMs; what was not measured
+  // Each sample prefers the Resource Timing entry (the browser's timestamps, blind to a busy
+  // main thread) over wall-clock time. Everything stops at NETWORK.budgetMs; what was not measured
   // by then is left out.
   var NETWORK = {
     pings: 6, budgetMs: 2500, requestTimeoutMs: 1500,
@@ -348,7 +350,7 @@
     var entries = performance.getEntriesByName(url);
     var entry = entries[entries.length - 1];
     // Cross-origin entries without Timing-Allow-Origin have their timestamps zeroed.
-    return entry && entry.requestStart > 0 && entry.responseStart > 0 ? entry : null;
+    return entry && entry.responseStart > 0 && entry.responseEnd >= entry.responseStart ? entry : null;
   }
 
   async function timed(url, apiKey, deadline) {
@@ -365,11 +367,10 @@
       var bytes = (await response.arrayBuffer()).byteLength;
       var ended = performance.now();
       var entry = timingEntry(new URL(url, location.href).href);
-      return {
-        firstByteMs: entry ? entry.responseStart - entry.requestStart : ended - started,
-        transferMs: entry ? entry.responseEnd - entry.responseStart : null,
-        totalMs: ended - started, bytes: bytes,
-      };
+      // Fetch start to the last byte: a ping's body is empty, so that is its round trip,
+      // wherever the browser spends the latency (Chromium's network emulation, for one, adds
+      // it after responseStart).
+      return { ms: entry ? entry.responseEnd - entry.startTime : ended - started, bytes: bytes };
     } catch (e) {
       return null; // timed out or failed: no sample
     } finally {
@@ -384,7 +385,7 @@
     for (var i = 0; i < NETWORK.pings && performance.now() < deadline; i++) {
       var ping = await timed(base + "/ping?n=" + tag + i, options.apiKey, deadline);
       if (!ping) break;
-      if (i > 0) rtts.push(ping.firstByteMs);
+      if (i > 0) rtts.push(ping.ms);
     }
     if (rtts.length) {
       network.measuredRttMs = Math.round(median(rtts));
@@ -397,8 +398,8 @@
       var got = await timed(base + "/download?bytes=" + size + "&n=" + tag + downloads, options.apiKey, deadline);
       if (!got || got.bytes !== size) break;
       downloads++;
-      // Without Resource Timing, the first round trip is taken off the total.
-      var ms = got.transferMs !== null ? got.transferMs : got.totalMs - rtt;
+      // The payload's own time: its total less the round trip a ping takes.
+      var ms = got.ms - rtt;
       last = { bits: size * 8, ms: Math.max(ms, 0.5) };
       if (ms >= NETWORK.targetMs || size >= NETWORK.maxBytes) break;
       size = Math.min(NETWORK.maxBytes, size * NETWORK.growth);
@@ -440,7 +441,8 @@
     ]);
     // A benchmark measured earlier in this page (edgeflags.js re-measuring the network) is
     // reused: the device did not change, and the workload costs ~200 ms of main thread.
-    var measured = options.benchmark || benchmark();
+    var measured = options.benchmark || (options.reuseBenchmark && lastBenchmark) || benchmark();
+    lastBenchmark = measured;
     var platformInfo = (await pending)[5];
     // The network is measured after the benchmark, so that the two do not skew each other.
     if (options.apiKey && options.measureNetwork !== false && navigator.onLine !== false) {

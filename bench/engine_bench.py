@@ -4,12 +4,18 @@ Run: .venv/bin/python bench/engine_bench.py [--decisions 200000]
 Budget (docs/budgets.md): ≤ 5 µs per flag decision.
 
 Two figures: `evaluate` for one flag with a new context (and targeting key) on every call,
-and `evaluate_all` for every flag of one client, as the evaluate endpoint does.
+and `evaluate_all` for every flag of one client, as the evaluate endpoint does. Then the same
+`evaluate_all` with capability on: a segmentation model (and its estimator) fitted on 20,000
+clients of the realistic population, a smart-compose ladder among the flags, and clients of
+that population as their browsers report them — Chromium ones with everything, Safari and
+Firefox ones with memory estimated on every call (the inference the hot path pays for them).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -29,6 +35,10 @@ from rollout.engine import (
     evaluate_all,
     rollout_rule,
 )
+from rollout.engine.capability import CapabilityModel
+from rollout.engine.document import flag_from_json
+from segments.ml.population import generate_population
+from segments.ml.segmentation import fit_segmentation
 
 PLANS = ("free", "pro", "team")
 REGIONS = ("eu", "us", "apac")
@@ -106,6 +116,76 @@ def per_client(snapshot: Snapshot, decisions: int) -> float:
     return (time.perf_counter() - started) / len(clients) * 1e6
 
 
+SMART_COMPOSE = {
+    "rungs": [
+        {
+            "key": "edge",
+            "requirements": [
+                {"contextName": "memoryGb", "operator": "NUM_GTE", "value": "4"},
+                {"contextName": "benchmarkMs", "operator": "NUM_LTE", "value": "60"},
+                {"contextName": "webgpu", "operator": "IN", "values": ["true"]},
+            ],
+        },
+        {
+            "key": "cloud",
+            "requirements": [{"contextName": "rttMs", "operator": "NUM_LTE", "value": "300"}],
+        },
+        {"key": "lite"},
+        {"key": "off"},
+    ],
+    "baseline": "lite",
+    "safe": "lite",
+}
+
+
+def population_contexts(count: int, seed: int) -> list[dict[str, Any]]:
+    """Clients of the realistic population as context attributes (missing left out)."""
+
+    columns = generate_population(count, seed).columns
+    flags = {"webgpu", "shaderF16", "webnn", "wasmSimd", "saveData", "mobile"}
+    out = []
+    for row in range(count):
+        context: dict[str, Any] = {"targetingKey": f"device-{row}", "plan": PLANS[row % 3]}
+        for name, values in columns.items():
+            value = values[row]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            context[name] = (
+                bool(value > 0.5)
+                if name in flags
+                else (value if isinstance(value, str) else float(value))
+            )
+        out.append(context)
+    return out
+
+
+def capability_snapshot() -> Snapshot:
+    """The realistic flags, a smart-compose ladder and a fitted segmentation model."""
+
+    population = generate_population(20_000, seed=1)
+    model = fit_segmentation(population.columns, previous=None, seed=0, score_sample=2_000)
+    ladder = flag_from_json(
+        {"key": "smart-compose", "kind": "string", "enabled": True, "ladder": SMART_COMPOSE}
+    )
+    return build_snapshot(
+        1,
+        "bench",
+        [*realistic_flags(), ladder],
+        [BETA],
+        capability=CapabilityModel(json.loads(json.dumps(model.artifact.to_json()))),
+    )
+
+
+def per_client_of(snapshot: Snapshot, clients: list[dict[str, Any]]) -> float:
+    """µs per `evaluate_all` call over `clients`."""
+    for client in clients[:200]:  # warm-up
+        evaluate_all(snapshot, client)
+    started = time.perf_counter()
+    for client in clients:
+        evaluate_all(snapshot, client)
+    return (time.perf_counter() - started) / len(clients) * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--decisions", type=int, default=200_000)
@@ -119,6 +199,18 @@ def main() -> None:
     print(f"{args.decisions} decisions over {flags} flags, a new targeting key per call")
     print(f"evaluate:     {single:.2f} µs per flag decision (budget ≤ 5 µs)")
     print(f"evaluate_all: {client / flags:.2f} µs per flag decision, {client:.1f} µs per client")
+    with_capability = capability_snapshot()
+    flags = len(with_capability.flags)
+    population = population_contexts(max(1000, args.decisions // flags), seed=2)
+    hidden = [c for c in population if "memoryGb" not in c]
+    reported = [c for c in population if "memoryGb" in c]
+    for name, clients in (("all", population), ("reported", reported), ("hidden", hidden)):
+        figure = per_client_of(with_capability, clients)
+        print(
+            f"evaluate_all with capability ({name}: {len(clients)} clients,"
+            f" {flags} flags with a ladder, segment and estimates):"
+            f" {figure / flags:.2f} µs per flag decision, {figure:.1f} µs per client"
+        )
 
 
 if __name__ == "__main__":

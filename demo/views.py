@@ -42,8 +42,34 @@ EMULATED_CLASSES: dict[str, dict[str, object]] = {
     },
     "slow-network": {
         "device": {"memoryGb": 2, "cores": 8, "webgpu": False, "shaderF16": False},
-        "network": {"rttMs": 2000, "downlinkMbps": 0.1, "effectiveType": "2g", "saveData": False},
+        "network": {
+            "rttMs": 2000,
+            "downlinkMbps": 0.1,
+            "effectiveType": "2g",
+            "saveData": False,
+            # What probe.js would have measured on such a link (requirements read it).
+            "measuredRttMs": 2000,
+            "measuredRttSamples": 5,
+            "measuredDownlinkMbps": 0.1,
+            "measuredDownlinkSamples": 1,
+        },
         "benchmark": {"ms": 300},
+    },
+    # Browsers as they are: Safari and Firefox have no navigator.deviceMemory and no
+    # navigator.connection (null removes what this browser reported), so the link is the one
+    # probe.js measures on this page and the memory is the server's estimate.
+    "iphone-safari": {
+        "device": {"memoryGb": None, "cores": 4, "webgpu": True, "shaderF16": True},
+        "network": {"rttMs": None, "downlinkMbps": None, "effectiveType": None, "saveData": None},
+        "platform": {"os": "iOS", "browser": "Safari", "mobile": True},
+        "benchmark": {"ms": 22},
+    },
+    # Firefox on macOS has no WebGPU either (no navigator.gpu: unknown, not false).
+    "mac-firefox": {
+        "device": {"memoryGb": None, "cores": 10, "webgpu": None, "shaderF16": None},
+        "network": {"rttMs": None, "downlinkMbps": None, "effectiveType": None, "saveData": None},
+        "platform": {"os": "macOS", "browser": "Firefox", "mobile": False},
+        "benchmark": {"ms": 14},
     },
     "save-data": {
         "device": {"memoryGb": 16, "cores": 12, "webgpu": True, "shaderF16": True},

@@ -215,9 +215,14 @@ def test_probes__jittery_link__settled_rung_stored_and_served(api, demo, publish
     assert profile.settled_rungs["smart-compose"] == {"rung": "cloud"}
     # Evaluations read the same settled rung from the stored profile, with its own hints.
     assert _compose(api, key, "jittery")["variant"] == "cloud"
+    # Served cloud, the answer says what the client gets offline; offline, it gets that.
+    served_cloud = _compose(api, key, "jittery")
+    assert served_cloud["offline"]["variant"] == "lite"
+    assert served_cloud["offline"]["uiState"]
     offline = _compose(api, key, "jittery", online=False)
     assert offline["variant"] == "lite"
     assert offline["unmet"]["cloud"] == ["offline"]
+    assert "offline" not in offline
 
 
 def test_evaluate__settled_rungs_sent_by_a_client__ignored(api, demo, publish) -> None:
@@ -229,15 +234,3 @@ def test_evaluate__settled_rungs_sent_by_a_client__ignored(api, demo, publish) -
     forged = {"smart-compose": {"rung": "cloud"}}
 
     assert _compose(api, key, "claims-cloud", settledRungs=forged)["variant"] == "lite"
-
-
-def test_evaluate__served_cloud__says_what_offline_gets(api, demo, publish) -> None:
-    key = _demo_key(publish)
-    slow = {"device": {"cores": 4, "webgpu": False}, "benchmark": {"ms": 650.0}}
-    api("POST", "/api/v1/probes", key, _probe("cloud-phone", **slow))
-
-    decision = _compose(api, key, "cloud-phone")
-
-    assert decision["variant"] == "cloud"
-    assert decision["offline"]["variant"] == "lite"
-    assert decision["offline"]["uiState"]

@@ -45,6 +45,10 @@
       return key + ": " + decision.unmet[key].join(", ");
     }) : [];
     document.getElementById("sc-why").textContent = unmet.length ? "Not available here: " + unmet.join("; ") : "";
+    // What this browser does not report (Safari, Firefox: memory) the server estimated.
+    var estimated = decision && decision.metadata && decision.metadata.estimated;
+    document.getElementById("sc-estimated").textContent = estimated
+      ? "Estimated by the server (this browser does not report it): " + estimated : "";
     document.getElementById("source").textContent = "decisions from " + Edgeflags.source()
       + (Edgeflags.snapshotVersion() ? " · v" + Edgeflags.snapshotVersion() : "");
     var message = document.getElementById("lead-message").textContent;

@@ -76,7 +76,12 @@ def decide(flag: Flag, ctx: Context) -> Decision:
 
 
 def _rung_decision(
-    flag: Flag, rung: Rung, reason: str, segment: str | None, climbed: Climb | None = None
+    flag: Flag,
+    rung: Rung,
+    reason: str,
+    segment: str | None,
+    climbed: Climb | None = None,
+    offline: Decision | None = None,
 ) -> Decision:
     metadata: dict[str, Any] = {"rung": rung.key}
     if segment is not None:
@@ -105,6 +110,7 @@ def _rung_decision(
         metadata=metadata,
         ui_state=rung.ui_state,
         unmet=unmet,
+        offline=offline,
     )
 
 
@@ -121,7 +127,9 @@ def _decide_ladder(flag: Flag, ladder: Ladder, ctx: Context) -> Decision:
         climbed = climb(ladder, ctx, segment, in_rollout, flag.key, settled)
         offline = None
         if climbed.rung.runs_on == "cloud":
-            offline = climb(ladder, ctx, segment, in_rollout, flag.key, settled, _OFFLINE)
+            # Offline, the rungs above stay out of reach: go on below the one served.
+            below = ladder.rungs.index(climbed.rung) + 1
+            offline = climb(ladder, ctx, segment, in_rollout, flag.key, settled, _OFFLINE, below)
     except Exception as exc:  # noqa: BLE001 - a failing ladder must still answer safely
         _log_failure(flag.key, exc)
         decision = _rung_decision(flag, ladder.rungs[ladder.safe], ERROR, segment)
@@ -131,12 +139,10 @@ def _decide_ladder(flag: Flag, ladder: Ladder, ctx: Context) -> Decision:
         reason = SPLIT  # the client's bucket decided its arm
     else:
         reason = TARGETING_MATCH if climbed.in_rollout else DEFAULT
-    decision = _rung_decision(flag, climbed.rung, reason, segment, climbed)
     if offline is None:
-        return decision
-    return dataclasses.replace(
-        decision, offline=_rung_decision(flag, offline.rung, reason, segment, offline)
-    )
+        return _rung_decision(flag, climbed.rung, reason, segment, climbed)
+    alternative = _rung_decision(flag, offline.rung, reason, segment, offline)
+    return _rung_decision(flag, climbed.rung, reason, segment, climbed, alternative)
 
 
 _OFFLINE = frozenset({"cloud"})

@@ -296,12 +296,14 @@ def climb(
     flag_key: str = "",
     settled: int | None = None,
     removed_also: frozenset[str] = frozenset(),
+    from_index: int | None = None,
 ) -> Climb:
     """The best rung available to the client whose requirements it meets.
 
     `settled`: the index of the rung the client's probes have settled on (settling.py):
     rungs above it wait for the upgrade to be earned, and it holds with looser thresholds.
     `removed_also`: what to take away besides the context's hints ("cloud": as if offline).
+    `from_index`: start there instead (the rungs above are known to be out of reach).
     """
     arm: str | None = None
     stage: SegmentStage | None = None
@@ -313,20 +315,25 @@ def climb(
         start = ladder.rollout.target if available else ladder.baseline
         if stage is None:
             arm = None  # a segment outside the plan is not measured
-    removed = removed_by_hints(ctx) | removed_also
+    if from_index is not None:
+        start = max(start, from_index)
+    removed = removed_by_hints(ctx) | removed_also if removed_also else removed_by_hints(ctx)
     unmet: dict[str, tuple[str, ...]] = {}
     estimated: set[str] = set()
+    estimates = ctx.estimates
     for index in range(start, len(ladder.rungs)):
         rung = ladder.rungs[index]
         reasons = []
         if rung.runs_on in removed:
             reasons.append(_hint_reason(rung.runs_on, ctx, removed_also))
+        here = index == settled
         for requirement in rung.requirements:
-            reason = requirement.unmet_reason(
-                ctx, ladder.min_confidence, estimated, settled=index == settled
-            )
-            if reason is not None:
-                reasons.append(reason)
+            if estimates or here:
+                reason = requirement.unmet_reason(ctx, ladder.min_confidence, estimated, here)
+                if reason is not None:
+                    reasons.append(reason)
+            elif not requirement.check(ctx):  # the common case, without a call more
+                reasons.append(requirement.explanation)
         if settled is not None and index < settled and not reasons:
             # Met by this probe, but not yet by enough of them in a row.
             reasons.append(f"settled on {ladder.rungs[settled].key}: upgrade not yet earned")

@@ -36,7 +36,7 @@ from rollout.engine import (
     rollout_rule,
 )
 from rollout.engine.capability import CapabilityModel
-from rollout.engine.document import flag_from_json
+from rollout.engine.shapes import flag_from_json
 from segments.ml.population import generate_population
 from segments.ml.segmentation import fit_segmentation
 

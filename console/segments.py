@@ -23,6 +23,7 @@ from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
@@ -194,6 +195,58 @@ def share_chart(
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
 
 
+# Reach: rungs best first, drawn darkest first (the classes are in the page's style).
+REACH_CLASSES = ("seg-reach-0", "seg-reach-1", "seg-reach-2", "seg-reach-3")
+
+
+@dataclass(frozen=True)
+class FlagReach:
+    """What one ladder flag's rungs reach in one segment: (rung, clients, share) best first."""
+
+    flag: str
+    clients: int
+    rungs: list[tuple[str, int, float]]
+
+    @property
+    def text(self) -> str:
+        return " · ".join(f"{rung} {share * 100:.0f} %" for rung, _, share in self.rungs)
+
+    def chart(self) -> SafeString:
+        """A stacked bar of the shares, each part titled with its rung and share."""
+        width, height = 240, 14
+        title = f"{self.flag}: {self.text} of {self.clients:,} sampled clients"
+        parts = [
+            f'<svg class="seg-reach" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+            f'<rect class="seg-track" x="0" y="0" width="{width}" height="{height}"/>'
+        ]
+        x = 0.0
+        for index, (rung, count, share) in enumerate(self.rungs):
+            if count == 0:
+                continue
+            length = width * share
+            css = REACH_CLASSES[min(index, len(REACH_CLASSES) - 1)]
+            parts.append(
+                f'<rect class="{css}" x="{x:.1f}" y="0" width="{length:.1f}" height="{height}">'
+                f"<title>{escape(rung)}: {share * 100:.1f} % ({count:,})</title></rect>"
+            )
+            x += length
+        parts.append("</svg>")
+        return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
+
+
+def segment_reach(segment: CapabilitySegment) -> list[FlagReach]:
+    """The stored reach of a segment (rollout/segment_reach.py), one row per ladder flag."""
+    reach = segment.reach or {}
+    rows = []
+    for flag, pairs in sorted((reach.get("flags") or {}).items()):
+        total = sum(int(n) for _, n in pairs)
+        if total <= 0:
+            continue
+        rows.append(FlagReach(flag, total, [(str(r), int(n), int(n) / total) for r, n in pairs]))
+    return rows
+
+
 # Reads
 
 
@@ -204,6 +257,15 @@ class LearnedSegmentView:
     rollout_rows: int
     chart: SafeString
     merge_targets: list[str]
+    reach: list[FlagReach]
+
+    @property
+    def reach_note(self) -> str:
+        """Where the reach figures come from, for the text under them."""
+        sampled = (self.segment.reach or {}).get("sampled")
+        at = parse_datetime(str((self.segment.reach or {}).get("at") or ""))
+        when = f" on {timezone.localtime(at):%Y-%m-%d %H:%M}" if at else ""
+        return f"of the segment's clients in a sample of {sampled:,}{when}" if sampled else ""
 
     @property
     def size_text(self) -> str:
@@ -357,6 +419,7 @@ def _page_context(request: HttpRequest) -> dict[str, Any]:
             rollout_rows=rollout_rows.get(s.identity, 0),
             chart=centroid_chart(s, fields, maxima),
             merge_targets=[key for key in targets if key != s.key],
+            reach=segment_reach(s),
         )
         for s in segments
     ]

@@ -6,6 +6,7 @@ the shell and by importers, and a change that is not published is a change clien
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import models
@@ -23,9 +24,12 @@ from rollout.models import (
     TargetingRule,
 )
 from rollout.rollouts import rollout_segments_sync
+from rollout.segment_reach import segment_reach_refresh, segment_reach_refresh_on_commit
 from rollout.snapshots.publish import check_snapshot, snapshot_publish_on_commit
 from segments.models import CapabilitySegment
 from segments.signals import segmentation_published
+
+logger = logging.getLogger(__name__)
 
 
 def _touched(instance: Any) -> tuple[set[int] | None, set[int], set[int]]:
@@ -64,6 +68,8 @@ def _changed(sender: type[models.Model], instance: Any, **kwargs: Any) -> None:
     environments, flag_ids, segment_ids = _touched(instance)
     if environments == set():
         return
+    if isinstance(instance, (Flag, Rung)):
+        segment_reach_refresh_on_commit()  # requirements or the estimate confidence changed
     label = f"{sender._meta.verbose_name} {instance}"
     snapshot_publish_on_commit(
         environment_ids=environments,
@@ -85,6 +91,12 @@ def _segmentation_published(sender: Any, version: int, **kwargs: Any) -> None:
     # A segment that appears in this run joins every rollout that covers it, pending.
     rollout_segments_sync()
     snapshot_publish_on_commit(environment_ids=None, reason=f"segmentation model v{version}")
+    try:
+        # In the run's own process, so that the segments page shows the new segments' reach
+        # as soon as they exist; a failure costs the figures, not the published run.
+        segment_reach_refresh()
+    except Exception:
+        logger.exception("segment reach after segmentation model v%s failed", version)
 
 
 def connect() -> None:

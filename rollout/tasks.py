@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from rollout.controller import rollout_tick as controller_tick
+from rollout.segment_reach import segment_reach_refresh
 from rollout.snapshots.publish import snapshot_repair
 
 
@@ -17,3 +18,9 @@ def rollout_tick() -> str:
 def republish_snapshots() -> str:
     """Republish every environment whose last publish failed; announce what Redis missed."""
     return snapshot_repair().summary()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def refresh_segment_reach() -> str:
+    """Recount what each segment's clients can run (after a ladder change)."""
+    return segment_reach_refresh().summary()

@@ -75,6 +75,11 @@ class CapabilitySegment(models.Model):
     size = models.PositiveIntegerField(default=0)
     share = models.FloatField(default=0.0)
     centroid = models.JSONField(default=dict, blank=True, help_text="Profile in raw units.")
+    # Of a sample of the segment's clients, how many can run each rung of each ladder flag
+    # (rollout/engine/reach.py): {"clients": n, "flags": {flag: [[rung, n], ...]},
+    # "sampled": n of all segments, "at": ISO time}; written by rollout after every
+    # segmentation run and ladder change.
+    reach = models.JSONField(default=dict, blank=True, help_text="Clients able to run each rung.")
     merged_into = models.ForeignKey(
         "self",
         null=True,

@@ -8,7 +8,7 @@ import numpy as np
 from django.db import connection
 from django.db.models import Case, CharField, OuterRef, QuerySet, Subquery, Value, When
 
-from capability_probe.models import ClientProfile
+from capability_probe.models import ATTRIBUTE_NAMES, ClientProfile, columns_to_attributes
 from capability_probe.vocabulary import (
     NUMBERS,
     POPULATION,
@@ -78,6 +78,13 @@ def profile_columns(*, limit: int | None = None) -> tuple[np.ndarray, dict[str, 
     for col, name in TEXT.items():
         columns[name] = text[col][:position]
     return ids[:position], columns
+
+
+def profile_sample(limit: int) -> list[dict[str, Any]]:
+    """At most `limit` profiles as evaluation attributes: the first by keyed hash, which is
+    a uniform sample of clients (the hash is an HMAC) and the same one on every read."""
+    rows = ClientProfile.objects.order_by("client_hash").values(*ATTRIBUTE_NAMES)[:limit]
+    return [columns_to_attributes(row) for row in rows]
 
 
 def profiles_with_segment_keys(profiles: QuerySet[ClientProfile]) -> QuerySet[ClientProfile]:

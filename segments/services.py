@@ -308,6 +308,20 @@ class SegmentChange:
     profiles_moved: int = 0  # merge: stored profiles that now belong to the target
 
 
+def segment_reach_record(reach: dict[int, dict[str, Any]], *, sampled: int) -> int:
+    """Store what each segment's clients can run (rollout/engine/reach.py, keyed by segment
+    identity, out of `sampled` clients in all); a segment absent from `reach` had no client
+    in the sample and gets none. Returns how many segments have a reach. Derived data, like
+    sizes: no audit entry."""
+    at = timezone.now().isoformat()
+    segments = list(CapabilitySegment.objects.all())
+    for segment in segments:
+        counted = reach.get(segment.identity)
+        segment.reach = {**counted, "sampled": sampled, "at": at} if counted else {}
+    CapabilitySegment.objects.bulk_update(segments, ["reach"])
+    return sum(1 for segment in segments if segment.reach)
+
+
 def _state(segment: CapabilitySegment, merged_into: str | None = None) -> dict[str, Any]:
     return {
         "key": segment.key,

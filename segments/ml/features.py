@@ -41,7 +41,7 @@ from capability_probe.vocabulary import (
 
 # Bump whenever DEFAULT_FEATURE_SPEC or a transform's meaning changes: models fitted with
 # another version are not warm-started from (their centroids live in another space).
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 Spec = list[dict[str, Any]]
 Columns = Mapping[str, np.ndarray]
 
@@ -52,7 +52,9 @@ LOG_TRANSFORMS = {"log2": np.log2, "log1p": np.log1p, "log": np.log}
 LOG_DOMAIN_FLOOR = {"log2": 0.0, "log1p": -1.0, "log": 0.0}
 TRANSFORMS = frozenset({*LOG_TRANSFORMS, "ordinal", "bool", "missing", "at_least"})
 FLAG_WEIGHT = 0.5  # flags scaled down so that a pile of them does not dominate
-CLASS_WEIGHT = 2.0  # WebGPU: an on-device model needs it
+# WebGPU: no on-device rung runs without the accelerator, however fast the device, so it
+# weighs above the thresholds (at 2, fast phones without WebGPU joined those with it).
+CLASS_WEIGHT = 4.0
 THRESHOLD_WEIGHT = 3.0  # the documented capability thresholds
 FAST_BENCHMARK_MS = 60.0  # fits a 100 ms interaction budget (docs/budgets.md)
 WEAK_RTT_MS = 300.0  # a cloud rung is slow beyond it

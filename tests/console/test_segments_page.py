@@ -402,3 +402,56 @@ def test_merge__into_a_segment_others_were_merged_into__they_move_on(
 
 def test_segment_action__get__not_allowed(manager) -> None:
     assert manager.get(ACTION).status_code == 405
+
+
+# Reach per rung
+
+
+def test_segments_page__next_run__each_segment_shows_what_its_clients_can_run(
+    segmented, viewer, publish
+) -> None:
+    publish(lambda: segmentation_run(trigger="test", seed=3))  # the ladder exists now
+    segments = [s for s in CapabilitySegment.objects.all() if s.size]
+
+    body = viewer.get(PAGE).content.decode()
+
+    counted = 0
+    for segment in segments:
+        card = body.split(f'id="segment-{segment.key}"')[1].split("</article>")[0]
+        assert "Reach per rung" in card
+        assert '<svg class="seg-reach"' in card
+        assert "<title>smart-compose: edge " in card
+        pairs = dict(segment.reach["flags"]["smart-compose"])
+        assert list(pairs) == ["edge", "cloud", "lite", "off"]  # the ladder's order
+        share = pairs["edge"] / segment.reach["clients"] * 100
+        assert f"edge {share:.0f} % · cloud " in card
+        counted += segment.reach["clients"]
+    # Every sampled client is counted once, in the segment its profile is served (save-data
+    # clients are in none of the learned segments).
+    saving = ClientProfile.objects.filter(save_data=True).count()
+    assert counted == segments[0].reach["sampled"] - saving == 1000 - saving
+    # The fleet is mixed: somewhere edge is out of reach, somewhere it is everyone's.
+    edge_shares = [
+        dict(s.reach["flags"]["smart-compose"])["edge"] / s.reach["clients"] for s in segments
+    ]
+    assert min(edge_shares) < 0.5 < max(edge_shares)
+
+
+def test_ladder_change__reach_recounted_on_the_worker(segmented, viewer, publish, monkeypatch):
+    from rollout.tasks import refresh_segment_reach
+
+    publish(lambda: segmentation_run(trigger="test", seed=3))
+    # The worker's part run here: the task as a worker would run it, without a broker.
+    monkeypatch.setattr(refresh_segment_reach, "delay", lambda: refresh_segment_reach.apply().get())
+    flag = FlagState.objects.get(flag__key="smart-compose").flag
+    demanding = [dict(rung) for rung in LADDER]
+    demanding[0]["requirements"] = [
+        {"contextName": "memoryGb", "operator": "NUM_GTE", "value": "64"}
+    ]
+
+    publish(lambda: flag_ladder_set(flag=flag, rungs=demanding, baseline="lite"))
+
+    for segment in CapabilitySegment.objects.exclude(reach={}):
+        assert dict(segment.reach["flags"]["smart-compose"])["edge"] == 0  # nobody has 64 GB
+    body = viewer.get(PAGE).content.decode()
+    assert "edge 0 % · cloud 100 %" in body

@@ -65,6 +65,12 @@ def test_segments_page__release_manager__charts_run_now_and_both_widths(
     assert page.locator("svg.seg-bars rect.seg-bar").count() > len(segment_keys)
     assert page.locator("svg.seg-line").count() >= 1
     assert page.locator("svg.seg-line circle.seg-dot").count() >= 1
+    # Reach per rung: the demo's ladder flags, counted by the demo's segmentation run.
+    reach = page.locator("svg.seg-reach")
+    assert reach.count() >= 1
+    assert reach.first.get_attribute("role") == "img"
+    assert "edge " in (reach.first.locator("title").first.text_content() or "")
+    expect(page.locator(".seg-reach-text").first).to_contain_text(" % · ")
     expect(page.get_by_role("button", name="Run now")).to_be_visible()
     expect(page.locator("#runs-table")).to_contain_text("succeeded")
     expect(page.locator("#review-title")).to_contain_text("Flagged for review")

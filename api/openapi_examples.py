@@ -275,7 +275,7 @@ ROLLOUT_START: dict[str, Any] = {
     "burnInClients": 50,
     "noDataHours": 24,
     "includedSegments": ["*"],
-    "excludedSegments": ["mid-phones-weak-network"],
+    "excludedSegments": ["slow-phones-weak-network"],
 }
 ROLLOUT: dict[str, Any] = {
     "flag": "smart-compose",
@@ -292,7 +292,7 @@ ROLLOUT: dict[str, Any] = {
     "burnInClients": 50,
     "noDataHours": 24.0,
     "includedSegments": ["*"],
-    "excludedSegments": ["mid-phones-weak-network"],
+    "excludedSegments": ["slow-phones-weak-network"],
     "segments": [SEGMENT_ROLLOUT],
 }
 REASON: dict[str, Any] = {"reason": "p95 latency up 40% on fast-computers-webgpu since 14:00"}

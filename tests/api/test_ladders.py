@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 
 from access.api_keys import api_key_create
 from rollout.audit import Actor
 from rollout.models import Environment, Flag, FlagState, RolloutPlan
 from rollout.rollouts import rollout_action, rollout_plan_create
 from rollout.services import flag_ladder_set
+from tests.support.demo import load_demo
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ HIGH_END = {"memoryGb": 16, "benchmarkMs": 10, "webgpu": True, "rttMs": 50, "cor
 
 @pytest.fixture
 def key(publish) -> str:
-    publish(lambda: call_command("load_demo", verbosity=0))
+    load_demo(publish)
     environment = Environment.objects.get(key="production")
     return publish(lambda: api_key_create(environment=environment, scope="client", name="t"))[1]
 

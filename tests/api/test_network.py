@@ -9,10 +9,10 @@ import uuid
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 
 from capability_probe.models import ClientProfile
 from capability_probe.services import client_hash
+from tests.support.demo import load_demo
 
 pytestmark = pytest.mark.django_db
 
@@ -146,7 +146,7 @@ def test_probe__bad_measurement__400_naming_the_field_nothing_stored(
 
 @pytest.fixture
 def demo(publish) -> None:
-    publish(lambda: call_command("load_demo", verbosity=0))
+    load_demo(publish)
 
 
 def _demo_key(publish) -> str:

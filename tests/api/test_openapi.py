@@ -15,6 +15,7 @@ from django.test import Client
 from openapi_spec_validator import validate
 
 from api import openapi_examples as examples
+from tests.support.demo import load_demo
 from tests.support.processes import REPO, child_env
 
 pytestmark = pytest.mark.django_db
@@ -226,9 +227,8 @@ def _volatile(value: object) -> object:
 
 @pytest.fixture
 def demo(publish) -> None:
-    from django.core.management import call_command
 
-    publish(lambda: call_command("load_demo", verbosity=0))
+    load_demo(publish)
 
 
 def _key(publish, scope: str) -> str:

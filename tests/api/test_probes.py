@@ -19,6 +19,7 @@ from capability_probe.models import ClientProfile, ProbeReceipt
 from capability_probe.services import client_hash
 from capability_probe.vocabulary import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
 from rollout.models import AuditEntry
+from tests.support.demo import load_demo
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +43,7 @@ def _own_profile_secret(settings) -> None:
 
 @pytest.fixture
 def demo(publish) -> None:
-    publish(lambda: call_command("load_demo", verbosity=0))
+    load_demo(publish)
 
 
 def _client_key(publish, scope: str = "client", environment_key: str = "production") -> str:

@@ -6,17 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.test import Client, override_settings
 
 from demo.data import DEMO_ENVIRONMENT, demo_client_key
 from rollout.models import ApiKey
 from rollout.snapshots.store import hash_api_key
+from tests.support.demo import load_demo
 
 
 @pytest.fixture
 def demo_loaded(db: None, publish: Callable[..., Any]) -> None:
-    publish(lambda: call_command("load_demo", verbosity=0))
+    load_demo(publish)
 
 
 @override_settings(EDGEFLAGS_DEMO=False)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.db import OperationalError
 from django.db.models import Sum
 
@@ -16,6 +15,7 @@ from rollout.models import Environment, MetricBucket
 from rollout.selectors import segment_identity
 from telemetry import exposure
 from telemetry.exposure import ExposureCounter, counter, exposure_count, exposure_flush
+from tests.support.demo import load_demo
 from tests.support.telemetry import SEGMENT_IDENTITY
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_exposure_count__hot_path__no_thread_when_disabled_and_cheap() -> None:
 
 @pytest.fixture
 def demo_key(publish) -> str:
-    publish(lambda: call_command("load_demo", verbosity=0))
+    load_demo(publish)
     environment = Environment.objects.get(key="production")
     return publish(lambda: api_key_create(environment=environment, scope="client", name="t"))[1]
 

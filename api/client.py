@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from access.client_trust import identity_counts, token_issuer
 from access.decision_tokens import TokenIssuer
+from api.cors import origin_refusal
 from api.http import (
     ApiError,
     cached_json_response,
@@ -74,6 +75,9 @@ def authenticate(request: HttpRequest, *, server_only: bool = False) -> KeyInfo:
         raise ApiError(401, "UNAUTHORIZED", "Authorization: this API key has been revoked")
     if server_only and info.scope != "server":
         raise ApiError(403, "FORBIDDEN", "Authorization: this endpoint needs a server key")
+    refusal = origin_refusal(request, info.allowed_origins)
+    if refusal is not None:
+        raise ApiError(403, "FORBIDDEN", refusal)
     _raise_if_limited(rate_limits.check_caller(info.key_id, address))
     return info
 

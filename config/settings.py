@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    "corsheaders",
     "django_celery_beat",
     "ops",
     "capability_probe",
@@ -89,6 +90,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so its durations include every other middleware.
     "ops.request_log.RequestLogMiddleware",
+    # Before CommonMiddleware (it may answer first), as django-cors-headers asks.
+    "api.cors.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -332,6 +335,18 @@ if EDGEFLAGS_HTTPS:
         # Preloading binds the whole domain into browsers for months: the domain owner's
         # decision (EDGEFLAGS_HSTS_PRELOAD=true), not a default, so its warning is silenced.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# CORS (api/cors.py): the client API answers any origin, because client keys are public
+# by design and the customer's own site is the normal caller; an environment narrows it
+# with its allowed origins (admin), checked with the key. Never the admin, the console or
+# the management API (session and token callers): only these paths carry CORS headers.
+CORS_URLS_REGEX = r"^/(api/v1/(evaluate|probes|events|network/ping|network/download)|ofrep/v1/.+)$"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False  # keys travel in headers, never in cookies
+CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_ALLOW_HEADERS = ("authorization", "x-api-key", "content-type", "if-none-match")
+CORS_EXPOSE_HEADERS = ("ETag", "Retry-After")
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 # Content-Security-Policy on every page (admin, console, docs, demo): scripts only from this
 # origin's static files, no inline script; inline styles are allowed (the admin and the

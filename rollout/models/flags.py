@@ -7,6 +7,7 @@ stored is always something the engine can compile.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -45,6 +46,28 @@ SLUG_VALIDATOR = RegexValidator(
     "Use 1 to 63 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
 )
 
+# A browser origin as browsers send it: scheme, host and an optional port, nothing else.
+ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$")
+MAX_ORIGINS = 100
+
+
+def origin_lines(text: str) -> list[str]:
+    """The non-empty lines of an allowed-origins text, stripped."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def validate_origins(text: str) -> None:
+    """Every line an origin (`https://app.example.com`, `http://localhost:3000`)."""
+    lines = origin_lines(text)
+    if len(lines) > MAX_ORIGINS:
+        raise ValidationError(f"at most {MAX_ORIGINS} origins")
+    bad = [line for line in lines if not ORIGIN.match(line)]
+    if bad:
+        raise ValidationError(
+            f"not an origin: {bad[0][:100]!r} (scheme://host[:port] in lower case, no path, "
+            "one per line)"
+        )
+
 
 class Environment(models.Model):
     """A deployment stage (production, staging): flags are defined once, their state per stage."""
@@ -63,12 +86,25 @@ class Environment(models.Model):
         help_text="Only clients with a valid identityHash count in guardrails and may store a "
         "capability profile.",
     )
+    # Browser origins whose pages may use this environment's keys (CORS, api/cors.py); empty:
+    # any origin, as client keys are public by design.
+    allowed_origins = models.TextField(
+        blank=True,
+        validators=[TEXT_INPUT, validate_origins],
+        help_text="One origin per line (https://app.example.com). Pages on other origins are "
+        "refused; empty allows any origin. Servers (no Origin header) are not affected.",
+    )
 
     class Meta:
         ordering = ["key"]
 
     def __str__(self) -> str:
         return self.key
+
+    @property
+    def origin_set(self) -> frozenset[str]:
+        """The allowed origins (empty: any)."""
+        return frozenset(origin_lines(self.allowed_origins))
 
 
 class ApiKey(models.Model):

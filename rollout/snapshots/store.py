@@ -64,6 +64,7 @@ class KeyInfo:
     environment_id: int
     identity_secret: str
     require_signed_identities: bool
+    allowed_origins: frozenset[str] = frozenset()  # browser origins (empty: any)
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -189,6 +190,7 @@ class SnapshotStore:
                 k.environment_id,
                 k.environment.identity_secret,
                 k.environment.require_signed_identities,
+                k.environment.origin_set,
             )
             for k in ApiKey.objects.select_related("environment")
         }

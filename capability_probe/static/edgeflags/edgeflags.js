@@ -1,10 +1,12 @@
 /*
  * Edgeflags browser client: probe once, then keep this client's decisions fresh.
  *
- *   Edgeflags.start({apiKey, clientId?, identityHash?, overrides?, intervalMs?,
+ *   Edgeflags.start({apiKey, baseUrl?, clientId?, identityHash?, overrides?, intervalMs?,
  *                    networkIntervalMs?, defaults?, offline?})
  *     -> Promise<decisions>. Sends a capability probe (probe.js) and takes the decisions from
  *     the answer; then re-evaluates every intervalMs (default 30 s) with If-None-Match.
+ *     baseUrl: where Edgeflags is served ("https://flags.example.com") when this page is on
+ *     another origin (the client API answers CORS); default: this page's origin.
  *     identityHash: where the environment requires signed identities, the hex
  *     HMAC-SHA256 of clientId that your backend computed with the environment's secret.
  *   Edgeflags.decision(flagKey) -> {value, variant, reason, uiState, metadata, ...} | null
@@ -93,7 +95,7 @@
   function flush() {
     if (!options || !queue.length || navigator.onLine === false) return Promise.resolve(0);
     var batch = queue.splice(0, MAX_BATCH);
-    return fetch(options.eventsEndpoint || "/api/v1/events", {
+    return fetch((options.baseUrl || "") + (options.eventsEndpoint || "/api/v1/events"), {
       method: "POST", keepalive: true,
       headers: { "Content-Type": "application/json", Authorization: "Bearer " + options.apiKey },
       body: JSON.stringify({ targetingKey: options.clientId, events: batch }),
@@ -162,6 +164,7 @@
     return window.EdgeflagsProbe.run({
       apiKey: options.apiKey, clientId: options.clientId, overrides: options.overrides,
       appVersion: options.appVersion, identityHash: options.identityHash, reuseBenchmark: true,
+      baseUrl: options.baseUrl,
     }).then(function (answer) {
       if (answer && answer.decisions && navigator.onLine !== false) {
         apply(answer.decisions.flags, answer.decisions.snapshotVersion, "server");
@@ -209,7 +212,7 @@
     if (options.offline || navigator.onLine === false) return Promise.resolve(fallBack());
     var headers = { "Content-Type": "application/json", Authorization: "Bearer " + options.apiKey };
     if (state.etag) headers["If-None-Match"] = state.etag;
-    return fetch(options.evaluateEndpoint || "/api/v1/evaluate", {
+    return fetch((options.baseUrl || "") + (options.evaluateEndpoint || "/api/v1/evaluate"), {
       method: "POST", headers: headers, body: JSON.stringify({ context: context() }),
     }).then(function (response) {
       if (response.status === 304) return state.flags;
@@ -237,6 +240,7 @@
       first = window.EdgeflagsProbe.run({
         apiKey: options.apiKey, clientId: options.clientId, overrides: options.overrides,
         appVersion: options.appVersion, identityHash: options.identityHash,
+        baseUrl: options.baseUrl,
       }).then(function (answer) {
         if (answer && answer.decisions) {
           apply(answer.decisions.flags, answer.decisions.snapshotVersion, "server");

@@ -11,7 +11,9 @@
  *
  * options (all optional except apiKey for sending):
  *   apiKey      a client key, sent as "Authorization: Bearer <apiKey>"
- *   endpoint    default "/api/v1/probes"
+ *   baseUrl     where Edgeflags is served, e.g. "https://flags.example.com", for pages on
+ *               another origin (the client API answers CORS); default: this page's origin
+ *   endpoint    default "/api/v1/probes" (under baseUrl)
  *   clientId    default: a random id kept in localStorage "edgeflags.clientId"
  *   appVersion  your app's version, reported as platform.appVersion
  *   identityHash  the backend's HMAC-SHA256 of clientId (environments with signed identities)
@@ -379,7 +381,7 @@
   }
 
   async function measureNetwork(network, options) {
-    var base = options.networkEndpoint || DEFAULT_NETWORK_ENDPOINT;
+    var base = (options.baseUrl || "") + (options.networkEndpoint || DEFAULT_NETWORK_ENDPOINT);
     var deadline = performance.now() + NETWORK.budgetMs;
     var tag = uuid4().slice(0, 8), rtts = [];
     for (var i = 0; i < NETWORK.pings && performance.now() < deadline; i++) {
@@ -498,7 +500,7 @@
     var timer = controller ? setTimeout(function () { controller.abort(); }, TIMEOUT_MS.post) : null;
     var response;
     try {
-      response = await fetch(options.endpoint || DEFAULT_ENDPOINT, {
+      response = await fetch((options.baseUrl || "") + (options.endpoint || DEFAULT_ENDPOINT), {
         method: "POST",
         headers: { "Content-Type": "application/json", Authorization: "Bearer " + options.apiKey },
         body: JSON.stringify(probe),

@@ -33,7 +33,7 @@ from capability_probe.services import profile_attributes
 from ops.outage import Outage
 from ops.request_log import route_label
 from rollout.engine.evaluate import evaluate, evaluate_all
-from rollout.engine.types import Decision
+from rollout.engine.types import INVALID_CONTEXT, TARGETING_KEY_MISSING, Decision
 from rollout.snapshots.store import HeldSnapshot, KeyInfo, store
 from telemetry.buffer import BufferUnavailable
 from telemetry.exposure import exposures_count_decisions
@@ -195,7 +195,9 @@ def _flag_keys(value: Any, held: HeldSnapshot) -> list[str] | None:
 
 
 def _metadata(decision: Decision, held: HeldSnapshot, tokens: TokenIssuer | None) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"enabled": decision.enabled, "snapshotVersion": held.version}
+    # Only what this answer depends on: a publish that changes no flag's answer (a new API
+    # key, another flag) must leave it, and the bulk ETag, as they were.
+    metadata: dict[str, Any] = {"enabled": decision.enabled}
     metadata.update(decision.metadata)
     if tokens is not None:
         segment, arm = metadata.get("segment"), metadata.get("arm")
@@ -244,6 +246,10 @@ def decision_body(
     return body
 
 
+# Decision errors that are the request's fault: the single-flag endpoint answers them 400.
+REQUEST_ERRORS = frozenset({TARGETING_KEY_MISSING, INVALID_CONTEXT})
+
+
 def json_api(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """A client endpoint taking `methods`: ApiError answered as its JSON body, a wrong method
     as a JSON 405 with Allow, and an unexpected exception logged once with its traceback and
@@ -262,16 +268,18 @@ def json_api(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
                     )
                 return view(request, *args, **kwargs)
             except ApiError as error:
+                if error.key is None and "key" in kwargs:
+                    error.key = kwargs["key"]  # OFREP: every single-flag error names its flag
                 return error.response()
             except Exception:
                 logger.exception("%s %s failed", request.method, route_label(request))
-                response = json_response(
-                    {
-                        "errorCode": "GENERAL",
-                        "errorDetails": "internal error (logged on the server)",
-                    },
-                    status=500,
-                )
+                failure = {
+                    "errorCode": "GENERAL",
+                    "errorDetails": "internal error (logged on the server)",
+                }
+                if "key" in kwargs:
+                    failure = {"key": kwargs["key"], **failure}
+                response = json_response(failure, status=500)
                 response._has_been_logged = True  # type: ignore[attr-defined]
                 return response
 
@@ -316,7 +324,7 @@ def evaluate_view(request: HttpRequest) -> HttpResponse:
     ask = _evaluation_request(request, {"context", "flags"})
     held = ask.held
     keys = _flag_keys(ask.body.get("flags"), held)
-    decisions = evaluate_all(held.snapshot, ask.context, keys)
+    decisions = evaluate_all(held.snapshot, ask.context, keys, strict=True)
     if ask.counts:
         exposures_count_decisions(held.snapshot, decisions)
     flags = {
@@ -334,10 +342,23 @@ def ofrep_flag_view(request: HttpRequest, key: str) -> HttpResponse:
     held = ask.held
     if key not in held.snapshot.flags:
         raise ApiError(404, "FLAG_NOT_FOUND", f"flag {key!r} does not exist", key=key)
-    decision = evaluate(held.snapshot, key, ask.context)
+    decision = evaluate(held.snapshot, key, ask.context, strict=True)
+    if decision.error_code in REQUEST_ERRORS:
+        # OFREP's evaluationFailure: the request lacks what the flag needs.
+        raise ApiError(400, decision.error_code, decision.error_message or "", key=key)
     if ask.counts:
         exposures_count_decisions(held.snapshot, (decision,))
     return json_response(decision_body(decision, held, tokens=ask.tokens))
+
+
+def _failure_body(decision: Decision) -> dict[str, Any]:
+    """A bulk item in OFREP's evaluationFailure shape: no value, so that it is not also an
+    evaluationSuccess (the schema's oneOf); the provider serves the application's default."""
+    return {
+        "key": decision.flag_key,
+        "errorCode": decision.error_code,
+        "errorDetails": decision.error_message or decision.error_code,
+    }
 
 
 @json_api("POST")
@@ -345,10 +366,13 @@ def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
     """POST /ofrep/v1/evaluate/flags: every flag, with ETag / If-None-Match."""
     ask = _evaluation_request(request, {"context"})
     held = ask.held
-    decisions = evaluate_all(held.snapshot, ask.context, None)
+    decisions = evaluate_all(held.snapshot, ask.context, None, strict=True)
     if ask.counts:
         exposures_count_decisions(held.snapshot, decisions)
-    flags = [decision_body(d, held, tokens=ask.tokens) for d in decisions]
+    flags = [
+        _failure_body(d) if d.error_code else decision_body(d, held, tokens=ask.tokens)
+        for d in decisions
+    ]
     body_bytes = orjson.dumps({"flags": flags})
     return cached_json_response(request, body_bytes, etag_of(body_bytes))
 

@@ -44,7 +44,7 @@ _DECISION = {
         },
         "metadata": {
             "type": "object",
-            "description": "enabled (Unleash isEnabled), snapshotVersion, …",
+            "description": "enabled (Unleash isEnabled), segment, arm, decisionToken, …",
             "additionalProperties": {
                 "oneOf": [{"type": "boolean"}, {"type": "string"}, {"type": "number"}]
             },
@@ -59,6 +59,18 @@ _DECISION = {
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
         "errorCode": {"type": "string"},
+        "errorDetails": {"type": "string"},
+    },
+}
+# A bulk item whose flag could not be evaluated for this context (OFREP evaluationFailure):
+# no value, the provider serves the application's default.
+_EVALUATION_FAILURE = {
+    "type": "object",
+    "required": ["key", "errorCode"],
+    "not": {"required": ["value"]},
+    "properties": {
+        "key": {"type": "string"},
+        "errorCode": {"type": "string", "example": "TARGETING_KEY_MISSING"},
         "errorDetails": {"type": "string"},
     },
 }
@@ -342,7 +354,12 @@ CLIENT_PATHS: dict[str, Any] = {
                             "properties": {
                                 "flags": {
                                     "type": "array",
-                                    "items": {"$ref": "#/components/schemas/Decision"},
+                                    "items": {
+                                        "oneOf": [
+                                            {"$ref": "#/components/schemas/Decision"},
+                                            {"$ref": "#/components/schemas/EvaluationFailure"},
+                                        ]
+                                    },
                                 }
                             },
                         },
@@ -616,7 +633,12 @@ def add_client_paths(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     _add_management_errors(paths)
     components = result.setdefault("components", {})
     components.setdefault("schemas", {}).update(
-        {"Decision": _DECISION, "ClientError": _ERROR, "ManagementError": _MANAGEMENT_ERROR}
+        {
+            "Decision": _DECISION,
+            "EvaluationFailure": _EVALUATION_FAILURE,
+            "ClientError": _ERROR,
+            "ManagementError": _MANAGEMENT_ERROR,
+        }
     )
     components.setdefault("securitySchemes", {}).update(
         {

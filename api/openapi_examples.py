@@ -27,7 +27,6 @@ CONTEXT: dict[str, Any] = {
 _ISSUED = "2.6b148960.t0.1.uHd2xnBqBR-y8XEt"
 _EDGE_METADATA: dict[str, Any] = {
     "enabled": True,
-    "snapshotVersion": 4,
     "rung": "edge",
     "segment": "fast-computers-webgpu",
     "arm": "treatment",
@@ -64,7 +63,7 @@ OFREP_BULK: dict[str, Any] = {
             "value": False,
             "variant": "disabled",
             "reason": "DEFAULT",
-            "metadata": {"enabled": False, "snapshotVersion": 4},
+            "metadata": {"enabled": False},
         },
         OFREP_DECISION,
     ]

@@ -94,7 +94,7 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
     except DatabaseError as exc:
         raise _database_unavailable(exc) from exc
     database_outage.recovered()
-    decisions = evaluate_all(held.snapshot, context)
+    decisions = evaluate_all(held.snapshot, context, strict=True)
     if counts:
         exposures_count_decisions(held.snapshot, decisions)
     body = {

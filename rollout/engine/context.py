@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 _NO_ESTIMATES: Mapping[str, Estimate] = {}
 
 
+class StickinessMissing(Exception):
+    """A split needs a value the context does not have (`field`: "userId" for the targeting
+    key, else the stickiness attribute); raised only in strict contexts."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
 def as_text(value: Any) -> str | None:
     """A context value as the string Unleash compares, or None when absent."""
     if isinstance(value, str):
@@ -38,12 +47,20 @@ def as_text(value: Any) -> str | None:
 class Context:
     """Read access to one request's attributes, converting each value once, on first use."""
 
-    __slots__ = ("_attributes", "_texts", "estimates")
+    __slots__ = ("_attributes", "_texts", "estimates", "strict")
 
     def __init__(
-        self, attributes: Mapping[str, Any], estimates: Mapping[str, Estimate] | None = None
+        self,
+        attributes: Mapping[str, Any],
+        estimates: Mapping[str, Estimate] | None = None,
+        *,
+        strict: bool = False,
     ) -> None:
         self._attributes = attributes
+        # Strict (the OpenFeature answer, the API's): a split whose stickiness value is
+        # missing raises StickinessMissing instead of Unleash's random draw, so that the same
+        # request never gets a different answer.
+        self.strict = strict
         # What the server estimated of the signals the client does not report: read by
         # capability requirements only (rollout/engine/ladder.py), never by rules.
         self.estimates = estimates or _NO_ESTIMATES
@@ -60,6 +77,12 @@ class Context:
             value = self._attributes.get("targetingKey")
         text = texts[name] = as_text(value)
         return text
+
+    def unsticky(self, field: str) -> None:
+        """A split found no value of `field` to stick to: raise in a strict context (the
+        caller then draws at random, as Unleash does)."""
+        if self.strict:
+            raise StickinessMissing(field)
 
     def raw(self, name: str) -> Any:
         """The attribute as sent (numbers stay numbers), for capability requirements."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from capability_probe.vocabulary import SAVE_DATA, SAVE_DATA_SEGMENT
 from rollout.engine.capability import assign_completed, assign_segment
-from rollout.engine.context import Context
+from rollout.engine.context import Context, StickinessMissing
 from rollout.engine.estimates import Estimate, effective_network
 from rollout.engine.ladder import Climb, Ladder, Rung, climb, is_profiled
 from rollout.engine.model import DISABLED_VARIANT
@@ -21,7 +21,9 @@ from rollout.engine.types import (
     ERROR,
     FLAG_NOT_FOUND,
     GENERAL,
+    INVALID_CONTEXT,
     SPLIT,
+    TARGETING_KEY_MISSING,
     TARGETING_MATCH,
     Decision,
     Dependency,
@@ -130,6 +132,8 @@ def _decide_ladder(flag: Flag, ladder: Ladder, ctx: Context) -> Decision:
             # Offline, the rungs above stay out of reach: go on below the one served.
             below = ladder.rungs.index(climbed.rung) + 1
             offline = climb(ladder, ctx, segment, in_rollout, flag.key, settled, _OFFLINE, below)
+    except StickinessMissing as missing:
+        return _unsticky(_rung_decision(flag, ladder.rungs[ladder.safe], ERROR, segment), missing)
     except Exception as exc:  # noqa: BLE001 - a failing ladder must still answer safely
         _log_failure(flag.key, exc)
         decision = _rung_decision(flag, ladder.rungs[ladder.safe], ERROR, segment)
@@ -154,9 +158,26 @@ def settled_states_of(ctx: Context) -> Mapping[str, Any]:
     return states if isinstance(states, Mapping) else {}
 
 
+def _unsticky(served: Decision, missing: StickinessMissing) -> Decision:
+    """The error a strict context gets for a split it gave nothing to stick to: OpenFeature's
+    TARGETING_KEY_MISSING (or INVALID_CONTEXT for another stickiness attribute), with the
+    off value (or the safe rung) rather than a random answer."""
+    if missing.field == "userId":
+        code, details = TARGETING_KEY_MISSING, "targetingKey: required by this flag's split"
+    else:
+        code = INVALID_CONTEXT
+        details = f"{missing.field}: required by this flag's split (its stickiness)"
+    return dataclasses.replace(served, reason=ERROR, error_code=code, error_message=details)
+
+
 def _decision(flag: Flag, ctx: Context) -> Decision:
     ladder = flag.ladder
-    return decide(flag, ctx) if ladder is None else _decide_ladder(flag, ladder, ctx)
+    if ladder is not None:
+        return _decide_ladder(flag, ladder, ctx)
+    try:
+        return decide(flag, ctx)
+    except StickinessMissing as missing:
+        return _unsticky(flag.off, missing)
 
 
 def flag_not_found(flag_key: str) -> Decision:
@@ -182,7 +203,9 @@ def resolve_segment(snapshot: Snapshot, attributes: Mapping[str, Any]) -> str | 
     return assign_segment(snapshot.capability, attributes)
 
 
-def capability_context(snapshot: Snapshot, attributes: Mapping[str, Any]) -> Context:
+def capability_context(
+    snapshot: Snapshot, attributes: Mapping[str, Any], *, strict: bool = False
+) -> Context:
     """The context decisions read: the measured network in place of the browser's estimate,
     estimates of the signals the client does not report (for requirements only), and
     `segment` set by the server (a client cannot choose its own)."""
@@ -200,7 +223,7 @@ def capability_context(snapshot: Snapshot, attributes: Mapping[str, Any]) -> Con
             del completed["segment"]
         else:
             completed["segment"] = segment
-    return Context(completed, estimates)
+    return Context(completed, estimates, strict=strict)
 
 
 def settle_all(snapshot: Snapshot, attributes: Mapping[str, Any], previous: Any) -> dict[str, Any]:
@@ -215,19 +238,29 @@ def settle_all(snapshot: Snapshot, attributes: Mapping[str, Any], previous: Any)
     }
 
 
-def evaluate(snapshot: Snapshot, flag_key: str, attributes: Mapping[str, Any]) -> Decision:
-    """The decision for one flag and an OFREP-style context (targetingKey + attributes)."""
+def evaluate(
+    snapshot: Snapshot, flag_key: str, attributes: Mapping[str, Any], *, strict: bool = False
+) -> Decision:
+    """The decision for one flag and an OFREP-style context (targetingKey + attributes).
+
+    `strict`: a split with nothing to stick to answers TARGETING_KEY_MISSING (OpenFeature,
+    the client API) instead of drawing at random (Unleash, its conformance suite)."""
     flag = snapshot.flags.get(flag_key)
     if flag is None:
         return flag_not_found(flag_key)
-    return _decision(flag, capability_context(snapshot, attributes))
+    return _decision(flag, capability_context(snapshot, attributes, strict=strict))
 
 
 def evaluate_all(
-    snapshot: Snapshot, attributes: Mapping[str, Any], keys: Iterable[str] | None = None
+    snapshot: Snapshot,
+    attributes: Mapping[str, Any],
+    keys: Iterable[str] | None = None,
+    *,
+    strict: bool = False,
 ) -> list[Decision]:
-    """Decisions for the given flags (default: every flag, in snapshot order), one context."""
-    ctx = capability_context(snapshot, attributes)
+    """Decisions for the given flags (default: every flag, in snapshot order), one context
+    (`strict` as in `evaluate`)."""
+    ctx = capability_context(snapshot, attributes, strict=strict)
     flags = snapshot.flags
     if keys is None:
         return [_decision(flag, ctx) for flag in flags.values()]

@@ -86,6 +86,7 @@ def _flexible(rule: RuleDef, flag_key: str, draw: Draw, path: str) -> Strategy:
         if value is None:
             value = ctx.get("sessionId")
         if value is None:
+            ctx.unsticky("userId")
             return draw() * 100 < percentage
         return bucket(prefix, value, 100, ROLLOUT_SEED) <= percentage
 

@@ -22,6 +22,8 @@ ERROR = "ERROR"
 
 FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
 GENERAL = "GENERAL"
+TARGETING_KEY_MISSING = "TARGETING_KEY_MISSING"  # a split with nothing to stick to (strict)
+INVALID_CONTEXT = "INVALID_CONTEXT"
 
 NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 

@@ -40,6 +40,7 @@ class VariantPicker:
     cumulative: tuple[int, ...]  # running sums of the weights
     decisions: tuple[Decision, ...]  # one per variant, for a weighted pick
     draw: Draw
+    split: bool  # more than one variant with weight: a pick needs something to stick to
 
     def pick(self, ctx: Context) -> Decision:
         """The decision of the variant this client gets."""
@@ -53,6 +54,8 @@ class VariantPicker:
         else:
             seed = ctx.get(self.stickiness)
         if seed is None:
+            if self.split:  # one weighted variant is no split: nothing to decide
+                ctx.unsticky("userId" if self.stickiness == "default" else self.stickiness)
             target = int(self.draw() * self.total) + 1  # not sticky: nothing to stick to
         else:
             target = bucket(self.prefix, seed, self.total, VARIANT_SEED)
@@ -82,4 +85,5 @@ def variant_picker(
         cumulative=tuple(accumulate(v.weight for v in variants)),
         decisions=tuple(weighted),
         draw=draw,
+        split=sum(1 for v in variants if v.weight > 0) > 1,
     )

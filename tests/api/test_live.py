@@ -7,6 +7,7 @@ line, a staff token for the management API.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,8 +79,22 @@ EXPORT = {
                 }
             ],
         },
+        {
+            "name": "lead-scoring-model",
+            "enabled": True,
+            "strategies": [],
+            "variants": [
+                {"name": "gbm", "weight": 500, "payload": {"type": "string", "value": "gbm-v3"}},
+                {
+                    "name": "tiny",
+                    "weight": 500,
+                    "payload": {"type": "string", "value": "tiny-transformer"},
+                },
+            ],
+        },
     ],
 }
+NODE_SERVER_SDK = Path(__file__).parents[1] / "support" / "js" / "openfeature_server.mjs"
 
 
 @dataclass
@@ -105,7 +120,7 @@ def _stack(tmp_path: Path, database: str) -> Iterator[Stack]:
     export = tmp_path / "unleash.json"
     export.write_text(json.dumps(EXPORT))
     report = manage(env, "import_unleash", str(export), "--environment", "production")
-    assert "Imported 4 flag(s) (4 new) and 1 segment(s) into production." in report
+    assert "Imported 5 flag(s) (5 new) and 1 segment(s) into production." in report
     client_key = manage(env, "create_api_key", "--environment", "production", "--scope", "client")
     manage(
         env,
@@ -142,6 +157,42 @@ def test_openfeature_sdk__ofrep_provider__every_kind(live_stack: Stack) -> None:
     missing = client.get_boolean_details("does-not-exist", False, pro)
     assert missing.value is False
     assert missing.error_code == "FLAG_NOT_FOUND"
+    split = client.get_string_details("lead-scoring-model", "none", EvaluationContext())
+    assert split.value == "none"  # the application's default, not a random variant
+    assert split.error_code == "TARGETING_KEY_MISSING"
+    assert client.get_string_value("lead-scoring-model", "none", pro) in (
+        "gbm-v3",
+        "tiny-transformer",
+    )
+
+
+def test_openfeature_node_server_sdk__ofrep_provider__types_and_error_codes(
+    live_stack: Stack,
+) -> None:
+    """@openfeature/server-sdk with @openfeature/ofrep-provider (package.json), in Node."""
+    out = subprocess.run(
+        ["node", str(NODE_SERVER_SDK), live_stack.urls[0], live_stack.client_key],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    got = json.loads(out.stdout)
+
+    assert got["smartReply"]["value"] is True
+    assert got["smartReply"]["reason"] == "TARGETING_MATCH"
+    assert got["greeting"]["value"] == "Dear"
+    assert got["temperature"]["value"] == 0.7
+    assert got["compose"]["value"] == {"model": "tiny", "maxTokens": 64}
+    assert got["splitWithKey"]["value"] in ("gbm-v3", "tiny-transformer")
+    assert got["splitWithoutKey"]["value"] == "none"
+    assert got["splitWithoutKey"]["errorCode"] == "TARGETING_KEY_MISSING"
+    assert got["badContext"]["errorCode"] == "INVALID_CONTEXT"
+    assert "targetingKey" in got["badContext"]["errorMessage"]
+    assert got["missing"]["errorCode"] == "FLAG_NOT_FOUND"
+    assert got["wrongType"]["errorCode"] == "TYPE_MISMATCH"
+    assert got["wrongType"]["value"] is False
 
 
 def _chunks(body: bytes) -> Iterator[bytes]:

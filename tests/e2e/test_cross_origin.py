@@ -1,17 +1,14 @@
 """The client API from a page on another origin (the customer's own site), in Chromium.
 
-The page is served by a plain HTTP server of its own on another port (another origin; on the
-loopback like Edgeflags, because Chromium's Private Network Access forbids a public page to
-call the loopback), loads edgeflags.js and probe.js from the Edgeflags server and calls it by
+The page is served by a plain HTTP server of its own on another port (tests/support/shop.py),
+loads edgeflags.js and probe.js from the Edgeflags server and calls it by
 its URL (`baseUrl`): every request is cross-origin, with the CORS preflight the
 Authorization header brings.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,6 +17,7 @@ from playwright.sync_api import Page
 from tests.e2e.test_capability_truth import _throttle
 from tests.support.browser import WebServer
 from tests.support.processes import manage
+from tests.support.shop import shop_server
 
 pytestmark = pytest.mark.services
 
@@ -32,24 +30,9 @@ def shop(web: WebServer) -> Iterator[str]:
         f'<script src="{web.url}/static/edgeflags/probe.js"></script>'
         f'<script src="{web.url}/static/edgeflags/edgeflags.js"></script>'
         "</head><body><h1>Shop</h1></body></html>"
-    ).encode()
-
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(html)))
-            self.end_headers()
-            self.wfile.write(html)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    )
+    with shop_server({"/": html}) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")

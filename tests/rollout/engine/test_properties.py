@@ -86,3 +86,38 @@ def test_variants__weights__shares_follow_weights(weights) -> None:
         else:
             # ±0.04 is five standard deviations of a share at n = 4000
             assert abs(share - weight / total) < 0.04, (weights, counts)
+
+
+_SPLIT_VARIANTS = (VariantDef("a", 3, "A", "string"), VariantDef("b", 1, "B", "string"))
+_CONTEXTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "targetingKey": keys,
+        "sessionId": keys,
+        "plan": st.sampled_from(["free", "pro", "team"]),
+    },
+)
+
+
+@given(context=_CONTEXTS, percentage=percentages)
+@settings(max_examples=300)
+def test_strict__any_context__one_answer_and_unleashs_whenever_there_is_a_key(
+    context, percentage
+) -> None:
+    flags = [
+        _rollout(percentage),
+        FlagDef("g", kind="string", rules=(rollout_rule("g", 100),), variants=_SPLIT_VARIANTS),
+    ]
+    snapshot = build_snapshot(1, "t", flags)
+
+    first = evaluate_all(snapshot, context, strict=True)
+    again = evaluate_all(snapshot, context, strict=True)
+
+    assert first == again  # no draw: the same request, the same answer
+    sticky = "targetingKey" in context or "sessionId" in context
+    if sticky:
+        assert first == evaluate_all(snapshot, context)  # Unleash's answer, unchanged
+    else:
+        split = [d for d in first if d.error_code == "TARGETING_KEY_MISSING"]
+        assert {d.flag_key for d in split} == ({"f", "g"} if 0 < percentage < 100 else {"g"})
+        assert all(d.reason == "ERROR" and not d.enabled for d in split)

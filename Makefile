@@ -5,12 +5,13 @@ BIN := $(CURDIR)/$(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 EDGEFLAGS_HOST ?= 127.0.0.1
 EDGEFLAGS_PORT ?= 8000
-export EDGEFLAGS_HOST EDGEFLAGS_PORT
+EDGEFLAGS_STREAM_PORT ?= 8001
+export EDGEFLAGS_HOST EDGEFLAGS_PORT EDGEFLAGS_STREAM_PORT
 
 .PHONY: run test check install install-dev migrate demo port-free bench clean help
 
 help:
-	@echo "make run    - install, migrate, load demo data, start web + worker + beat"
+	@echo "make run    - install, migrate, load demo data, start web + stream + worker + beat"
 	@echo "              (make run TRAFFIC=1 adds synthetic clients so rollout numbers move)"
 	@echo "make test   - run the whole test suite (PostgreSQL/Redis when reachable; needs npm"
 	@echo "              for the pinned Unleash conformance cases)"
@@ -59,14 +60,16 @@ demo: migrate
 # second server share the port silently); the Procfile's web command checks again.
 port-free: install
 	@$(BIN)/python -m ops.port_check $(EDGEFLAGS_HOST) $(EDGEFLAGS_PORT)
+	@$(BIN)/python -m ops.port_check $(EDGEFLAGS_HOST) $(EDGEFLAGS_STREAM_PORT) EDGEFLAGS_STREAM_PORT
 
 run: port-free demo
 	@$(MANAGE) ensure_admin
 	@rm -rf var/metrics  # samples of the processes of an earlier run
 	@echo "Edgeflags: http://$(EDGEFLAGS_HOST):$(EDGEFLAGS_PORT)/admin/  (demo: /demo/, health: /readyz, API docs: /api/docs/)"
 	@echo "Metrics:   curl -H \"Authorization: Bearer $$(cat var/metrics_token)\" http://$(EDGEFLAGS_HOST):$(EDGEFLAGS_PORT)/metrics"
-	@echo "Starting web + worker + beat$(if $(TRAFFIC), + traffic simulator,); Ctrl-C stops them all."
-	EDGEFLAGS_DEMO="$${EDGEFLAGS_DEMO:-true}" PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile $(if $(TRAFFIC),,web worker beat) 2>&1 || test $$? -eq 130  # 130: stopped by Ctrl-C
+	@echo "Changes:   http://$(EDGEFLAGS_HOST):$(EDGEFLAGS_STREAM_PORT)/stream/v1/flags (Server-Sent Events; bulk evaluations advertise it)"
+	@echo "Starting web + stream + worker + beat$(if $(TRAFFIC), + traffic simulator,); Ctrl-C stops them all."
+	EDGEFLAGS_DEMO="$${EDGEFLAGS_DEMO:-true}" PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile $(if $(TRAFFIC),,web stream worker beat) 2>&1 || test $$? -eq 130  # 130: stopped by Ctrl-C
 
 test: install-dev node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

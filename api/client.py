@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from django.conf import settings
@@ -28,6 +30,7 @@ from api.http import (
     read_json_body,
 )
 from api.rate_limits import client_address, limits_from_settings
+from api.stream.etags import version_of
 from capability_probe import vocabulary
 from capability_probe.services import profile_attributes
 from ops.outage import Outage
@@ -112,12 +115,71 @@ def limit_client(request: HttpRequest, info: KeyInfo, targeting_key: Any) -> Non
     _raise_if_limited(rate_limits.check_client(info.key_id, client_address(request), targeting_key))
 
 
-def held_snapshot(info: KeyInfo) -> HeldSnapshot:
-    """The key's environment's snapshot; 503 when none has been published yet."""
-    held = store.snapshot(info.environment)
+def held_snapshot(info: KeyInfo, request: HttpRequest | None = None) -> HeldSnapshot:
+    """The key's environment's snapshot; 503 when none has been published yet.
+
+    A refetch the change stream triggered names the version it was told of
+    (`flagConfigEtag`, or `sseEtag` as the ADR's first draft called it): this process may
+    not have checked for it yet, so it checks at once rather than answer from the version
+    before (which the client would take as "nothing changed").
+    """
+    wanted = _stream_version(request) if request is not None else None
+    if wanted is None:
+        held = store.snapshot(info.environment)
+    else:
+        held = store.snapshot_at_least(info.environment, wanted)
     if held is None:
         raise ApiError(503, "GENERAL", "snapshot: no ruleset published for this environment yet")
     return held
+
+
+STREAM_ETAG_PARAMETERS = ("flagConfigEtag", "sseEtag")
+
+
+def _stream_version(request: HttpRequest) -> int | None:
+    """The version a change-stream refetch names; 400 for an etag that is not ours."""
+    if not request.META.get("QUERY_STRING"):
+        return None  # the common case: no query string to parse
+    for name in STREAM_ETAG_PARAMETERS:
+        value = request.GET.get(name)
+        if value is not None:
+            version = version_of(value[:40])
+            if version is None:
+                raise ApiError(
+                    400, "INVALID_CONTEXT", f"{name}: not an etag of an Edgeflags change event"
+                )
+            return version
+    return None
+
+
+def event_streams(raw_key: str, scope: str) -> list[dict[str, Any]]:
+    """OFREP's `eventStreams` for this key: the change stream (api/stream), or nothing when
+    EDGEFLAGS_STREAM_URL is empty. A client key goes into the URL, since EventSource cannot
+    send headers (client keys are public); a server key never does: its SDK sends the header."""
+    return _event_streams(
+        settings.EDGEFLAGS_STREAM_URL, settings.EDGEFLAGS_STREAM_INACTIVITY_S, raw_key, scope
+    )
+
+
+@lru_cache(maxsize=4096)  # the answer depends only on these, and every bulk response has it
+def _event_streams(base: str, inactivity_s: int, raw_key: str, scope: str) -> list[dict[str, Any]]:
+    if not base:
+        return []
+    url = f"{base}/stream/v1/flags"
+    if scope == "client":
+        url += f"?key={quote(raw_key, safe='')}"
+    return [{"type": "sse", "url": url, "inactivityDelaySec": inactivity_s}]
+
+
+def with_event_streams(body: dict[str, Any], request: HttpRequest, info: KeyInfo) -> dict[str, Any]:
+    """`body` with the change stream advertised: `eventStreams` (OFREP's name, which the
+    OpenFeature providers read) and `refreshConnections` (the ADR's first draft's name, for
+    clients written to it)."""
+    streams = event_streams(_presented_key(request), info.scope)
+    if streams:
+        body["eventStreams"] = streams
+        body["refreshConnections"] = streams
+    return body
 
 
 def parse_context(value: Any) -> dict[str, Any]:
@@ -292,6 +354,7 @@ def json_api(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
 
 @dataclass(frozen=True, slots=True)
 class _Evaluation:
+    info: KeyInfo
     held: HeldSnapshot
     body: dict[str, Any]
     context: dict[str, Any]
@@ -303,7 +366,7 @@ def _evaluation_request(request: HttpRequest, allowed_fields: set[str]) -> _Eval
     """The steps every evaluation endpoint shares: key, limits, snapshot, body, context, and
     the request's decision-token issuer (one per request, not per flag)."""
     info = authenticate(request)
-    held = held_snapshot(info)
+    held = held_snapshot(info, request)
     body = read_json_body(request)
     _reject_unknown_fields(body, allowed_fields)
     context = parse_context(body.get("context"))
@@ -315,7 +378,7 @@ def _evaluation_request(request: HttpRequest, allowed_fields: set[str]) -> _Eval
     # Where signed identities are required, only a signed one may use the profile stored
     # under its targeting key (as only a signed one may write it).
     completed = with_stored_profile(context, held) if counts else context
-    return _Evaluation(held, body, completed, tokens, counts)
+    return _Evaluation(info, held, body, completed, tokens, counts)
 
 
 @json_api("POST")
@@ -331,7 +394,7 @@ def evaluate_view(request: HttpRequest) -> HttpResponse:
         d.flag_key: decision_body(d, held, extended=True, tokens=ask.tokens) for d in decisions
     }
     payload = {"environment": held.environment, "snapshotVersion": held.version, "flags": flags}
-    body_bytes = orjson.dumps(payload)
+    body_bytes = orjson.dumps(with_event_streams(payload, request, ask.info))
     return cached_json_response(request, body_bytes, etag_of(body_bytes))
 
 
@@ -373,7 +436,7 @@ def ofrep_bulk_view(request: HttpRequest) -> HttpResponse:
         _failure_body(d) if d.error_code else decision_body(d, held, tokens=ask.tokens)
         for d in decisions
     ]
-    body_bytes = orjson.dumps({"flags": flags})
+    body_bytes = orjson.dumps(with_event_streams({"flags": flags}, request, ask.info))
     return cached_json_response(request, body_bytes, etag_of(body_bytes))
 
 
@@ -401,5 +464,5 @@ def ofrep_configuration_view(request: HttpRequest) -> HttpResponse:
 def snapshot_view(request: HttpRequest) -> HttpResponse:
     """GET /api/v1/snapshot (server keys): the compiled ruleset for local evaluation."""
     info = authenticate(request, server_only=True)
-    held = held_snapshot(info)
+    held = held_snapshot(info, request)
     return cached_json_response(request, held.document_bytes, f'"{held.etag}"')

@@ -28,7 +28,11 @@ class CorsMiddleware(_CorsMiddleware):
 
 def origin_refusal(request: HttpRequest, allowed: frozenset[str]) -> str | None:
     """Why this request's origin may not use the key (None: it may)."""
-    origin = request.META.get("HTTP_ORIGIN")
+    return refused_origin(request.META.get("HTTP_ORIGIN"), allowed)
+
+
+def refused_origin(origin: str | None, allowed: frozenset[str]) -> str | None:
+    """`origin_refusal` from the Origin header's value (any server: the change stream too)."""
     if not allowed or not origin or origin in allowed:
         return None
     return f"Origin: {origin[:200]} is not an allowed origin of this environment"

@@ -164,6 +164,59 @@ _EVENT_BATCH = {
 }
 
 
+# OFREP ADR 0008: where to listen for changes (the change stream, api/stream).
+_EVENT_STREAM: dict[str, Any] = {
+    "type": "object",
+    "description": "A change stream (Server-Sent Events): on a `refetchEvaluation` event, "
+    "refetch with its etag as the flagConfigEtag query parameter. A client key travels in "
+    "the URL (EventSource sends no headers); treat the URL as you treat the key.",
+    "required": ["type", "url"],
+    "properties": {
+        "type": {"type": "string", "enum": ["sse"]},
+        "url": {"type": "string", "format": "uri"},
+        "inactivityDelaySec": {"type": "integer", "minimum": 1},
+    },
+}
+_EVENT_STREAMS: dict[str, Any] = {
+    "type": "array",
+    "description": "Absent when EDGEFLAGS_STREAM_URL is empty (clients poll).",
+    "items": {"$ref": "#/components/schemas/EventStream"},
+}
+_STREAM_PROPERTIES: dict[str, Any] = {
+    "eventStreams": _EVENT_STREAMS,
+    "refreshConnections": {
+        **_EVENT_STREAMS,
+        "description": "eventStreams under the name of "
+        "the ADR's first draft, for clients written to it.",
+    },
+}
+# What a refetch triggered by a change event sends back (query parameters, so that a browser
+# needs no preflight for them).
+_STREAM_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "flagConfigEtag",
+        "in": "query",
+        "required": False,
+        "description": "The etag of the change event that triggered this refetch: the process "
+        "answering checks for that version first (400 if it is not an Edgeflags etag).",
+        "schema": {"type": "string", "example": '"v12"'},
+    },
+    {
+        "name": "sseEtag",
+        "in": "query",
+        "required": False,
+        "description": "flagConfigEtag under the ADR's first draft's name.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "flagConfigLastModified",
+        "in": "query",
+        "required": False,
+        "description": "Accepted and ignored (the etag names the version).",
+        "schema": {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
+    },
+]
+
 # What evaluate answers, and a probe's answer carries: every decision of one snapshot.
 _DECISIONS: dict[str, Any] = {
     "type": "object",
@@ -174,6 +227,7 @@ _DECISIONS: dict[str, Any] = {
             "type": "object",
             "additionalProperties": {"$ref": "#/components/schemas/Decision"},
         },
+        **_STREAM_PROPERTIES,
     },
 }
 
@@ -294,6 +348,7 @@ CLIENT_PATHS: dict[str, Any] = {
             "tags": ["client"],
             "summary": "Decisions for one client (all flags, or the listed ones)",
             "security": _KEY_SECURITY,
+            "parameters": _STREAM_PARAMETERS,
             "requestBody": _json(
                 {
                     "type": "object",
@@ -341,6 +396,7 @@ CLIENT_PATHS: dict[str, Any] = {
             "tags": ["OFREP"],
             "summary": "OFREP bulk evaluation (ETag / If-None-Match)",
             "security": _KEY_SECURITY,
+            "parameters": _STREAM_PARAMETERS,
             "requestBody": _json(
                 {"type": "object", "properties": {"context": _CONTEXT}},
                 {"context": examples.CONTEXT},
@@ -360,7 +416,8 @@ CLIENT_PATHS: dict[str, Any] = {
                                             {"$ref": "#/components/schemas/EvaluationFailure"},
                                         ]
                                     },
-                                }
+                                },
+                                **_STREAM_PROPERTIES,
                             },
                         },
                         examples.OFREP_BULK,
@@ -568,13 +625,16 @@ CLIENT_PATHS: dict[str, Any] = {
             "operationId": "snapshot",
             "tags": ["client"],
             "summary": "The compiled ruleset for local evaluation (server keys only)",
+            "description": "Follow changes on the change stream's /stream/v1/snapshot "
+            "(`refetchSnapshot` events); send the event's etag back as flagConfigEtag.",
             "security": _KEY_SECURITY,
+            "parameters": _STREAM_PARAMETERS[:1],
             "responses": {
                 "200": {
                     "description": "Snapshot document (schema 1)",
                     **_json({"type": "object"}, examples.SNAPSHOT),
                 },
-                **_errors(304, 401, 403, 405, 429, 503),
+                **_errors(304, 400, 401, 403, 405, 429, 503),
             },
         }
     },
@@ -636,6 +696,7 @@ def add_client_paths(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         {
             "Decision": _DECISION,
             "EvaluationFailure": _EVALUATION_FAILURE,
+            "EventStream": _EVENT_STREAM,
             "ClientError": _ERROR,
             "ManagementError": _MANAGEMENT_ERROR,
         }

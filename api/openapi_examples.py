@@ -51,10 +51,19 @@ DECISION: dict[str, Any] = {
     },
     "unmet": {},
 }
+EVENT_STREAMS: list[dict[str, Any]] = [
+    {
+        "type": "sse",
+        "url": "http://127.0.0.1:8001/stream/v1/flags?key=efc_…",
+        "inactivityDelaySec": 120,
+    }
+]
 DECISIONS: dict[str, Any] = {
     "environment": "production",
     "snapshotVersion": 4,
     "flags": {"smart-compose": DECISION},
+    "eventStreams": EVENT_STREAMS,
+    "refreshConnections": EVENT_STREAMS,
 }
 OFREP_BULK: dict[str, Any] = {
     "flags": [
@@ -66,7 +75,9 @@ OFREP_BULK: dict[str, Any] = {
             "metadata": {"enabled": False},
         },
         OFREP_DECISION,
-    ]
+    ],
+    "eventStreams": EVENT_STREAMS,
+    "refreshConnections": EVENT_STREAMS,
 }
 OFREP_CONFIGURATION: dict[str, Any] = {
     "name": "edgeflags",
@@ -116,7 +127,10 @@ PROBE_ANSWER: dict[str, Any] = {
         "appVersion": "3.4.0",
         "benchmarkMs": 18.5,
     },
-    "decisions": DECISIONS,
+    # A probe answer carries decisions but no change stream (the page already listens).
+    "decisions": {
+        k: v for k, v in DECISIONS.items() if k not in ("eventStreams", "refreshConnections")
+    },
 }
 ERASED: dict[str, Any] = {"erased": True}
 

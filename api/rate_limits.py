@@ -123,13 +123,19 @@ def client_address(request: HttpRequest) -> str:
     """The caller's address: REMOTE_ADDR, or the X-Forwarded-For entry written by the
     outermost of EDGEFLAGS_NUM_PROXIES trusted proxies (entries to its left are the
     client's own claims)."""
+    return address_through_proxies(
+        str(request.META.get("HTTP_X_FORWARDED_FOR", "")), str(request.META.get("REMOTE_ADDR", ""))
+    )
+
+
+def address_through_proxies(forwarded_for: str, peer: str) -> str:
+    """`client_address` from the X-Forwarded-For header and the peer address (any server)."""
     proxies: int = settings.EDGEFLAGS_NUM_PROXIES
     if proxies > 0:
-        forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
         if hops:
             return hops[-min(proxies, len(hops))]
-    return str(request.META.get("REMOTE_ADDR", ""))
+    return peer
 
 
 class ClientRateLimits:

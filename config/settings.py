@@ -210,6 +210,21 @@ EDGEFLAGS_HOUSEKEEPING_INTERVAL_S = env.int("EDGEFLAGS_HOUSEKEEPING_INTERVAL_S",
 EDGEFLAGS_BEAT_STALE_AFTER_S = env.int("EDGEFLAGS_BEAT_STALE_AFTER_S", default=900)
 # How often each API process checks for a newer snapshot (a change is served within this).
 EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S = env_float("EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S", 0.5)
+# The change stream (api/stream, the Procfile's `stream` process): where it listens, the
+# public base URL that bulk evaluations advertise in `eventStreams` (empty: no push, clients
+# poll), its per-process connection cap and per-address share of it, the heartbeat that keeps
+# proxies from closing idle streams, the inactivity after which browsers close theirs, and how
+# often it checks for a version an announcement did not bring (an announcement wakes it at once).
+EDGEFLAGS_HOST = env.str("EDGEFLAGS_HOST", default="127.0.0.1")
+EDGEFLAGS_STREAM_PORT = env.int("EDGEFLAGS_STREAM_PORT", default=8001)
+EDGEFLAGS_STREAM_URL = env.str(
+    "EDGEFLAGS_STREAM_URL", default=f"http://{EDGEFLAGS_HOST}:{EDGEFLAGS_STREAM_PORT}"
+).rstrip("/")
+EDGEFLAGS_STREAM_MAX_CONNECTIONS = env.int("EDGEFLAGS_STREAM_MAX_CONNECTIONS", default=10000)
+EDGEFLAGS_STREAM_MAX_PER_ADDRESS = env.int("EDGEFLAGS_STREAM_MAX_PER_ADDRESS", default=1000)
+EDGEFLAGS_STREAM_HEARTBEAT_S = env_float("EDGEFLAGS_STREAM_HEARTBEAT_S", 15.0)
+EDGEFLAGS_STREAM_INACTIVITY_S = env.int("EDGEFLAGS_STREAM_INACTIVITY_S", default=120)
+EDGEFLAGS_STREAM_CHECK_INTERVAL_S = env_float("EDGEFLAGS_STREAM_CHECK_INTERVAL_S", 0.25)
 # Snapshot versions kept per environment (older ones are deleted by housekeeping).
 EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT = env.int("EDGEFLAGS_SNAPSHOT_VERSIONS_KEPT", default=200)
 # How often beat retries a publish that failed (bad data written around the services) and

@@ -94,6 +94,35 @@ publish_failures = Counter(
     ["environment", "kind"],
 )
 
+# --- the change stream (api/stream) -------------------------------------------------------------
+stream_connections = Gauge(
+    "edgeflags_stream_connections",
+    "Open change-stream connections, by stream (flags, snapshot)",
+    ["stream"],
+    multiprocess_mode="livesum",
+)
+stream_capacity = Gauge(
+    "edgeflags_stream_capacity",
+    "Connections the stream processes accept in all (EDGEFLAGS_STREAM_MAX_CONNECTIONS each)",
+    multiprocess_mode="livesum",
+)
+stream_refused = Counter(
+    "edgeflags_stream_refused",
+    "Stream connections refused, by reason (capacity, address, unauthorized, forbidden, "
+    "unavailable, bad_request)",
+    ["reason"],
+)
+stream_events = Counter(
+    "edgeflags_stream_events",
+    "Change events written to stream connections, by stream",
+    ["stream"],
+)
+stream_change_lag = Histogram(
+    "edgeflags_stream_change_lag_seconds",
+    "From a change's publish to a stream process waking its listeners",
+    buckets=_LATENCY_BUCKETS,
+)
+
 # --- telemetry ---------------------------------------------------------------------------------
 fold_duration = Histogram(
     "edgeflags_telemetry_fold_duration_seconds",

@@ -36,16 +36,17 @@ def port_busy(host: str, port: int) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or not argv[1].isdigit():
-        print("usage: python -m ops.port_check HOST PORT", file=sys.stderr)
+    if len(argv) not in (2, 3) or not argv[1].isdigit():
+        print("usage: python -m ops.port_check HOST PORT [VARIABLE]", file=sys.stderr)
         return 2
     host, port = argv[0], int(argv[1])
+    variable = argv[2] if len(argv) == 3 else "EDGEFLAGS_PORT"  # the setting that chooses it
     problem = port_busy(host, port)
     if problem is None:
         return 0
     print(
         f"Edgeflags: {problem}. Stop the other server or choose another port "
-        f"(EDGEFLAGS_PORT=8001 make run).",
+        f"({variable}={port + 10} make run).",
         file=sys.stderr,
     )
     return 1

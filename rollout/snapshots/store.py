@@ -37,6 +37,10 @@ logger = logging.getLogger(__name__)
 VERSIONS_KEY = f"{settings.EDGEFLAGS_CACHE_PREFIX}:snapshot-versions"
 VERSIONS_CHANNEL = f"{settings.EDGEFLAGS_CACHE_PREFIX}:snapshot-published"
 DB_CHECK_INTERVAL_S = 5.0
+# A request that names a version newer than the one held (a refetch triggered by the change
+# stream) makes the process check at once; at most this often, whatever clients claim.
+FORCED_CHECK_MIN_INTERVAL_S = 0.05
+FORCED_CHECK_WAIT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,11 @@ class HeldSnapshot:
     snapshot: Snapshot
     document_bytes: bytes
     etag: str
+    # A digest of what decisions depend on (the document less its version and publish time):
+    # a publish that changes nothing a client could see (a new API key) leaves it as it was,
+    # so the change stream (api/stream) notifies clients only of real changes.
+    content_digest: str = ""
+    published_at: str = ""  # ISO 8601, from the document
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +100,7 @@ class SnapshotStore:
         self._key_uses: dict[int, float] = {}
         self._next_key_flush = 0.0
         self._next_db_check = 0.0
+        self._next_forced_check = 0.0
         # Each logged once per outage: these run on every check interval of every process.
         self._refresh_outage = Outage(logger, "snapshot refresh")
         self._redis_check_outage = Outage(logger, "snapshot version check via Redis")
@@ -102,13 +112,52 @@ class SnapshotStore:
         self._refresh_if_due()
         return self._state.snapshots.get(environment)
 
+    def snapshot_at_least(self, environment: str, version: int) -> HeldSnapshot | None:
+        """The held snapshot of `environment`, after checking at once for a newer one when
+        the held version is older than `version` (which a client claims: the check is
+        bounded to one per FORCED_CHECK_MIN_INTERVAL_S per process)."""
+        held = self.snapshot(environment)
+        if held is not None and held.version >= version:
+            return held
+        if self._clock() >= self._next_forced_check and self._lock.acquire(
+            timeout=FORCED_CHECK_WAIT_S
+        ):
+            try:
+                held = self._state.snapshots.get(environment)
+                if (held is None or held.version < version) and (
+                    self._clock() >= self._next_forced_check
+                ):
+                    self._next_forced_check = self._clock() + FORCED_CHECK_MIN_INTERVAL_S
+                    self._next_check = self._clock() + self._check_interval_s
+                    self._refresh()
+            finally:
+                self._lock.release()
+        return self._state.snapshots.get(environment)
+
     def key(self, raw_key: str) -> KeyInfo | None:
         """The key's record when `raw_key` is a known key (revoked keys included)."""
         self._refresh_if_due()
+        return self.held_key(raw_key)
+
+    def held_key(self, raw_key: str) -> KeyInfo | None:
+        """`key` without the version check: no I/O, for callers on an event loop (the
+        change stream, whose watcher keeps the store current)."""
         info = self._state.keys.get(hash_api_key(raw_key))
         if info is not None and not info.revoked:
             self._key_uses[info.key_id] = time.time()
         return info
+
+    def held_snapshots(self) -> dict[str, HeldSnapshot]:
+        """Every environment's held snapshot, without a version check (no I/O)."""
+        return self._state.snapshots
+
+    def check_now(self) -> None:
+        """Check for newer versions now, whatever the interval (the change stream's watcher,
+        woken by an announcement or its poll)."""
+        with self._lock:
+            self._next_check = self._clock() + self._check_interval_s
+            self._refresh()
+            self._flush_key_uses()
 
     # --- refresh -----------------------------------------------------------------------
     def reset(self) -> None:
@@ -226,7 +275,17 @@ def _hold(
         snapshot=snapshot_from_document(document),
         document_bytes=orjson.dumps(document),
         etag=etag,
+        content_digest=content_digest(document),
+        published_at=str(document.get("publishedAt", "")),
     )
+
+
+def content_digest(document: dict[str, Any]) -> str:
+    """What decisions depend on: the document less its version and publish time."""
+    content = {k: v for k, v in document.items() if k not in ("version", "publishedAt")}
+    return hashlib.blake2b(
+        orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=12
+    ).hexdigest()
 
 
 def _measure_held(environment: str, version: int, document: dict[str, Any]) -> None:

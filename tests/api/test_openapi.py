@@ -214,12 +214,15 @@ def test_schema__retry_after__documented_on_every_429_and_503(document: dict) ->
 
 
 def _volatile(value: object) -> object:
-    """`value` with what differs between servers (signed tokens, snapshot versions) blanked."""
+    """`value` with what differs between servers (signed tokens, snapshot versions, the key
+    in a stream URL) blanked."""
     if isinstance(value, dict):
         return {
             key: "…" if key in ("decisionToken", "snapshotVersion") else _volatile(item)
             for key, item in value.items()
         }
+    if isinstance(value, str) and "/stream/v1/flags?key=efc_" in value:
+        return value.split("?key=")[0]
     if isinstance(value, list):
         return [_volatile(item) for item in value]
     return value

@@ -149,6 +149,25 @@ def web_server_argv(port: int, workers: int = 1) -> list[str]:
     ]
 
 
+def stream_server_argv(port: int) -> list[str]:
+    """The change stream exactly as the Procfile starts it."""
+    return [
+        str(BIN / "granian"),
+        "--interface",
+        "asgi",
+        "--no-ws",
+        "--backlog",
+        "4096",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "config.stream:application",
+    ]
+
+
 def worker_argv() -> list[str]:
     """A Celery worker as the Procfile starts it (one pool process, to keep tests light)."""
     return [

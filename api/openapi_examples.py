@@ -127,10 +127,7 @@ PROBE_ANSWER: dict[str, Any] = {
         "appVersion": "3.4.0",
         "benchmarkMs": 18.5,
     },
-    # A probe answer carries decisions but no change stream (the page already listens).
-    "decisions": {
-        k: v for k, v in DECISIONS.items() if k not in ("eventStreams", "refreshConnections")
-    },
+    "decisions": DECISIONS,
 }
 ERASED: dict[str, Any] = {"erased": True}
 

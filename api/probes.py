@@ -22,6 +22,7 @@ from api.client import (
     held_snapshot,
     json_api,
     limit_client,
+    with_event_streams,
 )
 from api.http import ApiError, json_response, read_json_body
 from capability_probe.models import columns_to_attributes
@@ -102,13 +103,19 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
         "stored": outcome.stored,
         "duplicate": outcome.duplicate,
         "profile": outcome.attributes,
-        "decisions": {
-            "environment": held.environment,
-            "snapshotVersion": held.version,
-            "flags": {
-                d.flag_key: decision_body(d, held, extended=True, tokens=tokens) for d in decisions
+        # With the change stream, so that edgeflags.js listens from its first answer on.
+        "decisions": with_event_streams(
+            {
+                "environment": held.environment,
+                "snapshotVersion": held.version,
+                "flags": {
+                    d.flag_key: decision_body(d, held, extended=True, tokens=tokens)
+                    for d in decisions
+                },
             },
-        },
+            request,
+            info,
+        ),
     }
     return HttpResponse(orjson.dumps(body), content_type="application/json")
 

@@ -367,6 +367,7 @@ CORS_PREFLIGHT_MAX_AGE = 86400
 # origin's static files, no inline script; inline styles are allowed (the admin and the
 # console's charts set style attributes). The JSON APIs carry none (no document to protect,
 # and the hot path stays lean).
+_STREAM_ORIGIN = ["/".join(EDGEFLAGS_STREAM_URL.split("/")[:3])] if EDGEFLAGS_STREAM_URL else []
 CONTENT_SECURITY_POLICY = {
     "EXCLUDE_URL_PREFIXES": ["/api/v1/", "/ofrep/"],
     "DIRECTIVES": {
@@ -375,7 +376,8 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [SELF, UNSAFE_INLINE],
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
-        "connect-src": [SELF],
+        # The demo page's edgeflags.js listens to the change stream, on its own port.
+        "connect-src": [SELF, *_STREAM_ORIGIN],
         "object-src": [NONE],
         "base-uri": [NONE],
         "frame-ancestors": [NONE],

@@ -28,6 +28,7 @@ from tests.support.processes import (
     manage,
     production_env,
     running,
+    stream_server_argv,
     wait_for_http,
     web_server_argv,
 )
@@ -57,12 +58,24 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
         manage(env, "migrate", "--no-input")
         manage(env, "load_demo")
         key = manage(env, "create_api_key", "--environment", "production", "--scope", "client")
-        port = free_port()
-        with running("web", web_server_argv(port), env, tmp) as server:
+        port, stream_port = free_port(), free_port()
+        stream_url = f"http://127.0.0.1:{stream_port}"
+        env["EDGEFLAGS_STREAM_URL"] = stream_url  # what the web server advertises
+        with (
+            running("stream", stream_server_argv(stream_port), env, tmp) as stream,
+            running("web", web_server_argv(port), env, tmp) as server,
+        ):
+            wait_for_http(f"{stream_url}/healthz", stream)
             wait_for_http(f"http://127.0.0.1:{port}/healthz", server)
             secrets = [key.strip(), STAFF_PASSWORD, env.get("SECRET_KEY", "")]
             web = WebServer(
-                f"http://127.0.0.1:{port}", key.strip(), env, database_url, server.log_path, secrets
+                f"http://127.0.0.1:{port}",
+                key.strip(),
+                env,
+                database_url,
+                server.log_path,
+                secrets,
+                stream_url,
             )
             yield web
         # After every browser test: the whole run's server log names no client and no secret.

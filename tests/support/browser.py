@@ -37,6 +37,7 @@ class WebServer:
     log_path: Path
     # Credentials tests create (tokens, keys): none may appear in the server's log.
     secrets: list[str] = field(default_factory=list)
+    stream_url: str = ""  # the change stream beside it (the Procfile's `stream`)
 
     def log_leaks(self) -> list[str]:
         """Lines of the server's log so far that hold a secret or a raw client id."""

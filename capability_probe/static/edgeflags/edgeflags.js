@@ -4,7 +4,12 @@
  *   Edgeflags.start({apiKey, baseUrl?, clientId?, identityHash?, overrides?, intervalMs?,
  *                    networkIntervalMs?, defaults?, offline?})
  *     -> Promise<decisions>. Sends a capability probe (probe.js) and takes the decisions from
- *     the answer; then re-evaluates every intervalMs (default 30 s) with If-None-Match.
+ *     the answer. Then it listens to the change stream the answer names (`eventStreams`,
+ *     Server-Sent Events, OFREP ADR 0008) and re-evaluates the moment a change is announced;
+ *     while no stream is open (none offered, refused, reconnecting, `stream: false`) it
+ *     re-evaluates every intervalMs (default 30 s) with If-None-Match instead. A hidden page
+ *     closes its stream after the server's inactivityDelaySec and, visible again, reopens
+ *     it and re-evaluates.
  *     baseUrl: where Edgeflags is served ("https://flags.example.com") when this page is on
  *     another origin (the client API answers CORS); default: this page's origin.
  *     identityHash: where the environment requires signed identities, the hex
@@ -47,6 +52,10 @@
   var queue = [];
   var exposed = {};
   var MAX_BATCH = 1000;
+  var stream = {
+    source: null, url: null, inactivityS: 120, hiddenTimer: null, pending: null, resume: false,
+  };
+  var EVENT_SOURCE_OPEN = 1, EVENT_SOURCE_CLOSED = 2;
 
   function storage() {
     try { return window.localStorage; } catch (e) { return null; }
@@ -208,11 +217,17 @@
     return ctx;
   }
 
-  function refresh() {
+  // refresh(): re-evaluate now. `how.changeEtag`: the etag of the change event that asked
+  // for it (the server answering checks for that version first); `how.unconditional`: no
+  // If-None-Match (after an unknown time away from the stream).
+  function refresh(how) {
+    how = how || {};
     if (options.offline || navigator.onLine === false) return Promise.resolve(fallBack());
     var headers = { "Content-Type": "application/json", Authorization: "Bearer " + options.apiKey };
-    if (state.etag) headers["If-None-Match"] = state.etag;
-    return fetch((options.baseUrl || "") + (options.evaluateEndpoint || "/api/v1/evaluate"), {
+    if (state.etag && !how.unconditional) headers["If-None-Match"] = state.etag;
+    var url = (options.baseUrl || "") + (options.evaluateEndpoint || "/api/v1/evaluate");
+    if (how.changeEtag) url += "?flagConfigEtag=" + encodeURIComponent(how.changeEtag);
+    return fetch(url, {
       method: "POST", headers: headers, body: JSON.stringify({ context: context() }),
     }).then(function (response) {
       if (response.status === 304) return state.flags;
@@ -221,11 +236,87 @@
       return response.json().then(function (body) {
         apply(body.flags, body.snapshotVersion, "server");
         saveCache();
+        listen(body);
         return state.flags;
       });
     }).catch(function () {
       return state.source === "server" ? state.flags : fallBack();
     });
+  }
+
+  // --- the change stream ---------------------------------------------------------------
+  function streaming() {
+    return !!stream.source && stream.source.readyState === EVENT_SOURCE_OPEN;
+  }
+
+  function poll() {
+    if (!streaming()) refresh(); // the stream, while open, announces every change
+  }
+
+  function listen(answer) {
+    if (options.stream === false || typeof EventSource === "undefined") return;
+    var offered = ((answer && (answer.eventStreams || answer.refreshConnections)) || [])
+      .filter(function (s) { return s && s.type === "sse" && s.url; })[0];
+    if (!offered) return closeStream();
+    stream.inactivityS = offered.inactivityDelaySec || 120;
+    if (stream.source && stream.url === offered.url) return;
+    closeStream();
+    stream.url = offered.url;
+    openStream();
+  }
+
+  function openStream() {
+    var source = new EventSource(stream.url);
+    var opened = false;
+    stream.source = source;
+    source.onopen = function () {
+      if (opened) refresh(); // reconnected: a change may have come meanwhile
+      opened = true;
+    };
+    source.onmessage = function (event) {
+      var data;
+      try { data = JSON.parse(event.data); } catch (e) { return; }
+      if (!data || data.type !== "refetchEvaluation") return; // unknown types: ignored
+      // Changes in a burst make one request.
+      if (stream.pending) clearTimeout(stream.pending);
+      stream.pending = setTimeout(function () {
+        stream.pending = null;
+        refresh({ changeEtag: data.etag });
+      }, 50);
+    };
+    source.onerror = function () {
+      // CLOSED: refused (no key, a cap): polling takes over for good. Otherwise EventSource
+      // is reconnecting by itself, and polling covers the gap.
+      if (source.readyState === EVENT_SOURCE_CLOSED && stream.source === source) {
+        stream.source = null;
+      }
+    };
+  }
+
+  function closeStream() {
+    if (stream.source) stream.source.close();
+    stream.source = null;
+  }
+
+  function onVisibility() {
+    if (document.visibilityState === "hidden") {
+      flush();
+      if (stream.source && !stream.hiddenTimer) {
+        stream.hiddenTimer = setTimeout(function () {
+          stream.hiddenTimer = null;
+          closeStream();
+          stream.resume = true;
+        }, stream.inactivityS * 1000);
+      }
+      return;
+    }
+    if (stream.hiddenTimer) clearTimeout(stream.hiddenTimer);
+    stream.hiddenTimer = null;
+    if (stream.resume && stream.url) {
+      stream.resume = false;
+      openStream();
+      refresh({ unconditional: true });
+    }
   }
 
   function start(opts) {
@@ -245,6 +336,7 @@
         if (answer && answer.decisions) {
           apply(answer.decisions.flags, answer.decisions.snapshotVersion, "server");
           saveCache();
+          listen(answer.decisions);
           // A rollout decision without its token cannot be reported on: ask for it now
           // rather than at the first interval.
           if (Object.keys(state.flags).some(function (key) {
@@ -256,16 +348,14 @@
         return fallBack(); // queued: offline or the server is away
       }, function () { return fallBack(); });
     }
-    timer = setInterval(refresh, options.intervalMs);
+    timer = setInterval(poll, options.intervalMs);
     if (networkTimer) clearInterval(networkTimer);
     networkTimer = setInterval(remeasure, options.networkIntervalMs);
     if (!eventsTimer) {
       window.addEventListener("offline", goOffline);
       window.addEventListener("online", goOnline);
       eventsTimer = setInterval(flush, options.eventsIntervalMs || 10000);
-      document.addEventListener("visibilitychange", function () {
-        if (document.visibilityState === "hidden") flush();
-      });
+      document.addEventListener("visibilitychange", onVisibility);
     }
     return first;
   }
@@ -282,7 +372,8 @@
 
   window.Edgeflags = {
     start: start,
-    refresh: refresh,
+    refresh: function () { return refresh(); },
+    streaming: streaming,
     decision: function (key) { return state.flags[key] || null; },
     ui: function (key) { var d = state.flags[key]; return d ? d.uiState || null : null; },
     source: function () { return state.source; },

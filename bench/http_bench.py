@@ -298,11 +298,16 @@ _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
 def procfile_web_command(procfile: Path = PROCFILE) -> str:
     """The server command of the Procfile's `web` line, as written: what follows the port
     check that precedes it (`… && exec granian …`; the benchmark picks free ports itself)."""
+    return procfile_command("web", procfile)
+
+
+def procfile_command(process: str, procfile: Path = PROCFILE) -> str:
+    """The command of the Procfile's `process` line, less a port check before it."""
     for line in procfile.read_text().splitlines():
         name, sep, command = line.partition(":")
-        if sep and name.strip() == "web":
+        if sep and name.strip() == process:
             return command.rsplit("&&", 1)[-1].strip().removeprefix("exec ").strip()
-    raise BenchError(f"{procfile} has no web line")
+    raise BenchError(f"{procfile} has no {process} line")
 
 
 def expand(command: str, env: Mapping[str, str]) -> list[str]:

@@ -158,6 +158,8 @@ def stream_server_argv(port: int) -> list[str]:
         "--no-ws",
         "--backlog",
         "4096",
+        "--backpressure",
+        "65536",
         "--host",
         "127.0.0.1",
         "--port",

@@ -252,3 +252,12 @@ def test_flag_change_through_one_process__served_by_the_other_within_1s(
         assert time.monotonic() - changed_at < 1.0, "web-b still serves the old flag after 1 s"
         time.sleep(0.02)
     assert time.monotonic() - changed_at < 1.0
+    # The OFREP SDK provider (dynamic context: a request per evaluation, no stream to follow)
+    # has it on its next evaluation.
+    key = live_stack.client_key
+    openfeature_api.set_provider(
+        OFREPProvider(web_b, headers_factory=lambda: {"Authorization": f"Bearer {key}"})
+    )
+    pro = EvaluationContext(targeting_key="u", attributes={"plan": "pro"})
+    assert openfeature_api.get_client().get_boolean_value("smart-reply", True, pro) is False
+    assert time.monotonic() - changed_at < 1.5

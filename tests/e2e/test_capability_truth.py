@@ -103,9 +103,10 @@ START_CLIENT = """([key]) => {
   Edgeflags.on("change", (d) => {
     if (d.flagKey === "smart-compose") window.rungs.push(d.decision.variant);
   });
-  // Timers far apart: the test drives each re-measurement itself.
+  // Timers far apart and no change stream: the test drives each re-measurement itself (and
+  // the page, fulfilled by the test, has no address Chromium would let reach the stream).
   return Edgeflags.start({apiKey: key, clientId: "e2e-jittery", intervalMs: 3600000,
-                          networkIntervalMs: 3600000});
+                          networkIntervalMs: 3600000, stream: false});
 }"""
 
 

@@ -64,13 +64,14 @@ def _serve_and_consume_a_task(env: dict[str, str], log_dir: Path) -> dict[str, o
 
 def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker(tmp_path: Path) -> None:
     # Given no DATABASE_URL and no REDIS_URL: SQLite file and filesystem broker under var/
-    port = free_port()
+    port, stream_port = free_port(), free_port()
     env = child_env(
         {
             "DATABASE_URL": None,
             "REDIS_URL": None,
             "EDGEFLAGS_VAR_DIR": str(tmp_path),
             "EDGEFLAGS_PORT": str(port),
+            "EDGEFLAGS_STREAM_PORT": str(stream_port),
             "EDGEFLAGS_WEB_WORKERS": "1",
             "EDGEFLAGS_WORKER_CONCURRENCY": "1",
             "PATH": f"{BIN}:{os.environ['PATH']}",
@@ -78,10 +79,12 @@ def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker(tmp_path
     )
     manage(env, "migrate", "--no-input")
 
-    # When web + worker + beat start exactly as `make run` starts them
-    honcho = [str(BIN / "honcho"), "start", "-f", "Procfile", "web", "worker", "beat"]
+    # When web + stream + worker + beat start exactly as `make run` starts them
+    honcho = [str(BIN / "honcho"), "start", "-f", "Procfile", "web", "stream", "worker", "beat"]
     with running("honcho", honcho, env, tmp_path) as stack:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", stack)
+        wait_for_http(f"http://127.0.0.1:{stream_port}/healthz", stack)
+        stream_health = requests.get(f"http://127.0.0.1:{stream_port}/healthz", timeout=5).json()
         # Then beat sends housekeeping at its first start and the worker runs it
         wait_until(
             lambda: _readyz(port).json()["status"] == "ok",
@@ -92,6 +95,7 @@ def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker(tmp_path
         body = _readyz(port).json()
 
     checks = body["checks"]
+    assert stream_health == {"status": "ok", "connections": 0}
     assert checks["database"]["reason"] == "sqlite reachable"
     assert checks["cache"]["reason"] == "local memory reachable"
     assert checks["broker"]["reason"].startswith("filesystem broker writable")

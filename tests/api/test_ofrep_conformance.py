@@ -145,6 +145,25 @@ def test_bulk__every_flag__conforms_and_split_without_key_is_a_failure_item(
     assert items["greeting"]["value"] == "Dear"  # one variant is no split
 
 
+def test_bulk__event_streams__as_adr_0008_and_none_when_the_stream_is_off(
+    api, client_key, flags, settings
+) -> None:
+    settings.EDGEFLAGS_STREAM_URL = "https://flags.example.com"
+    advertised = _checked(api, "bulk", "POST", BULK, client_key, {"context": {"targetingKey": "u"}})
+    settings.EDGEFLAGS_STREAM_URL = ""
+    off = _checked(api, "bulk", "POST", BULK, client_key, {"context": {"targetingKey": "u"}})
+
+    assert advertised.json()["eventStreams"] == [
+        {
+            "type": "sse",
+            "url": f"https://flags.example.com/stream/v1/flags?key={client_key}",
+            "inactivityDelaySec": 120,
+        }
+    ]
+    assert "eventStreams" not in off.json()
+    assert "refreshConnections" not in off.json()
+
+
 def test_bulk__bad_body__bulk_failure(api, client_key, flags) -> None:
     response = _checked(api, "bulk", "POST", BULK, client_key, "[1, 2]")
 

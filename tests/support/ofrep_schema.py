@@ -49,6 +49,17 @@ _EVALUATION_FAILURE: dict[str, Any] = {
     },
     "required": ["key", "errorCode"],
 }
+# ADR 0008 (open-feature/protocol service/adrs/0008-sse-for-bulk-evaluation-changes.md, its
+# "OpenAPI Schema Additions"): the eventStream component, `required` and all.
+_EVENT_STREAM: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "url"],
+    "properties": {
+        "type": {"type": "string"},
+        "url": {"type": "string", "format": "uri"},
+        "inactivityDelaySec": {"type": "integer", "minimum": 1},
+    },
+}
 SCHEMAS: dict[str, dict[str, Any]] = {
     "serverEvaluationSuccess": {
         "allOf": [_EVALUATION_SUCCESS, {"properties": {"cacheable": {"type": "boolean"}}}]
@@ -69,7 +80,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "flags": {
                 "type": "array",
                 "items": {"oneOf": [_EVALUATION_SUCCESS, _EVALUATION_FAILURE]},
-            }
+            },
+            "eventStreams": {"type": "array", "items": _EVENT_STREAM},
         },
     },
     "bulkEvaluationFailure": {

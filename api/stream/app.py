@@ -187,7 +187,7 @@ class StreamApplication:
                 "address",
             )
         last_id = headers.get("last-event-id", "").strip()
-        listener = Listener(info.environment, address)
+        listener = Listener(info.environment, address, info.key_id, headers.get("origin"))
         return listener, int(last_id) if _LAST_EVENT_ID.match(last_id) else None
 
     def _key(self, headers: dict[str, str], query: dict[str, list[str]]) -> KeyInfo:

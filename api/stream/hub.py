@@ -8,6 +8,7 @@ asks of providers), and nothing queues up behind a stalled connection.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -26,6 +27,8 @@ class Listener:
 
     environment: str
     address: str
+    key_id: int = 0  # the key it was opened with
+    origin: str | None = None  # the browser origin it was opened from
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
 
@@ -77,6 +80,18 @@ class Hub:
         for listener in listeners:
             listener.wake.set()
         return len(listeners)
+
+    def close_where(self, condition: Callable[[Listener], bool]) -> int:
+        """Close every listener that meets `condition` (a key revoked meanwhile); how many."""
+        closing = [
+            listener
+            for listeners in self._listeners.values()
+            for listener in listeners
+            if condition(listener)
+        ]
+        for listener in closing:
+            listener.close()
+        return len(closing)
 
     def close_all(self) -> None:
         for listeners in self._listeners.values():

@@ -20,10 +20,11 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils.dateparse import parse_datetime
 
-from api.stream.hub import Change, Hub
+from api.cors import refused_origin
+from api.stream.hub import Change, Hub, Listener
 from ops import metrics
 from ops.outage import Outage
-from rollout.snapshots.store import VERSIONS_CHANNEL, HeldSnapshot, SnapshotStore
+from rollout.snapshots.store import VERSIONS_CHANNEL, HeldSnapshot, KeyInfo, SnapshotStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Watcher:
         self._store = store
         self._check_interval_s = check_interval_s
         self._digests: dict[str, str] = {}
+        self._keys: dict[str, KeyInfo] | None = None
         self._wake = asyncio.Event()
         self._check_outage = Outage(logger, "change stream: snapshot check")
         self._subscribe_outage = Outage(logger, "change stream: Redis subscription")
@@ -66,10 +68,27 @@ class Watcher:
                     self._hub.update(environment, change)
                     if self._hub.ready.is_set():  # not the versions found at start
                         metrics.stream_change_lag.observe(max(0.0, now - change.published_at))
+                self._close_revoked()
                 self._hub.ready.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._check_interval_s)
             self._wake.clear()
+
+    def _close_revoked(self) -> None:
+        """When the keys were loaded again: end the streams of keys revoked or deleted since,
+        or of origins their environment no longer allows (the client API refuses both within
+        a check interval; an open stream must not outlive that)."""
+        keys = self._store.held_keys()
+        if keys is self._keys:
+            return
+        self._keys = keys
+        valid = {info.key_id: info for info in keys.values() if not info.revoked}
+
+        def refused(listener: Listener) -> bool:
+            info = valid.get(listener.key_id)
+            return info is None or refused_origin(listener.origin, info.allowed_origins) is not None
+
+        self._hub.close_where(refused)
 
     def _check(self) -> dict[str, Change]:
         """In a thread: refresh the store; the environments whose answers changed."""

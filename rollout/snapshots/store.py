@@ -147,6 +147,11 @@ class SnapshotStore:
             self._key_uses[info.key_id] = time.time()
         return info
 
+    def held_keys(self) -> dict[str, KeyInfo]:
+        """Every key held (by hash), without a version check (no I/O). A new dict whenever
+        the keys were loaded again, so callers can tell a reload by identity."""
+        return self._state.keys
+
     def held_snapshots(self) -> dict[str, HeldSnapshot]:
         """Every environment's held snapshot, without a version check (no I/O)."""
         return self._state.snapshots

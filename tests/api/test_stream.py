@@ -354,3 +354,34 @@ def test_embedded_mode__no_redis__a_change_reaches_the_stream_by_its_poll(tmp_pa
     assert event.data["type"] == "refetchEvaluation"
     assert int(str(event.id)) > int(str(opening.id))
     assert elapsed < 1.0
+
+
+def _read_to_the_end(stream: EventStream) -> None:
+    while True:
+        stream.next(timeout=3)  # EOFError when the server ends the stream
+
+
+def test_key_revoked__its_open_stream_ends_within_a_second(stack: Stack) -> None:
+    key = manage(stack.env, "create_api_key", "--environment", "production", "--scope", "client")
+    key = key.strip()
+    time.sleep(0.6)  # the stream has loaded the new key
+    stream = EventStream(stack.flags_url(key))
+    stream.next()
+
+    manage(
+        stack.env,
+        "shell",
+        "-c",
+        "from access.api_keys import api_key_revoke\n"
+        "from rollout.models import ApiKey\n"
+        "from rollout.snapshots.store import hash_api_key\n"
+        f"api_key_revoke(api_key=ApiKey.objects.get(key_hash=hash_api_key({key!r})))\n",
+    )
+    revoked_at = time.monotonic()
+    with pytest.raises(EOFError):
+        _read_to_the_end(stream)
+    ended = time.monotonic() - revoked_at
+    again = requests.get(stack.flags_url(key), timeout=5)
+
+    assert ended < 1.0
+    assert again.status_code == 401

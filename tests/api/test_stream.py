@@ -8,7 +8,6 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,7 +16,6 @@ from django.conf import settings
 from tests.support.databases import fresh_database
 from tests.support.metrics import total
 from tests.support.processes import (
-    child_env,
     free_port,
     manage,
     production_env,
@@ -324,36 +322,6 @@ def test_caps__per_address_429__per_process_503__and_the_connection_gauge(stack:
     assert total(metrics, "edgeflags_stream_refused_total", reason="capacity") >= 1
     assert total(metrics, "edgeflags_stream_refused_total", reason="address") >= 1
     assert total(metrics, "edgeflags_stream_events_total", stream="flags") >= 1
-
-
-def test_embedded_mode__no_redis__a_change_reaches_the_stream_by_its_poll(tmp_path: Path) -> None:
-    """SQLite and no Redis (`make run`'s default): no announcement to wake the stream, whose
-    own check (every EDGEFLAGS_STREAM_CHECK_INTERVAL_S) finds the new version."""
-    env = child_env({"DATABASE_URL": None, "REDIS_URL": None, "EDGEFLAGS_VAR_DIR": str(tmp_path)})
-    manage(env, "migrate", "--no-input")
-    export = tmp_path / "unleash.json"
-    export.write_text(json.dumps(EXPORT))
-    manage(env, "import_unleash", str(export), "--environment", "production")
-    key = manage(env, "create_api_key", "--environment", "production", "--scope", "client")
-    port = free_port()
-    with running("stream", stream_server_argv(port), env, tmp_path) as stream:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz", stream)
-        listening = EventStream(f"http://127.0.0.1:{port}/stream/v1/flags?key={key.strip()}")
-        opening = listening.next()
-        changed = tmp_path / "changed.json"
-        changed.write_text(
-            json.dumps({**EXPORT, "features": [{**EXPORT["features"][0], "enabled": False}]})
-        )
-        manage(env, "import_unleash", str(changed), "--environment", "production")
-        changed_at = time.monotonic()
-        event = listening.next_event(timeout=3)
-        elapsed = time.monotonic() - changed_at
-        listening.close()
-
-    assert event.data is not None
-    assert event.data["type"] == "refetchEvaluation"
-    assert int(str(event.id)) > int(str(opening.id))
-    assert elapsed < 1.0
 
 
 def _read_to_the_end(stream: EventStream) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from tests.support.processes import (
     web_server_argv,
     worker_argv,
 )
+from tests.support.sse import EventStream
 
 pytestmark = pytest.mark.services
 
@@ -62,7 +64,17 @@ def _serve_and_consume_a_task(env: dict[str, str], log_dir: Path) -> dict[str, o
         return after.json()
 
 
-def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker(tmp_path: Path) -> None:
+_FEATURE = {
+    "name": "smart-reply",
+    "enabled": True,
+    "strategies": [{"name": "default", "parameters": {}, "constraints": []}],
+}
+_EXPORT = {"version": 2, "features": [_FEATURE]}
+
+
+def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker_change_reaches_stream(
+    tmp_path: Path,
+) -> None:
     # Given no DATABASE_URL and no REDIS_URL: SQLite file and filesystem broker under var/
     port, stream_port = free_port(), free_port()
     env = child_env(
@@ -78,6 +90,10 @@ def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker(tmp_path
         }
     )
     manage(env, "migrate", "--no-input")
+    export = tmp_path / "unleash.json"
+    export.write_text(json.dumps(_EXPORT))
+    manage(env, "import_unleash", str(export), "--environment", "production")
+    key = manage(env, "create_api_key", "--environment", "production", "--scope", "client")
 
     # When web + stream + worker + beat start exactly as `make run` starts them
     honcho = [str(BIN / "honcho"), "start", "-f", "Procfile", "web", "stream", "worker", "beat"]
@@ -85,6 +101,14 @@ def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker(tmp_path
         wait_for_http(f"http://127.0.0.1:{port}/healthz", stack)
         wait_for_http(f"http://127.0.0.1:{stream_port}/healthz", stack)
         stream_health = requests.get(f"http://127.0.0.1:{stream_port}/healthz", timeout=5).json()
+        # And a change reaches the change stream, with no Redis announcement to wake it: its
+        # own check (EDGEFLAGS_STREAM_CHECK_INTERVAL_S) finds the new version.
+        listening = EventStream(f"http://127.0.0.1:{stream_port}/stream/v1/flags?key={key.strip()}")
+        opening = listening.next()
+        export.write_text(json.dumps({**_EXPORT, "features": [{**_FEATURE, "enabled": False}]}))
+        manage(env, "import_unleash", str(export), "--environment", "production")
+        event = listening.next_event(timeout=3)
+        listening.close()
         # Then beat sends housekeeping at its first start and the worker runs it
         wait_until(
             lambda: _readyz(port).json()["status"] == "ok",
@@ -96,6 +120,9 @@ def test_embedded_mode__procfile_under_honcho__beat_task_reaches_worker(tmp_path
 
     checks = body["checks"]
     assert stream_health == {"status": "ok", "connections": 0}
+    assert event.data is not None
+    assert event.data["type"] == "refetchEvaluation"
+    assert int(str(event.id)) > int(str(opening.id))
     assert checks["database"]["reason"] == "sqlite reachable"
     assert checks["cache"]["reason"] == "local memory reachable"
     assert checks["broker"]["reason"].startswith("filesystem broker writable")

@@ -52,6 +52,7 @@ class Stack:
     server_key: str
     staff_token: str
     env: dict[str, str]
+    stream_b: str  # a second stream process, as on another machine (its own subscription)
 
     def flags_url(self, key: str | None = None) -> str:
         return f"{self.stream}/stream/v1/flags?key={key or self.client_key}"
@@ -75,7 +76,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("stream")
     with fresh_database() as database:
         env = production_env(tmp, database, settings.REDIS_URL)
-        stream_port = free_port()
+        stream_port, stream_b_port = free_port(), free_port()
         env.update(
             {
                 "EDGEFLAGS_STREAM_URL": f"http://127.0.0.1:{stream_port}",
@@ -106,9 +107,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         with (
             running("web", web_server_argv(web_port), env, tmp) as web,
             running("stream", stream_server_argv(stream_port), env, tmp) as stream,
+            running("stream-b", stream_server_argv(stream_b_port), env, tmp) as stream_b,
         ):
             wait_for_http(f"http://127.0.0.1:{web_port}/healthz", web)
             wait_for_http(f"http://127.0.0.1:{stream_port}/healthz", stream)
+            wait_for_http(f"http://127.0.0.1:{stream_b_port}/healthz", stream_b)
             yield Stack(
                 f"http://127.0.0.1:{web_port}",
                 f"http://127.0.0.1:{stream_port}",
@@ -116,8 +119,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 keys[1],
                 token,
                 env,
+                f"http://127.0.0.1:{stream_b_port}",
             )
-            log = web.log() + stream.log()
+            log = web.log() + stream.log() + stream_b.log()
         for secret in keys:
             assert secret not in log, "a key reached a server log"
 
@@ -150,8 +154,12 @@ def test_bulk_evaluation__advertises_the_stream_under_both_names(stack: Stack) -
     assert server["eventStreams"][0]["url"] == f"{stack.stream}/stream/v1/flags"
 
 
-def test_change__event_within_1s__refetch_with_its_etag_gets_the_new_answer(stack: Stack) -> None:
+def test_change__event_within_1s_on_every_stream_process__refetch_gets_the_new_answer(
+    stack: Stack,
+) -> None:
     stream = EventStream(stack.flags_url())
+    other = EventStream(stack.flags_url().replace(stack.stream, stack.stream_b))
+    other.next()
     assert stream.status == 200
     assert stream.response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
     assert stream.response.getheader("Access-Control-Allow-Origin") == "*"
@@ -164,8 +172,12 @@ def test_change__event_within_1s__refetch_with_its_etag_gets_the_new_answer(stac
     changed_at = stack.set_enabled("smart-reply", False)
     event = stream.next_event(timeout=2)
     elapsed = time.monotonic() - changed_at
+    on_other = other.next_event(timeout=2)
+    elapsed_other = time.monotonic() - changed_at
 
     assert elapsed < 1.0, f"the event came {elapsed:.2f} s after the change"
+    assert elapsed_other < 1.0, f"the other process' event came {elapsed_other:.2f} s after"
+    assert on_other.data == event.data
     assert event.data is not None
     assert event.data["type"] == "refetchEvaluation"
     assert event.data["etag"] == f'"v{event.id}"'
@@ -182,6 +194,7 @@ def test_change__event_within_1s__refetch_with_its_etag_gets_the_new_answer(stac
         == {flag["key"]: flag for flag in before.json()["flags"]}["inbox-digest"]
     )
     stream.close()
+    other.close()
     stack.set_enabled("smart-reply", True)
 
 
@@ -318,7 +331,7 @@ def test_caps__per_address_429__per_process_503__and_the_connection_gauge(stack:
     assert "EDGEFLAGS_STREAM_MAX_CONNECTIONS" in over_capacity.json()["errorDetails"]
     # The web server's /metrics adds up every process of the machine, the stream's included.
     assert total(metrics, "edgeflags_stream_connections", stream="flags") == MAX_CONNECTIONS
-    assert total(metrics, "edgeflags_stream_capacity") == MAX_CONNECTIONS
+    assert total(metrics, "edgeflags_stream_capacity") == 2 * MAX_CONNECTIONS  # two processes
     assert total(metrics, "edgeflags_stream_refused_total", reason="capacity") >= 1
     assert total(metrics, "edgeflags_stream_refused_total", reason="address") >= 1
     assert total(metrics, "edgeflags_stream_events_total", stream="flags") >= 1

@@ -90,19 +90,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         manage(env, "migrate", "--no-input")
         export = tmp / "unleash.json"
         export.write_text(json.dumps(EXPORT))
-        manage(env, "import_unleash", str(export), "--environment", "production")
-        keys = [
-            manage(env, "create_api_key", "--environment", "production", "--scope", scope).strip()
-            for scope in ("client", "server")
-        ]
-        manage(
+        # One child process for the data (each manage.py start costs seconds): the flags as
+        # import_unleash reads them, two keys and a staff token, through the services.
+        made = manage(
             env,
             "shell",
             "-c",
-            "from django.contrib.auth.models import User; "
-            "User.objects.create_superuser('ops', 'ops@example.com', 'pw-for-tests-only')",
+            "import json\n"
+            "from django.core.management import call_command\n"
+            "from django.contrib.auth.models import User\n"
+            "from access.api_keys import api_key_create\n"
+            "from access.management_tokens import management_token_create\n"
+            "from rollout.audit import Actor\n"
+            "from rollout.models import Environment\n"
+            f"call_command('import_unleash', {str(export)!r}, environment='production')\n"
+            "env = Environment.objects.get(key='production')\n"
+            "keys = [api_key_create(environment=env, scope=s, name=s)[1] "
+            "for s in ('client', 'server')]\n"
+            "user = User.objects.create_superuser('ops', 'ops@example.com', 'pw-for-tests-only')\n"
+            "token = management_token_create(user=user, actor=Actor.cli())[1]\n"
+            "print(json.dumps(keys + [token]))\n",
         )
-        token = manage(env, "create_token", "ops").strip()
+        *keys, token = json.loads(made.strip().splitlines()[-1])
         web_port = free_port()
         with (
             running("web", web_server_argv(web_port), env, tmp) as web,
@@ -287,15 +296,25 @@ def test_refused_connections__status_and_field(
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
-def test_environment_origins__other_origin_refused_listed_origin_served(stack: Stack) -> None:
-    code = (
-        "from rollout.models import Environment; "
+def _set_allowed_origins(stack: Stack, origins: str) -> None:
+    """Set production's allowed origins and publish (a new key: every publish reloads the
+    keys, and with them the origins), in one child process."""
+    manage(
+        stack.env,
+        "shell",
+        "-c",
+        "from access.api_keys import api_key_create\n"
+        "from rollout.models import Environment\n"
         "Environment.objects.filter(key='production').update("
-        "allowed_origins='https://shop.example')"
+        f"allowed_origins={origins!r})\n"
+        "api_key_create(environment=Environment.objects.get(key='production'), "
+        "scope='client', name='publish')\n",
     )
-    manage(stack.env, "shell", "-c", code)
-    manage(stack.env, "create_api_key", "--environment", "production", "--scope", "client")
-    time.sleep(0.6)  # the stream's store has loaded the keys again (every publish reloads)
+    time.sleep(0.6)  # the stream's store has loaded the keys again
+
+
+def test_environment_origins__other_origin_refused_listed_origin_served(stack: Stack) -> None:
+    _set_allowed_origins(stack, "https://shop.example")
     try:
         refused = requests.get(
             stack.flags_url(), headers={"Origin": "https://evil.example"}, timeout=5
@@ -306,8 +325,7 @@ def test_environment_origins__other_origin_refused_listed_origin_served(stack: S
         assert served.status == 200
         served.close()
     finally:
-        manage(stack.env, "shell", "-c", code.replace("'https://shop.example'", "''"))
-        manage(stack.env, "create_api_key", "--environment", "production", "--scope", "client")
+        _set_allowed_origins(stack, "")
 
 
 def test_caps__per_address_429__per_process_503__and_the_connection_gauge(stack: Stack) -> None:

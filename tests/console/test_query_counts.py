@@ -1,6 +1,8 @@
 """Every console page and management API read asks the database a bounded number of
-queries: as many for a fleet of 50 flags × 8 segments as for 2 flags × 2 segments (no query
-per flag, segment or row)."""
+queries: as many for a fleet of 20 flags × 8 segments as for 2 flags × 2 segments (no query
+per flag, segment or row: ten times the flags would show one). The budget's fleet of 50 × 8
+is bench/console_bench.py's; every flag added here compiles the snapshot again, so 50 cost
+the suite 30 s for nothing more to learn."""
 
 from __future__ import annotations
 
@@ -81,14 +83,14 @@ def _queries(manager: Any, last_flag: str) -> dict[str, int]:
     return counts
 
 
-def test_console_pages_and_api__50_flags_by_8_segments__as_many_queries_as_2_by_2(
+def test_console_pages_and_api__20_flags_by_8_segments__as_many_queries_as_2_by_2(
     environment, publish, manager
 ) -> None:
     _grow(environment, publish, flags=2, segments=2)
     small = _queries(manager, "flag-001")
 
-    _grow(environment, publish, flags=50, segments=8)
-    large = _queries(manager, "flag-049")
+    _grow(environment, publish, flags=20, segments=8)
+    large = _queries(manager, "flag-019")
 
     assert large == small
     assert max(large.values()) <= QUERY_BUDGET, large

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,19 +36,29 @@ def live_demo(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Demo]:
     env["EDGEFLAGS_DEMO_CLIENTS"] = "3000"
     manage(env, "migrate", "--no-input")
     manage(env, "load_demo")
-    client_key = manage(env, "create_api_key", "--environment", "production", "--scope", "client")
-    manage(
+    # One child process (each manage.py start costs seconds): a client key, and a release
+    # manager with a token, through the services.
+    made = manage(
         env,
         "shell",
         "-c",
-        "from django.contrib.auth.models import Group, User; "
+        "import json\n"
+        "from django.contrib.auth.models import Group, User\n"
+        "from access.api_keys import api_key_create\n"
+        "from access.management_tokens import management_token_create\n"
+        "from rollout.audit import Actor\n"
+        "from rollout.models import Environment\n"
+        "env = Environment.objects.get(key='production')\n"
+        "key = api_key_create(environment=env, scope='client', name='live')[1]\n"
         "user = User.objects.create_user('rm', 'rm@example.com', 'pw-for-tests-only', "
-        "is_staff=True); user.groups.add(Group.objects.get(name='release manager'))",
+        "is_staff=True)\n"
+        "user.groups.add(Group.objects.get(name='release manager'))\n"
+        "print(json.dumps([key, management_token_create(user=user, actor=Actor.cli())[1]]))\n",
     )
-    token = manage(env, "create_token", "rm").strip()
+    client_key, token = json.loads(made.strip().splitlines()[-1])
     treated = treated_client(env, "lead-summary", "user")
     with web_servers(("web-a", "web-b"), env, tmp_path) as urls:
-        yield Demo(urls, client_key.strip(), token, treated)
+        yield Demo(urls, client_key, token, treated)
 
 
 def test_rollback_through_one_process__baseline_served_by_the_other_within_1s(

@@ -21,7 +21,7 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 
 from tests.support.databases import fresh_database
-from tests.support.processes import manage, production_env, web_servers
+from tests.support.processes import manage, production_env, seed, web_servers
 
 pytestmark = pytest.mark.services
 
@@ -119,27 +119,9 @@ def _stack(tmp_path: Path, database: str) -> Iterator[Stack]:
     manage(env, "migrate", "--no-input")
     export = tmp_path / "unleash.json"
     export.write_text(json.dumps(EXPORT))
-    # One child process for the data (each manage.py start costs seconds): the export as
-    # import_unleash reads it, a client key and a staff token, through the services.
-    made = manage(
-        env,
-        "shell",
-        "-c",
-        "import json\n"
-        "from django.core.management import call_command\n"
-        "from django.contrib.auth.models import User\n"
-        "from access.api_keys import api_key_create\n"
-        "from access.management_tokens import management_token_create\n"
-        "from rollout.audit import Actor\n"
-        "from rollout.models import Environment\n"
-        f"call_command('import_unleash', {str(export)!r}, environment='production')\n"
-        "env = Environment.objects.get(key='production')\n"
-        "key = api_key_create(environment=env, scope='client', name='live')[1]\n"
-        "user = User.objects.create_superuser('ops', 'ops@example.com', 'pw-for-tests-only')\n"
-        "print(json.dumps([key, management_token_create(user=user, actor=Actor.cli())[1]]))\n",
-    )
-    assert "Imported 5 flag(s) (5 new) and 1 segment(s) into production." in made
-    client_key, token = json.loads(made.strip().splitlines()[-1])
+    seeded = seed(env, export=export)
+    assert "Imported 5 flag(s) (5 new) and 1 segment(s) into production." in seeded.output
+    (client_key,), token = seeded.keys, seeded.token
     with web_servers(("web-a", "web-b"), env, tmp_path) as urls:
         yield Stack(urls=urls, client_key=client_key.strip(), staff_token=token)
 

@@ -20,6 +20,7 @@ from tests.support.processes import (
     manage,
     production_env,
     running,
+    seed,
     stream_server_argv,
     wait_for_http,
     web_server_argv,
@@ -90,28 +91,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         manage(env, "migrate", "--no-input")
         export = tmp / "unleash.json"
         export.write_text(json.dumps(EXPORT))
-        # One child process for the data (each manage.py start costs seconds): the flags as
-        # import_unleash reads them, two keys and a staff token, through the services.
-        made = manage(
-            env,
-            "shell",
-            "-c",
-            "import json\n"
-            "from django.core.management import call_command\n"
-            "from django.contrib.auth.models import User\n"
-            "from access.api_keys import api_key_create\n"
-            "from access.management_tokens import management_token_create\n"
-            "from rollout.audit import Actor\n"
-            "from rollout.models import Environment\n"
-            f"call_command('import_unleash', {str(export)!r}, environment='production')\n"
-            "env = Environment.objects.get(key='production')\n"
-            "keys = [api_key_create(environment=env, scope=s, name=s)[1] "
-            "for s in ('client', 'server')]\n"
-            "user = User.objects.create_superuser('ops', 'ops@example.com', 'pw-for-tests-only')\n"
-            "token = management_token_create(user=user, actor=Actor.cli())[1]\n"
-            "print(json.dumps(keys + [token]))\n",
-        )
-        *keys, token = json.loads(made.strip().splitlines()[-1])
+        seeded = seed(env, export=export, scopes=("client", "server"))
+        keys, token = seeded.keys, seeded.token
         web_port = free_port()
         with (
             running("web", web_server_argv(web_port), env, tmp) as web,

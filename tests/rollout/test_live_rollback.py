@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from tests.support.processes import manage, production_env, web_servers
+from tests.support.processes import manage, production_env, seed, web_servers
 from tests.support.treated import treated_client
 
 pytestmark = pytest.mark.services
@@ -36,26 +35,8 @@ def live_demo(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Demo]:
     env["EDGEFLAGS_DEMO_CLIENTS"] = "3000"
     manage(env, "migrate", "--no-input")
     manage(env, "load_demo")
-    # One child process (each manage.py start costs seconds): a client key, and a release
-    # manager with a token, through the services.
-    made = manage(
-        env,
-        "shell",
-        "-c",
-        "import json\n"
-        "from django.contrib.auth.models import Group, User\n"
-        "from access.api_keys import api_key_create\n"
-        "from access.management_tokens import management_token_create\n"
-        "from rollout.audit import Actor\n"
-        "from rollout.models import Environment\n"
-        "env = Environment.objects.get(key='production')\n"
-        "key = api_key_create(environment=env, scope='client', name='live')[1]\n"
-        "user = User.objects.create_user('rm', 'rm@example.com', 'pw-for-tests-only', "
-        "is_staff=True)\n"
-        "user.groups.add(Group.objects.get(name='release manager'))\n"
-        "print(json.dumps([key, management_token_create(user=user, actor=Actor.cli())[1]]))\n",
-    )
-    client_key, token = json.loads(made.strip().splitlines()[-1])
+    seeded = seed(env, username="rm", group="release manager")
+    (client_key,), token = seeded.keys, seeded.token
     treated = treated_client(env, "lead-summary", "user")
     with web_servers(("web-a", "web-b"), env, tmp_path) as urls:
         yield Demo(urls, client_key, token, treated)

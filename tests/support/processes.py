@@ -6,6 +6,7 @@ server or worker behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -226,3 +227,51 @@ def web_servers(
             wait_for_http(f"http://127.0.0.1:{port}/healthz", server)
             urls.append(f"http://127.0.0.1:{port}")
         yield urls
+
+
+@dataclass
+class Seeded:
+    keys: list[str]  # raw API keys, in the order of the scopes asked for
+    token: str  # the staff user's management token
+    output: str  # what the child printed (import_unleash's report)
+
+
+def seed(
+    env: Mapping[str, str],
+    *,
+    export: Path | None = None,
+    scopes: tuple[str, ...] = ("client",),
+    username: str = "ops",
+    group: str | None = None,
+) -> Seeded:
+    """In one child process (each manage.py start costs seconds), through the services: an
+    Unleash export imported into production (import_unleash), API keys of `scopes` there, and
+    a staff user with a management token — a superuser, or a member of `group`."""
+    user = (
+        f"User.objects.create_superuser({username!r}, 'ops@example.com', 'pw-for-tests-only')"
+        if group is None
+        else f"User.objects.create_user({username!r}, 'ops@example.com', 'pw-for-tests-only', "
+        f"is_staff=True)\nuser.groups.add(Group.objects.get(name={group!r}))"
+    )
+    code = (
+        "import json\n"
+        "from django.core.management import call_command\n"
+        "from django.contrib.auth.models import Group, User\n"
+        "from access.api_keys import api_key_create\n"
+        "from access.management_tokens import management_token_create\n"
+        "from rollout.audit import Actor\n"
+        "from rollout.models import Environment\n"
+        + (
+            f"call_command('import_unleash', {str(export)!r}, environment='production')\n"
+            if export
+            else ""
+        )
+        + "env = Environment.objects.get(key='production')\n"
+        f"keys = [api_key_create(environment=env, scope=s, name=s)[1] for s in {list(scopes)!r}]\n"
+        f"user = {user}\n"
+        "token = management_token_create(user=user, actor=Actor.cli())[1]\n"
+        "print(json.dumps({'keys': keys, 'token': token}))\n"
+    )
+    output = manage(env, "shell", "-c", code)
+    made = json.loads(output.strip().splitlines()[-1])
+    return Seeded(made["keys"], made["token"], output)

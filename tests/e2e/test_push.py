@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, Route
 
 from capability_probe.vocabulary import FIELDS
 from tests.e2e.test_openfeature_web import IMPORTS
@@ -152,3 +152,38 @@ def test_edgeflags_js__stream_refused__falls_back_to_polling(
     page.wait_for_function("window.requests.evaluate >= 3", timeout=5_000)
 
     assert page.evaluate("Edgeflags.streaming()") is False
+
+
+SET_VISIBILITY = """(state) => {
+  Object.defineProperty(document, "visibilityState", {configurable: true, get: () => state});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_edgeflags_js__hidden_past_inactivity_delay__stream_closed_then_reopened_and_refetched(
+    page: Page, web: WebServer, shop: str
+) -> None:
+    def short_inactivity(route: Route) -> None:
+        # The server's inactivityDelaySec (120 s by default), cut to 1 s for the test.
+        answer = route.fetch()
+        body = answer.json()
+        for entry in body["decisions"]["eventStreams"]:
+            entry["inactivityDelaySec"] = 1
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/api/v1/probes", short_inactivity)
+    page.goto(f"{shop}/")
+    page.wait_for_function("window.ready === true && window.Edgeflags")
+    page.evaluate(
+        "([url, key]) => Edgeflags.start({apiKey: key, baseUrl: url, clientId: 'push-hidden-1',"
+        " intervalMs: 3600000})",
+        [web.url, web.client_key],
+    )
+    page.wait_for_function("Edgeflags.streaming()", timeout=5_000)
+
+    page.evaluate(SET_VISIBILITY, "hidden")
+    page.wait_for_function("!Edgeflags.streaming()", timeout=3_000)
+    evaluations = page.evaluate("window.requests.evaluate")
+    page.evaluate(SET_VISIBILITY, "visible")
+    page.wait_for_function("Edgeflags.streaming()", timeout=5_000)
+    page.wait_for_function(f"window.requests.evaluate > {evaluations}", timeout=5_000)

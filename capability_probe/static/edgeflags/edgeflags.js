@@ -259,6 +259,7 @@
       .filter(function (s) { return s && s.type === "sse" && s.url; })[0];
     if (!offered) return closeStream();
     stream.inactivityS = offered.inactivityDelaySec || 120;
+    if (stream.resume) { stream.url = offered.url; return; } // hidden: reopened when visible
     if (stream.source && stream.url === offered.url) return;
     closeStream();
     stream.url = offered.url;

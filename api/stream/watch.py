@@ -4,7 +4,7 @@ Woken at once by the announcement every publish makes on Redis (`announce_versio
 change reaches the stream processes of every machine within a round trip; and every
 EDGEFLAGS_STREAM_CHECK_INTERVAL_S by itself, which is all the embedded mode (no Redis) has,
 and what catches an announcement lost while Redis was away. The store's checks do blocking
-I/O (Redis, the database), so they run in a thread, never on the event loop.
+I/O (Redis, the database), so they run in a thread of their own, never on the event loop.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 import redis.asyncio
@@ -41,6 +42,8 @@ class Watcher:
         self._digests: dict[str, str] = {}
         self._keys: dict[str, KeyInfo] | None = None
         self._wake = asyncio.Event()
+        # One thread for every check: one database connection, not one per pool thread.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-watch")
         self._check_outage = Outage(logger, "change stream: snapshot check")
         self._subscribe_outage = Outage(logger, "change stream: Redis subscription")
 
@@ -58,7 +61,8 @@ class Watcher:
     async def _checks(self) -> None:
         while True:
             try:
-                changes = await asyncio.to_thread(self._check)
+                loop = asyncio.get_running_loop()
+                changes = await loop.run_in_executor(self._thread, self._check)
             except Exception as exc:  # noqa: BLE001 - the store keeps what it holds; retried
                 self._check_outage.failed(exc, consequence="streams keep the last change")
             else:

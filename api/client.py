@@ -291,6 +291,14 @@ def decision_body(
         "reason": decision.reason,
         "metadata": _metadata(decision, held, tokens),
     }
+    model = decision.model
+    if model is not None:
+        # The on-device rung's model version (rollout/engine/edge_models.py): an object where
+        # the API allows one, OFREP's primitives (modelName, modelVersion, …) elsewhere.
+        if extended:
+            body["metadata"]["model"] = model.nested
+        else:
+            body["metadata"].update(model.flat)
     if decision.error_code:
         body["errorCode"] = decision.error_code
         body["errorDetails"] = decision.error_message or decision.error_code

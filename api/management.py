@@ -20,10 +20,18 @@ from rest_framework.views import APIView
 
 from api import openapi_examples as examples
 from rollout.audit import Actor
+from rollout.edge_models import model_version_get, model_version_register, model_version_serve
 from rollout.guardrails import states
-from rollout.models import Flag, FlagState, RolloutPlan, SegmentRollout
+from rollout.models import Flag, FlagState, ModelVersion, RolloutPlan, SegmentRollout
 from rollout.rollouts import rollout_action, rollout_kill, rollout_plan_create, rollout_plan_get
-from rollout.selectors import flag_list, flag_state_get, plan_rows_by_key, plan_segment_keys
+from rollout.selectors import (
+    flag_get,
+    flag_list,
+    flag_state_get,
+    model_versions_of,
+    plan_rows_by_key,
+    plan_segment_keys,
+)
 from rollout.services import flag_state_update
 
 
@@ -72,6 +80,12 @@ class FlagStateOutput(serializers.Serializer[FlagState]):
     variants = serializers.JSONField()
     dependencies = serializers.JSONField()
     rules = serializers.IntegerField(source="rules.count")
+    modelVersion = serializers.CharField(
+        source="model_version.version",
+        allow_null=True,
+        default=None,
+        help_text="The on-device model version every client of the environment is served.",
+    )
 
 
 class FlagOutput(serializers.Serializer[Flag]):
@@ -94,6 +108,12 @@ class FlagStateUpdateApi(ManagementApi):
     class InputSerializer(StrictInput):
         enabled = serializers.BooleanField(required=False)
         offValue = serializers.JSONField(required=False)
+        modelVersion = serializers.CharField(
+            max_length=40,
+            required=False,
+            allow_null=True,
+            help_text="Serve this registered model version on the on-device rung (null: none).",
+        )
         reason = serializers.CharField(
             max_length=2000, required=False, default="", help_text="Why: goes into the audit log."
         )
@@ -103,6 +123,7 @@ class FlagStateUpdateApi(ManagementApi):
         responses=FlagStateOutput,
         examples=[
             _request(examples.FLAG_STATE_CHANGE),
+            OpenApiExample("serve a model version", value=examples.MODEL_SERVE, request_only=True),
             _answer({**examples.FLAG_STATE, "enabled": False}),
         ],
     )
@@ -115,13 +136,148 @@ class FlagStateUpdateApi(ManagementApi):
         reason = fields.pop("reason")
         if "offValue" in fields:
             fields["off_value"] = fields.pop("offValue")
-        state = flag_state_update(
-            state=state,
-            actor=Actor.of(request.user),
-            reason=reason or "changed over the API",
-            **fields,
-        )
+        actor = Actor.of(request.user)
+        reason = reason or "changed over the API"
+        if "modelVersion" in fields:
+            version = fields.pop("modelVersion")
+            model = None if version is None else model_version_get(flag=state.flag, version=version)
+            state = model_version_serve(state=state, version=model, actor=actor, reason=reason)
+        if fields:
+            state = flag_state_update(state=state, actor=actor, reason=reason, **fields)
         return Response(FlagStateOutput(state).data)
+
+
+class DeltaSerializer(StrictInput):
+    """A delta from a registered version to this one."""
+
+    # "from" is a Python keyword: the field is declared under its JSON name below.
+    url = serializers.CharField(max_length=2000)
+    sizeBytes = serializers.IntegerField(min_value=1)
+    sha256 = serializers.CharField(max_length=64)
+
+
+DeltaSerializer._declared_fields["from"] = serializers.CharField(
+    max_length=40, help_text="The registered version the delta applies to."
+)
+
+
+@extend_schema_field(
+    {
+        # Inline rather than a nullable $ref, which OpenAPI 3.0 validators read as not null.
+        "type": "object",
+        "nullable": True,
+        "properties": {
+            "from": {"type": "string"},
+            "url": {"type": "string"},
+            "sizeBytes": {"type": "integer"},
+            "sha256": {"type": "string"},
+        },
+        "required": ["from", "url", "sizeBytes", "sha256"],
+    }
+)
+class DeltaOutput(serializers.JSONField):
+    """The version's delta (null: none)."""
+
+
+class ModelVersionOutput(serializers.Serializer[ModelVersion]):
+    flag = serializers.CharField(source="flag.key")
+    rung = serializers.CharField()
+    name = serializers.CharField()
+    version = serializers.CharField()
+    url = serializers.CharField()
+    sizeBytes = serializers.IntegerField(source="size_bytes")
+    sha256 = serializers.CharField()
+    format = serializers.CharField()
+    requirements = serializers.JSONField()
+    downloadRequirements = serializers.JSONField(source="download_requirements")
+    delta = DeltaOutput(source="delta_document", allow_null=True)
+    notes = serializers.CharField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    servedIn = serializers.SerializerMethodField()
+
+    def get_servedIn(self, row: ModelVersion) -> list[str]:
+        """The environments that serve this version to every client."""
+        return sorted(state.environment.key for state in row.serving_states.all())
+
+
+# A model version's JSON names -> its model fields (and back, for the messages).
+_MODEL_INPUT = {
+    "rung": "rung",
+    "name": "name",
+    "version": "version",
+    "url": "url",
+    "sizeBytes": "size_bytes",
+    "sha256": "sha256",
+    "format": "format",
+    "requirements": "requirements",
+    "downloadRequirements": "download_requirements",
+    "notes": "notes",
+}
+_DELTA_INPUT = {
+    "from": "delta_from",
+    "url": "delta_url",
+    "sizeBytes": "delta_size_bytes",
+    "sha256": "delta_sha256",
+}
+_MODEL_NAMES = {field: name for name, field in _MODEL_INPUT.items()} | {
+    field: f"delta.{name}" for name, field in _DELTA_INPUT.items()
+}
+
+
+class ModelVersionInput(StrictInput):
+    rung = serializers.CharField(
+        max_length=40, required=False, default="", help_text="Default: the on-device rung."
+    )
+    name = serializers.CharField(max_length=100)
+    version = serializers.CharField(max_length=40)
+    url = serializers.CharField(max_length=2000)
+    sizeBytes = serializers.IntegerField(min_value=1)
+    sha256 = serializers.CharField(max_length=64)
+    format = serializers.ChoiceField(choices=ModelVersion.Format.choices, default="onnx")
+    requirements = serializers.JSONField(required=False)
+    downloadRequirements = serializers.JSONField(required=False)
+    delta = DeltaSerializer(required=False, allow_null=True, default=None)
+    notes = serializers.CharField(max_length=2000, required=False, default="")
+    reason = serializers.CharField(max_length=2000, required=False, default="")
+
+
+class ModelVersionListApi(ManagementApi):
+    @extend_schema(responses=ModelVersionOutput(many=True), examples=[_answer(examples.MODEL)])
+    def get(self, request: Request, key: str) -> Response:
+        """The flag's registered on-device model versions, newest first."""
+        flag = flag_get(key=key)
+        return Response(ModelVersionOutput(model_versions_of(flag), many=True).data)  # type: ignore[arg-type]
+
+    @extend_schema(
+        request=ModelVersionInput,
+        responses={201: ModelVersionOutput},
+        examples=[_request(examples.MODEL_REGISTER), _answer(examples.MODEL_REGISTERED, "201")],
+    )
+    def post(self, request: Request, key: str) -> Response:
+        """Register a model version of the flag's on-device rung. It serves nowhere until an
+        environment serves it (`PATCH …/environments/{environment}` with `modelVersion`) or
+        a rollout plan ramps it."""
+        flag = flag_get(key=key)
+        payload = ModelVersionInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        reason = data.pop("reason")
+        delta = data.pop("delta") or {}
+        fields = {_MODEL_INPUT[name]: value for name, value in data.items()}
+        fields.update({_DELTA_INPUT[name]: value for name, value in delta.items()})
+        try:
+            row = model_version_register(
+                flag=flag,
+                actor=Actor.of(request.user),
+                reason=reason or "registered over the API",
+                **fields,
+            )
+        except DjangoValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+            raise ValidationError(
+                {_MODEL_NAMES.get(name, "detail"): messages for name, messages in errors.items()}
+            ) from None
+        return Response(ModelVersionOutput(row).data, status=201)
 
 
 class SegmentRolloutOutput(serializers.Serializer[SegmentRollout]):

@@ -31,7 +31,7 @@ _ERROR = {
         },
     },
 }
-_DECISION = {
+_DECISION: dict[str, Any] = {
     "type": "object",
     "required": ["key", "value", "variant", "reason", "metadata"],
     "properties": {
@@ -60,6 +60,49 @@ _DECISION = {
         },
         "errorCode": {"type": "string"},
         "errorDetails": {"type": "string"},
+    },
+}
+_MODEL = {
+    "type": "object",
+    "description": "The on-device rung's model version (docs/edge-models.md): what to run, "
+    "and how to fetch it. OFREP answers carry the same as primitives: modelName, "
+    "modelVersion, modelUrl, modelSizeBytes, modelSha256, modelFormat, modelUpdate and, "
+    "with a delta, modelDeltaFrom, modelDeltaUrl, modelDeltaSizeBytes, modelDeltaSha256.",
+    "required": ["name", "version", "url", "sizeBytes", "sha256", "update"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "format": {"type": "string"},
+        "url": {"type": "string", "description": "the full artifact"},
+        "sizeBytes": {"type": "integer"},
+        "sha256": {"type": "string"},
+        "update": {
+            "type": "string",
+            "enum": ["full", "delta", "none"],
+            "description": "none: the context's modelVersion is this version; delta: it is "
+            "the delta's `from` (fall back to the full artifact if the delta fails its check)",
+        },
+        "delta": {
+            "type": "object",
+            "required": ["from", "url", "sizeBytes", "sha256"],
+            "properties": {
+                "from": {"type": "string"},
+                "url": {"type": "string"},
+                "sizeBytes": {"type": "integer"},
+                "sha256": {"type": "string"},
+            },
+        },
+    },
+}
+# The Edgeflags API's decision (evaluate, probes): OFREP's, with the model as an object.
+_EDGE_DECISION = {
+    **_DECISION,
+    "properties": {
+        **_DECISION["properties"],
+        "metadata": {
+            **_DECISION["properties"]["metadata"],
+            "properties": {"model": _MODEL},
+        },
     },
 }
 # A bulk item whose flag could not be evaluated for this context (OFREP evaluationFailure):
@@ -225,7 +268,7 @@ _DECISIONS: dict[str, Any] = {
         "snapshotVersion": {"type": "integer"},
         "flags": {
             "type": "object",
-            "additionalProperties": {"$ref": "#/components/schemas/Decision"},
+            "additionalProperties": {"$ref": "#/components/schemas/EdgeDecision"},
         },
         **_STREAM_PROPERTIES,
     },
@@ -695,6 +738,7 @@ def add_client_paths(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     components.setdefault("schemas", {}).update(
         {
             "Decision": _DECISION,
+            "EdgeDecision": _EDGE_DECISION,
             "EvaluationFailure": _EVALUATION_FAILURE,
             "EventStream": _EVENT_STREAM,
             "ClientError": _ERROR,

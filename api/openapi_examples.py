@@ -35,15 +35,30 @@ _EDGE_METADATA: dict[str, Any] = {
     "rolloutState": "complete",
     "decisionToken": _ISSUED,
 }
+_DEMO_MODELS = "http://127.0.0.1:8000/static/edgeflags/models"
+# The on-device rung's model version (the Edgeflags API nests it; OFREP flattens it).
+_SERVED_MODEL: dict[str, Any] = {
+    "name": "tiny-reply",
+    "version": "2.0.0",
+    "format": "onnx",
+    "url": f"{_DEMO_MODELS}/tiny-reply-2.0.0.bin",
+    "sizeBytes": 196_646,
+    "sha256": "00491ab1dc224f2accf1ce44f2bdfea9d98b9569daf649694e9981d9b217beb0",
+    "update": "full",
+}
 OFREP_DECISION: dict[str, Any] = {
     "key": "smart-compose",
     "value": "edge",
     "variant": "edge",
     "reason": "TARGETING_MATCH",
-    "metadata": _EDGE_METADATA,
+    "metadata": {
+        **_EDGE_METADATA,
+        **{f"model{k[:1].upper()}{k[1:]}": v for k, v in _SERVED_MODEL.items()},
+    },
 }
 DECISION: dict[str, Any] = {
     **OFREP_DECISION,
+    "metadata": {**_EDGE_METADATA, "model": _SERVED_MODEL},
     "uiState": {
         "component": "SmartCompose",
         "copy": {"title": "Smart compose", "badge": "On-device"},
@@ -236,6 +251,7 @@ FLAG_STATE: dict[str, Any] = {
     "variants": [],
     "dependencies": [],
     "rules": 2,
+    "modelVersion": None,
 }
 FLAG: dict[str, Any] = {
     "key": "inbox-digest",
@@ -246,6 +262,50 @@ FLAG: dict[str, Any] = {
     "states": [FLAG_STATE],
 }
 FLAG_STATE_CHANGE: dict[str, Any] = {"enabled": False, "reason": "INC-2041: digest emails late"}
+_RUN = [{"contextName": "memoryGb", "operator": "NUM_GTE", "value": "4"}]
+_DOWNLOAD = [{"contextName": "metered", "operator": "NOT_IN", "values": ["true"]}]
+MODEL_REGISTER: dict[str, Any] = {
+    "name": "tiny-reply",
+    "version": "3.1.0",
+    "url": "https://models.example.com/tiny-reply/3.1.0.onnx",
+    "sizeBytes": 48_234_496,
+    "sha256": "9f2c6a1e0d4b7f3a5c8e1b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a",
+    "format": "onnx",
+    "requirements": _RUN,
+    "downloadRequirements": _DOWNLOAD,
+    "delta": {
+        "from": "3.0.0",
+        "url": "https://models.example.com/tiny-reply/3.0.0-3.1.0.delta",
+        "sizeBytes": 6_291_456,
+        "sha256": "3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d",
+    },
+    "notes": "re-quantised embeddings",
+    "reason": "CHG-311: smaller embeddings",
+}
+MODEL_REGISTERED: dict[str, Any] = {
+    "flag": "smart-compose",
+    "rung": "edge",
+    **{k: v for k, v in MODEL_REGISTER.items() if k != "reason"},
+    "createdAt": "2026-12-07T15:10:00Z",
+    "servedIn": [],
+}
+MODEL: dict[str, Any] = {
+    "flag": "smart-compose",
+    "rung": "edge",
+    "name": "tiny-reply",
+    "version": "2.0.0",
+    "url": "http://127.0.0.1:8000/static/edgeflags/models/tiny-reply-2.0.0.bin",
+    "sizeBytes": 196_646,
+    "sha256": "00491ab1dc224f2accf1ce44f2bdfea9d98b9569daf649694e9981d9b217beb0",
+    "format": "onnx",
+    "requirements": _RUN,
+    "downloadRequirements": _DOWNLOAD,
+    "delta": None,
+    "notes": "int8, 4-bit embeddings",
+    "createdAt": "2026-12-07T15:00:00Z",
+    "servedIn": ["demo", "production"],
+}
+MODEL_SERVE: dict[str, Any] = {"modelVersion": "3.0.0", "reason": "CHG-310: v3 everywhere"}
 SEGMENT_ROLLOUT: dict[str, Any] = {
     "segment": "fast-computers-webgpu",
     "state": "ramping",

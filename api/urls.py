@@ -18,6 +18,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/events", events.events_view, name="events"),
     path("api/v1/flags", management.FlagListApi.as_view(), name="flag-list"),
     re_path(
+        r"^api/v1/flags/(?P<key>.+)/models$",
+        management.ModelVersionListApi.as_view(),
+        name="flag-models",
+    ),
+    re_path(
         r"^api/v1/flags/(?P<key>.+)/environments/(?P<environment>[^/]+)$",
         management.FlagStateUpdateApi.as_view(),
         name="flag-state",

@@ -6,6 +6,7 @@ Django's autodiscovery imports this module; importing the others registers them.
 """
 
 from backoffice import (
+    edge_models,
     environments,
     flags,
     heartbeats,
@@ -17,6 +18,7 @@ from backoffice import (
 )
 
 __all__ = [
+    "edge_models",
     "environments",
     "flags",
     "heartbeats",

@@ -20,10 +20,12 @@ from backoffice.ladder_preview import ladder_reach
 from ops.errors import DomainError
 from ops.json_input import JsonInputError
 from rollout.audit import Actor
+from rollout.edge_models import model_version_serve
 from rollout.models import (
     AuditEntry,
     Flag,
     FlagState,
+    ModelVersion,
     RolloutPlan,
     Rung,
     Segment,
@@ -134,11 +136,28 @@ class TargetingRuleInline(RoleChecked, admin.StackedInline[TargetingRule, FlagSt
 
 @admin.register(FlagState)
 class FlagStateAdmin(AuditedAdmin):
-    list_display = ["flag", "environment", "enabled", "updated_at"]
+    list_display = ["flag", "environment", "enabled", "model_version", "updated_at"]
     list_filter = ["environment", "enabled", "flag__kind"]
     search_fields = ["flag__key"]
-    list_select_related = ["flag", "environment"]
+    list_select_related = ["flag", "environment", "model_version"]
     inlines = [TargetingRuleInline]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "model_version":
+            # Only the versions of this state's flag (resolve_match: the state being edited).
+            match = request.resolver_match
+            state_id = (match.kwargs.get("object_id") if match else None) or 0
+            kwargs["queryset"] = ModelVersion.objects.filter(flag__states__pk=state_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change and "model_version" in form.changed_data:
+            # The served model version has its own audited service (as over the API).
+            chosen = obj.model_version
+            obj.model_version = FlagState.objects.get(pk=obj.pk).model_version
+            model_version_serve(state=obj, version=chosen, actor=Actor.of(request.user))
+            form.changed_data.remove("model_version")
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Segment)

@@ -71,6 +71,19 @@ class Rounding(StrEnum):
 
 EFFECTIVE_TYPES = ("slow-2g", "2g", "3g", "4g")  # the Network Information API's, slowest first
 PRESSURE_STATES = ("nominal", "fair", "serious", "critical")  # the Compute Pressure API's
+# The Network Information API's `type` (Chromium on Android and ChromeOS); native apps map
+# their platform's transport onto it.
+CONNECTION_TYPES = (
+    "bluetooth",
+    "cellular",
+    "ethernet",
+    "mixed",
+    "none",
+    "other",
+    "unknown",
+    "wifi",
+    "wimax",
+)
 TEXT_LENGTH = 64
 # The segment a client with saveData on is put in, by rule and outside the model; no learned
 # segment may take its key. Learned segments' identities count from 1, so 0 is never taken.
@@ -277,6 +290,19 @@ BATTERY_LEVEL = CapabilityField(
     rounding_by=2,
 )
 CHARGING = _flag("charging", _D, _HINT, None)
+# Free space for a model download (GiB): the origin's quota less its usage in a browser
+# (navigator.storage.estimate()), the volume's free space in a native app. A download
+# condition (rollout/engine/edge_models.py), so a hint: it changes with every download.
+STORAGE_FREE_GB = CapabilityField(
+    "storageFreeGb",
+    _D,
+    Kind.FLOAT,
+    _HINT,
+    None,
+    accepted=(0, 1e6),
+    rounding=Rounding.PLACES,
+    rounding_by=1,
+)
 COMPUTE_PRESSURE = CapabilityField(
     "computePressure", _D, Kind.ENUM, _HINT, None, choices=PRESSURE_STATES
 )
@@ -390,6 +416,12 @@ MEASUREMENTS: tuple[tuple[CapabilityField, CapabilityField], ...] = (
 # puts the client in the save-data segment), stored so segmentation can apply that rule.
 SAVE_DATA = _flag("saveData", _N, _HINT, "save_data", profiling_signal=True, population=True)
 ONLINE = _flag("online", _N, _HINT, None)
+# Download conditions (Wi-Fi, not metered): what the link is, not how fast it is.
+CONNECTION_TYPE = CapabilityField(
+    "connectionType", _N, Kind.ENUM, _HINT, None, choices=CONNECTION_TYPES
+)
+# Native apps only (Android's isActiveNetworkMetered, Apple's isExpensive/isConstrained).
+METERED = _flag("metered", _N, _HINT, None)
 OS = _text("os", "os", population=True)
 OS_VERSION = _text("osVersion", "os_version")
 BROWSER = _text("browser", "browser", population=True)
@@ -413,6 +445,7 @@ FIELDS: tuple[CapabilityField, ...] = (
     NPU,
     BATTERY_LEVEL,
     CHARGING,
+    STORAGE_FREE_GB,
     COMPUTE_PRESSURE,
     EFFECTIVE_TYPE,
     RTT_MS,
@@ -423,6 +456,8 @@ FIELDS: tuple[CapabilityField, ...] = (
     MEASURED_DOWNLINK_SAMPLES,
     SAVE_DATA,
     ONLINE,
+    CONNECTION_TYPE,
+    METERED,
     OS,
     OS_VERSION,
     BROWSER,

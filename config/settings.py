@@ -216,6 +216,7 @@ EDGEFLAGS_SNAPSHOT_CHECK_INTERVAL_S = env_float("EDGEFLAGS_SNAPSHOT_CHECK_INTERV
 # proxies from closing idle streams, the inactivity after which browsers close theirs, and how
 # often it checks for a version an announcement did not bring (an announcement wakes it at once).
 EDGEFLAGS_HOST = env.str("EDGEFLAGS_HOST", default="127.0.0.1")
+EDGEFLAGS_PORT = env.int("EDGEFLAGS_PORT", default=8000)  # the web process's (demo artifact URLs)
 EDGEFLAGS_STREAM_PORT = env.int("EDGEFLAGS_STREAM_PORT", default=8001)
 EDGEFLAGS_STREAM_URL = env.str(
     "EDGEFLAGS_STREAM_URL", default=f"http://{EDGEFLAGS_HOST}:{EDGEFLAGS_STREAM_PORT}"

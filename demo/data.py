@@ -10,6 +10,7 @@ from django.db import transaction
 
 from access.api_keys import api_key_create
 from capability_probe.models import ClientProfile
+from demo.edge_models import demo_models_load
 from demo.population import population_write
 from demo.rollouts import DEMO_ENVIRONMENT, demo_rollouts_load
 from ops.services import periodic_tasks_ensure
@@ -267,6 +268,7 @@ def _flags_and_keys() -> list[str]:
             created.append(f"flag {spec['key']}")
         elif demo_new:
             _configure_state(spec, demo)
+    created += demo_models_load([production, demo])
     if _key_file_missing(DEMO_KEY_FILE):
         _key_file_write(DEMO_KEY_FILE, demo, "demo page")
         created.append(f"client API key for the {DEMO_ENVIRONMENT} environment (the demo page's)")

@@ -32,6 +32,8 @@ OPERATED: dict[str, dict[str, tuple[str, ...]]] = {
         "flag": ("add", "change"),
         "flagstate": ("change",),
         "rung": ("add", "change", "delete"),
+        # Registered once, never edited (a new artifact is a new version); unused ones go.
+        "modelversion": ("add", "delete"),
         "targetingrule": ("add", "change", "delete"),
         "segment": ("add", "change"),
         "rolloutplan": ("add", "change"),

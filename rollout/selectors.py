@@ -33,6 +33,7 @@ from rollout.models import (
     Flag,
     FlagState,
     MetricBucket,
+    ModelVersion,
     RolloutPlan,
     Rung,
     SegmentRollout,
@@ -94,7 +95,26 @@ def segment_key_of(row: SegmentRollout) -> str:
 
 def flag_list() -> QuerySet[Flag]:
     """Every flag with its per-environment states (and their environments) prefetched."""
-    return Flag.objects.prefetch_related("states__environment", "states__rules").order_by("key")
+    return Flag.objects.prefetch_related(
+        "states__environment", "states__rules", "states__model_version"
+    ).order_by("key")
+
+
+def flag_get(*, key: str) -> Flag:
+    """The flag with `key`, or NotFound naming it."""
+    flag = Flag.objects.filter(key=key).first()
+    if flag is None:
+        raise NotFound("flag", f"no flag {key[:200]!r}")
+    return flag
+
+
+def model_versions_of(flag: Flag) -> QuerySet[ModelVersion]:
+    """The flag's model versions, newest first, with the environments serving each."""
+    return (
+        ModelVersion.objects.filter(flag=flag)
+        .select_related("flag")
+        .prefetch_related("serving_states__environment")
+    )
 
 
 def flag_ladder(state: FlagState, plan: RolloutPlan | None) -> list[dict[str, Any]]:
@@ -291,7 +311,7 @@ def flag_state_of(key: str, environment: Environment | None) -> FlagState | None
 def flag_state_get(*, flag: str, environment: str) -> FlagState:
     """The flag's state in the environment (by keys), or NotFound naming what is missing."""
     state = (
-        FlagState.objects.select_related("flag", "environment")
+        FlagState.objects.select_related("flag", "environment", "model_version")
         .filter(flag__key=flag, environment__key=environment)
         .first()
     )

@@ -97,6 +97,9 @@ def _rung_decision(
     if climbed is not None and climbed.estimated:
         # OFREP metadata holds primitives only: the names, comma-separated.
         metadata["estimated"] = ",".join(climbed.estimated)
+    model = None
+    if rung.model is not None and climbed is not None:
+        model = rung.model.served(climbed.held_version)
     unmet = climbed.unmet if climbed is not None else {}
     if unmet:
         metadata["unmetRequirements"] = "; ".join(
@@ -113,6 +116,7 @@ def _rung_decision(
         ui_state=rung.ui_state,
         unmet=unmet,
         offline=offline,
+        model=model,
     )
 
 

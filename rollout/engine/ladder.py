@@ -39,6 +39,7 @@ from capability_probe.vocabulary import (
 )
 from rollout.engine.constraints import Predicate, compile_constraint
 from rollout.engine.context import Context
+from rollout.engine.edge_models import HELD_VERSION, EdgeModel, compile_model
 from rollout.engine.hashing import normalized
 from rollout.engine.literals import parse_number_literal
 from rollout.engine.shapes import constraint_from_json
@@ -117,8 +118,11 @@ class Rung:
     key: str
     value: Any
     ui_state: Mapping[str, Any]
-    requirements: tuple[Requirement, ...]
+    requirements: tuple[Requirement, ...]  # the rung's own and its model's, all required
     runs_on: str  # device, cloud or none
+    model: EdgeModel | None = None  # on-device rungs: the model version it runs
+    # The model's download conditions, for a client that does not hold the version yet.
+    download: tuple[Requirement, ...] = ()
 
 
 TREATMENT = "treatment"
@@ -204,9 +208,24 @@ def compile_ladder(raw: Mapping[str, Any]) -> Ladder:
             for number, c in enumerate(item.get("requirements") or [])
         )
         runs_on = str(item.get("runsOn") or DEFAULT_RUNS_ON.get(key, "none"))
+        model: EdgeModel | None = None
+        download: tuple[Requirement, ...] = ()
+        if item.get("model"):
+            model, model_requirements, download = _compile_model(
+                item["model"], f"ladder.rungs[{index}].model"
+            )
+            # A model asking what the rung already asks is asked once.
+            asked = {r.explanation for r in requirements}
+            requirements += tuple(r for r in model_requirements if r.explanation not in asked)
         rungs.append(
             Rung(
-                key, item.get("value", key), dict(item.get("uiState") or {}), requirements, runs_on
+                key,
+                item.get("value", key),
+                dict(item.get("uiState") or {}),
+                requirements,
+                runs_on,
+                model,
+                download,
             )
         )
     keys = [r.key for r in rungs]
@@ -219,6 +238,21 @@ def compile_ladder(raw: Mapping[str, Any]) -> Ladder:
         rollout=_compile_rollout(raw.get("rollout"), keys, baseline),
         min_confidence=float(raw.get("minConfidence", DEFAULT_MIN_CONFIDENCE)),
     )
+
+
+def _compile_model(
+    raw: Mapping[str, Any], path: str
+) -> tuple[EdgeModel, tuple[Requirement, ...], tuple[Requirement, ...]]:
+    """A rung's model, its requirements to run and its conditions to download."""
+    run = tuple(
+        _requirement(c, f"{path}.requirements[{n}]")
+        for n, c in enumerate(raw.get("requirements") or [])
+    )
+    download = tuple(
+        _requirement(c, f"{path}.downloadRequirements[{n}]")
+        for n, c in enumerate(raw.get("downloadRequirements") or [])
+    )
+    return compile_model(raw), run, download
 
 
 def _compile_rollout(
@@ -272,6 +306,7 @@ class Climb:
     arm: str | None = None  # treatment/control when the segment's rollout is tracked
     stage: SegmentStage | None = None
     estimated: tuple[str, ...] = ()  # attributes read from estimates on the way down
+    held_version: Any = None  # the model version the client holds (served model rungs only)
 
 
 def rollout_arm(
@@ -334,11 +369,19 @@ def climb(
                     reasons.append(reason)
             elif not requirement.check(ctx):  # the common case, without a call more
                 reasons.append(requirement.explanation)
+        model = rung.model
+        if rung.download and model is not None and model.needs_download(ctx.raw(HELD_VERSION)):
+            reasons.extend(
+                f"download of {model.name} {model.version}: {r.explanation}"
+                for r in rung.download
+                if not r.check(ctx)
+            )
         if settled is not None and index < settled and not reasons:
             # Met by this probe, but not yet by enough of them in a row.
             reasons.append(f"settled on {ladder.rungs[settled].key}: upgrade not yet earned")
         if not reasons or index == len(ladder.rungs) - 1:
-            return Climb(rung, available, unmet, arm, stage, tuple(sorted(estimated)))
+            held = ctx.raw(HELD_VERSION) if rung.model is not None else None
+            return Climb(rung, available, unmet, arm, stage, tuple(sorted(estimated)), held)
         unmet[rung.key] = tuple(reasons)
     raise AssertionError("unreachable: the last rung is always served")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from rollout.engine.capability import CapabilityModel
 from rollout.engine.context import Context
+from rollout.engine.edge_models import ServedModel
 from rollout.engine.ladder import Ladder
 from rollout.engine.model import FlagDef
 
@@ -52,6 +53,8 @@ class Decision:
     # Edge features served a cloud rung: the decision the client falls back to the moment it
     # goes offline, without asking (edgeflags.js), so that it never waits on a dead link.
     offline: Decision | None = None
+    # An on-device rung's model version: what to run and how to fetch it (edge_models.py).
+    model: ServedModel | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """The rollout app's models, one module per concern (Django loads them from here)."""
 
 from rollout.models.audit import AuditEntry
+from rollout.models.edge_models import ModelVersion
 from rollout.models.flags import (
     FLAG_KEY_VALIDATOR,
     KIND_TYPES,
@@ -36,6 +37,7 @@ __all__ = [
     "Flag",
     "FlagState",
     "MetricBucket",
+    "ModelVersion",
     "PublishFailure",
     "QuarantinedBatch",
     "RolloutPlan",

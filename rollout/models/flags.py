@@ -282,6 +282,16 @@ class FlagState(models.Model):
         blank=True,
         help_text='Parent flags that must hold: [{"feature": "parent", "enabled": true}]',
     )
+    # The on-device model version every client of this environment is served (a rollout plan
+    # of another version overrides it for its treatment arm); changed through its service.
+    model_version = models.ForeignKey(
+        "rollout.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,  # a version being served cannot be deleted
+        related_name="serving_states",
+        help_text="The model version served on the flag's on-device rung in this environment.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -314,6 +324,8 @@ class FlagState(models.Model):
                     errors.append(f"dependencies[{i}].feature: required, a flag key")
                 elif self.flag_id and dependency["feature"] == self.flag.key:
                     errors.append(f"dependencies[{i}].feature: a flag cannot depend on itself")
+        if self.model_version is not None and self.model_version.flag_id != self.flag_id:
+            errors.append(f"model_version: {self.model_version} is a model of another flag")
         _raise_field_errors(errors)
 
 

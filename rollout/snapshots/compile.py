@@ -45,18 +45,23 @@ def _rule_document(rule: TargetingRule, flag_key: str) -> dict[str, Any]:
     }
 
 
+def _rung_document(rung: Rung, state: FlagState) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "key": rung.key,
+        "value": rung.key if rung.value is None else rung.value,
+        "uiState": rung.ui_state,
+        "requirements": rung.requirements,
+        "runsOn": rung.runs_on,
+    }
+    model = state.model_version
+    if model is not None and model.rung == rung.key and rung.runs_on == Rung.RunsOn.DEVICE:
+        raw["model"] = model.document()
+    return raw
+
+
 def _ladder_document(state: FlagState, rungs: list[Rung], keys: dict[int, str]) -> dict[str, Any]:
     return {
-        "rungs": [
-            {
-                "key": rung.key,
-                "value": rung.key if rung.value is None else rung.value,
-                "uiState": rung.ui_state,
-                "requirements": rung.requirements,
-                "runsOn": rung.runs_on,
-            }
-            for rung in rungs
-        ],
+        "rungs": [_rung_document(rung, state) for rung in rungs],
         "baseline": state.flag.baseline_rung or rungs[-1].key,
         "safe": state.flag.safe_rung or rungs[-1].key,
         "minConfidence": state.flag.estimate_confidence,
@@ -87,7 +92,7 @@ def compile_environment(environment: Environment) -> dict[str, Any]:
     """Build the snapshot document of `environment` from its current rows (version unset)."""
     states = (
         FlagState.objects.filter(environment=environment, flag__archived=False)
-        .select_related("flag", "rollout_plan")
+        .select_related("flag", "rollout_plan", "model_version")
         .prefetch_related(
             Prefetch(
                 "rollout_plan__segments",

@@ -218,7 +218,9 @@ def _volatile(value: object) -> object:
     in a stream URL) blanked."""
     if isinstance(value, dict):
         return {
-            key: "…" if key in ("decisionToken", "snapshotVersion") else _volatile(item)
+            key: "…"
+            if key in ("decisionToken", "snapshotVersion", "createdAt")
+            else _volatile(item)
             for key, item in value.items()
         }
     if isinstance(value, str) and "/stream/v1/flags?key=efc_" in value:
@@ -341,6 +343,13 @@ def test_examples__management_api__accepted_and_shaped_like_the_answers(demo, ad
         examples.REASON,
     )
     killed = post("/api/v1/rollouts/lead-summary/staging/kill", examples.REASON)
+    registered = post("/api/v1/flags/smart-compose/models", examples.MODEL_REGISTER)
+    served = admin_client.patch(
+        "/api/v1/flags/smart-compose/environments/staging",
+        examples.MODEL_SERVE,
+        content_type="application/json",
+    )
+    models = admin_client.get("/api/v1/flags/smart-compose/models")
 
     assert changed.status_code == 200, changed.content
     assert changed.json() == {**examples.FLAG_STATE, "enabled": False}
@@ -356,3 +365,8 @@ def test_examples__management_api__accepted_and_shaped_like_the_answers(demo, ad
     assert rolled_back.json()["state"] == examples.ROLLED_BACK["state"]
     assert (again.status_code, again.json()) == (409, examples.MANAGEMENT_ERRORS["409"])
     assert killed.status_code == 200, killed.content
+    assert registered.status_code == 201, registered.content
+    assert _volatile(registered.json()) == _volatile(examples.MODEL_REGISTERED)
+    assert served.json()["modelVersion"] == examples.MODEL_SERVE["modelVersion"]
+    current = next(m for m in models.json() if m["version"] == examples.MODEL["version"])
+    assert _volatile(current) == _volatile(examples.MODEL)

@@ -21,7 +21,8 @@ from knox.models import AuthToken
 from access.api_keys import api_key_create
 from capability_probe.models import ClientProfile
 from ops.models import TaskHeartbeat
-from rollout.models import ApiKey, FlagState, QuarantinedBatch
+from rollout.edge_models import model_version_register
+from rollout.models import ApiKey, FlagState, QuarantinedBatch, Rung
 from rollout.roles import RELEASE_MANAGER, VIEWER, roles_ensure
 from rollout.services import segment_create
 from segments.models import CapabilitySegment, SegmentationModel, SegmentationRun
@@ -94,6 +95,17 @@ def world(plan, publish) -> dict[str, object]:
     AuthToken.objects.create(user=person("api-user"))
     QuarantinedBatch.objects.create(
         source=QuarantinedBatch.Source.REDIS, entry=b"{\x00", error="not JSON", quarantined_at=now
+    )
+    flag = state.flag
+    Rung.objects.filter(flag=flag, key="edge").update(runs_on=Rung.RunsOn.DEVICE)
+    model_version_register(
+        flag=flag,
+        rung="edge",
+        name="tiny-reply",
+        version="1.0.0",
+        url="https://models.example.com/tiny-reply-1.onnx",
+        size_bytes=1024,
+        sha256="d" * 64,
     )
     missing = [
         model._meta.label for model in admin.site._registry if not model._default_manager.exists()

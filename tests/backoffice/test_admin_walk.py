@@ -179,6 +179,18 @@ API_CHANGES = [
     ("post", "/api/v1/rollouts/smart-compose/production/segments/edge-ready/rollback", {}),
     ("post", "/api/v1/rollouts/smart-compose/production/kill", {"reason": "x"}),
     ("post", "/api/v1/rollouts/smart-compose/production", {}),
+    (
+        "post",
+        "/api/v1/flags/smart-compose/models",
+        {
+            "name": "tiny-reply",
+            "version": "9.0.0",
+            "url": "https://models.example.com/9.onnx",
+            "sizeBytes": 1,
+            "sha256": "e" * 64,
+        },
+    ),
+    ("patch", "/api/v1/flags/smart-compose/environments/production", {"modelVersion": "1.0.0"}),
 ]
 
 

@@ -80,7 +80,16 @@ def test_table__roles__clustered_stored_hints_never_clustered() -> None:
     assert SAVE_DATA.role is Role.RUNTIME_HINT
     assert SAVE_DATA.column == "save_data"  # stored: segmentation applies the save-data rule
     assert SAVE_DATA.wire not in _wires(CLUSTERED)
-    assert {"batteryLevel", "charging", "computePressure", "online", "saveData"} == RUNTIME_HINTS
+    assert {
+        "batteryLevel",
+        "charging",
+        "computePressure",
+        "connectionType",
+        "metered",
+        "online",
+        "saveData",
+        "storageFreeGb",
+    } == RUNTIME_HINTS
 
 
 def test_table__inline_capability__the_profiling_signals_less_the_hints() -> None:
@@ -304,8 +313,11 @@ def test_engine_ladder__profiling_signals_and_hints__the_tables() -> None:
 
     assert ladder.CAPABILITY_FIELDS == PROFILING_SIGNALS
     assert set(PRESSURE_STATES) >= ladder.PRESSURE_TOO_HIGH
+    from rollout.engine.edge_models import DOWNLOAD_SIGNALS
+
     hints = {ladder._BATTERY, ladder._CHARGING, ladder._PRESSURE, ladder._ONLINE}
-    assert hints | {ladder._SAVE_DATA} == RUNTIME_HINTS
+    # The rest exist for model download conditions, which requirements read by name.
+    assert hints | {ladder._SAVE_DATA} | DOWNLOAD_SIGNALS == RUNTIME_HINTS
 
 
 def test_ladder_requirement_names__in_the_table() -> None:

@@ -26,8 +26,8 @@
  * The probe body (exactly what the server accepts; it rejects unknown fields):
  *   {probeId: <uuid v4>, clientId, identityHash?, consent,
  *    device:   {memoryGb, cores, webgpu, shaderF16, webnn, wasmSimd, wasmThreads,
- *               batteryLevel (0..1), charging, storageGb, computePressure},
- *    network:  {effectiveType, rttMs, downlinkMbps, saveData, online,
+ *               batteryLevel (0..1), charging, storageGb, storageFreeGb, computePressure},
+ *    network:  {effectiveType, rttMs, downlinkMbps, saveData, online, connectionType,
  *               measuredRttMs, measuredRttSamples, measuredDownlinkMbps, measuredDownlinkSamples},
  *    platform: {os, osVersion, browser, browserVersion, mobile, appVersion},
  *    benchmark: {ms, workload: "matmul-f32-64x64-v1"}}
@@ -41,7 +41,8 @@
  *   - wasmSimd / wasmThreads are feature tests, so always a boolean: wasmThreads is false
  *     in a page that is not cross-origin isolated (no SharedArrayBuffer: threads unusable).
  * storageGb is the origin's storage quota in GiB (navigator.storage.estimate().quota), not
- * free disk. osVersion comes from User-Agent Client Hints, or from the UA string only where
+ * free disk; storageFreeGb is the quota less the origin's usage (room for a model download).
+ * connectionType is navigator.connection.type (Chromium on Android and ChromeOS). osVersion comes from User-Agent Client Hints, or from the UA string only where
  * it is not frozen (Android, iOS): "Windows NT 10.0" and "Mac OS X 10_15_7" are left out.
  *
  * Sending. Resolves with the server's JSON ({segment, decisions, profile, ...}). When offline
@@ -77,6 +78,7 @@
   var RETRY_FIRST_MS = 2000;
   var RETRY_MAX_MS = 5 * 60 * 1000;
   var EFFECTIVE_TYPES = ["slow-2g", "2g", "3g", "4g"];
+  var CONNECTION_TYPES = ["bluetooth", "cellular", "ethernet", "mixed", "none", "other", "unknown", "wifi", "wimax"];
   var PRESSURE_STATES = ["nominal", "fair", "serious", "critical"];
   var TEXT_LIMIT = 64; // the server's limit for platform strings
   var SECTIONS = ["device", "network", "platform", "benchmark"];
@@ -162,6 +164,7 @@
       if (isNumber(c.rtt) && c.rtt >= 0) network.rttMs = c.rtt;
       if (isNumber(c.downlink) && c.downlink >= 0) network.downlinkMbps = c.downlink;
       if (typeof c.saveData === "boolean") network.saveData = c.saveData;
+      if (CONNECTION_TYPES.indexOf(c.type) >= 0) network.connectionType = c.type; // a download condition
     }
     if (typeof nav.onLine === "boolean") network.online = nav.onLine;
   }
@@ -203,6 +206,10 @@
     if (!s || typeof s.estimate !== "function") return;
     var r = await settle(TIMEOUT_MS.storage, function () { return s.estimate(); });
     if (r.value && isNumber(r.value.quota)) device.storageGb = Math.round((r.value.quota / 1073741824) * 10) / 10;
+    // Room left for a model download (a download condition), rounded down to 0.1 GiB.
+    if (r.value && isNumber(r.value.quota) && isNumber(r.value.usage)) {
+      device.storageFreeGb = Math.max(0, Math.floor(((r.value.quota - r.value.usage) / 1073741824) * 10) / 10);
+    }
   }
 
   // Compute pressure arrives as an observation, maybe never: wait at most 50 ms for the first.

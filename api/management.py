@@ -296,6 +296,12 @@ class RolloutPlanOutput(serializers.Serializer[RolloutPlan]):
     flag = serializers.CharField(source="flag_state.flag.key")
     environment = serializers.CharField(source="flag_state.environment.key")
     targetRung = serializers.CharField(source="target_rung")
+    targetModelVersion = serializers.CharField(
+        source="target_model.version",
+        allow_null=True,
+        default=None,
+        help_text="A model rollout: the version the treatment arm runs (null: a rung rollout).",
+    )
     stages = serializers.JSONField()
     guardrails = serializers.JSONField()
     alpha = serializers.FloatField()
@@ -326,6 +332,13 @@ class RolloutApi(ManagementApi):
     class InputSerializer(StrictInput):
         reason = serializers.CharField(max_length=2000, required=False, default="new rollout")
         targetRung = serializers.CharField(max_length=40, required=False, default="")
+        targetModelVersion = serializers.CharField(
+            max_length=40,
+            required=False,
+            default="",
+            help_text="Ramp this registered model version (treatment) against the one the "
+            "environment serves (control) on its rung, instead of a rung.",
+        )
         stages = serializers.JSONField(required=False)
         guardrails = serializers.JSONField(required=False)
         # Ranges are checked by the plan itself (rollout.guardrails.plan.PLAN_RANGES), for the
@@ -363,12 +376,18 @@ class RolloutApi(ManagementApi):
             )
             if key in data
         }
+        model = None
+        if data["targetModelVersion"]:
+            model = model_version_get(
+                flag=state.flag, version=data["targetModelVersion"], field="targetModelVersion"
+            )
         try:
             plan = rollout_plan_create(
                 state=state,
                 actor=Actor.of(request.user),
                 reason=data["reason"],
                 target_rung=data["targetRung"],
+                target_model=model,
                 stages=data.get("stages"),
                 guardrails=data.get("guardrails"),
                 included_segments=data.get("includedSegments"),
@@ -387,6 +406,7 @@ class RolloutApi(ManagementApi):
 
 _PLAN_INPUT_NAMES = {
     "target_rung": "targetRung",
+    "target_model": "targetModelVersion",
     "burn_in_clients": "burnInClients",
     "no_data_hours": "noDataHours",
     "included_segments": "includedSegments",

@@ -351,6 +351,7 @@ ROLLOUT: dict[str, Any] = {
     "flag": "smart-compose",
     "environment": "production",
     "targetRung": "edge",
+    "targetModelVersion": None,
     "stages": ROLLOUT_START["stages"],
     "guardrails": [
         {"metric": "failures", "tau": 0.0, "margin": 0.0, "relative": False},

@@ -289,10 +289,10 @@ class RolloutPlanForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(RolloutPlan)
 class RolloutPlanAdmin(AuditedAdmin):
     form = RolloutPlanForm
-    list_display = ["flag_state", "target_rung", "segment_states", "updated_at"]
+    list_display = ["flag_state", "target_rung", "target_model", "segment_states", "updated_at"]
     list_filter = ["flag_state__environment"]
     search_fields = ["flag_state__flag__key"]
-    list_select_related = ["flag_state__flag", "flag_state__environment"]
+    list_select_related = ["flag_state__flag", "flag_state__environment", "target_model"]
     inlines = [SegmentRolloutInline]
     actions = ["kill"]
 
@@ -314,6 +314,7 @@ class RolloutPlanAdmin(AuditedAdmin):
             actor=Actor.of(request.user),
             reason="created in the admin",
             target_rung=obj.target_rung,
+            target_model=obj.target_model,
             stages=obj.stages,
             guardrails=obj.guardrails,
             included_segments=plan_segment_keys(obj.included_segments),

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from console.context import page_context
-from rollout.models import Environment, FlagState, Rung, SegmentRollout
+from rollout.models import Environment, FlagState, RolloutPlan, Rung, SegmentRollout
 from rollout.rollouts import known_segments
 from rollout.selectors import environment_list, flag_states_overview, flag_tags
 
@@ -27,6 +27,7 @@ class Cell:
     state: str  # css class and words: ramping, held, rolled_back, …
     state_words: str
     verdict: str  # the latest guardrail verdict in words ("" when none)
+    model: str = ""  # the on-device model version(s) the segment runs: "tiny-reply 3.0.0 · 25 %"
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,14 @@ def _cell(segment: str, state: FlagState, rungs: list[Rung], row: SegmentRollout
     try:
         plan = state.rollout_plan
     except FlagState.rollout_plan.RelatedObjectDoesNotExist:
-        return Cell(segment, f"{rungs[0].key} · all", "no-plan", "generally available", "")
+        return Cell(
+            segment,
+            f"{rungs[0].key} · all",
+            "no-plan",
+            "generally available",
+            "",
+            _model_words(state, None, 0),
+        )
     baseline = state.flag.baseline_rung or rungs[-1].key
     target = plan.target_rung or rungs[0].key
     if row is None:
@@ -74,8 +82,29 @@ def _cell(segment: str, state: FlagState, rungs: list[Rung], row: SegmentRollout
         words = f"held: {row.get_hold_reason_display()}"
     if row.state in ("ramping", "paused", "held"):
         words += f", stage {row.stage + 1} of {len(plan.stages)}"
+    if plan.target_model is not None:
+        # A model rollout: every rung stays available; the share runs the new version.
+        return Cell(
+            segment,
+            f"{rungs[0].key} · all",
+            row.state,
+            words,
+            _verdict(row),
+            _model_words(state, plan, percentage),
+        )
     text = f"{target} · {percentage} %" if percentage else baseline
-    return Cell(segment, text, row.state, words, _verdict(row))
+    return Cell(segment, text, row.state, words, _verdict(row), _model_words(state, None, 0))
+
+
+def _model_words(state: FlagState, plan: RolloutPlan | None, percentage: int) -> str:
+    """The model version(s) a segment runs on the on-device rung, in words."""
+    current = state.model_version
+    new = plan.target_model if plan is not None else None
+    if new is None or percentage <= 0:
+        return str(current) if current is not None else ""
+    if percentage >= 100 or current is None:
+        return f"{new}" if percentage >= 100 else f"{new} · {percentage} %"
+    return f"{new} · {percentage} %, {current.version} for the rest"
 
 
 def overview_rows(

@@ -90,9 +90,9 @@ def model_version_serve(
     return state
 
 
-def model_version_get(*, flag: Flag, version: str) -> ModelVersion:
-    """The flag's model version `version` (DomainError naming the field when there is none)."""
+def model_version_get(*, flag: Flag, version: str, field: str = "modelVersion") -> ModelVersion:
+    """The flag's model version `version` (NotFound naming `field` when there is none)."""
     row = ModelVersion.objects.filter(flag=flag, version=version).first()
     if row is None:
-        raise NotFound("modelVersion", f"{flag.key} has no model version {version[:40]!r}")
+        raise NotFound(field, f"{flag.key} has no model version {version[:40]!r}")
     return row

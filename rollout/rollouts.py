@@ -18,6 +18,7 @@ from capability_probe.models import ClientProfile
 from ops.errors import Conflict, DomainError, NotFound
 from ops.json_input import text_problem
 from rollout.audit import Actor, audit_record
+from rollout.edge_models import model_version_serve
 from rollout.engine.capability import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
 from rollout.guardrails import states
 from rollout.guardrails.plan import (
@@ -27,7 +28,7 @@ from rollout.guardrails.plan import (
     default_stages_json,
 )
 from rollout.guardrails.states import TransitionInvalid
-from rollout.models import FlagState, RolloutPlan, SegmentRollout
+from rollout.models import FlagState, ModelVersion, RolloutPlan, SegmentRollout
 from rollout.roles import role_require
 from rollout.selectors import (
     plan_segment_keys,
@@ -198,18 +199,26 @@ def rollout_plan_create(
     excluded_segments: list[str] | None = None,
     start: bool = True,
     now: datetime | None = None,
+    target_model: ModelVersion | None = None,
     **settings: Any,
 ) -> RolloutPlan:
     """A plan for an edge feature in one environment; with `start`, every covered segment
-    begins its first stage at once (otherwise they wait, pending)."""
+    begins its first stage at once (otherwise they wait, pending). With `target_model`, the
+    plan ramps that model version on its rung instead of a rung.
+
+    A plan whose every segment has completed is replaced (its rung is generally available,
+    and a completed model version becomes the one the environment serves); any other plan
+    stands in the way (RolloutConflict)."""
     role_require(actor, "add", "rollout.rolloutplan")
     if not _ladder_keys(state):
         raise RolloutError("flag", f"{state.flag.key} has no ladder: only edge features ramp")
-    if RolloutPlan.objects.filter(flag_state=state).exists():
-        raise RolloutConflict("flag", f"{state} already has a rollout plan")
+    existing = RolloutPlan.objects.filter(flag_state=state).select_related("target_model").first()
+    if existing is not None:
+        _retire_completed(existing, actor, reason, now)
     plan = RolloutPlan(
         flag_state=state,
-        target_rung=target_rung,
+        target_model=target_model,
+        target_rung=target_rung or (target_model.rung if target_model is not None else ""),
         stages=stages if stages is not None else default_stages_json(),
         guardrails=guardrails if guardrails is not None else default_guardrails_json(),
         included_segments=plan_segments_from_keys(
@@ -227,6 +236,7 @@ def rollout_plan_create(
         flag=state.flag.key,
         after={
             "targetRung": plan.target_rung or _ladder_keys(state)[0],
+            "targetModelVersion": target_model.version if target_model is not None else None,
             "stages": plan.stages,
             "guardrails": plan.guardrails,
             "alpha": plan.alpha,
@@ -242,6 +252,36 @@ def rollout_plan_create(
                 row=row, action=states.ADVANCE, actor=actor, reason="rollout started", now=now
             )
     return plan
+
+
+def _retire_completed(plan: RolloutPlan, actor: Actor, reason: str, now: datetime | None) -> None:
+    """Make way for a new plan: only a plan complete in every segment may go."""
+    unfinished = plan.segments.exclude(state=states.COMPLETE).count()
+    if unfinished or not plan.segments.exists():
+        raise RolloutConflict(
+            "flag",
+            f"{plan.flag_state} already has a rollout plan ({unfinished} segment(s) not "
+            "complete): finish it, or roll it back and delete it, first",
+        )
+    state = plan.flag_state
+    if plan.target_model is not None:
+        # Complete everywhere: the version is the environment's from now on.
+        model_version_serve(
+            state=state, version=plan.target_model, actor=actor, reason=reason or "rollout done"
+        )
+    audit_record(
+        actor=actor,
+        action="rollout.retire",
+        environment=state.environment.key,
+        flag=state.flag.key,
+        before={
+            "targetRung": plan.target_rung,
+            "targetModelVersion": plan.target_model.version if plan.target_model else None,
+        },
+        reason=reason or "complete plan replaced",
+        at=now,
+    )
+    plan.delete()
 
 
 def rollout_segments_sync(*, plan: RolloutPlan | None = None) -> list[SegmentRollout]:

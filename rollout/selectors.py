@@ -285,7 +285,7 @@ def flag_states_overview(environment: Environment) -> QuerySet[FlagState]:
     """The environment's live flags with their rungs and rollout rows (three queries)."""
     return (
         FlagState.objects.filter(environment=environment, flag__archived=False)
-        .select_related("flag", "rollout_plan")
+        .select_related("flag", "rollout_plan__target_model", "model_version")
         .prefetch_related(
             Prefetch("flag__rungs", queryset=Rung.objects.order_by("order", "pk")),
             Prefetch("rollout_plan__segments", queryset=SegmentRollout.objects.all()),

@@ -12,7 +12,7 @@ from capability_probe.vocabulary import SAVE_DATA, SAVE_DATA_SEGMENT
 from rollout.engine.capability import assign_completed, assign_segment
 from rollout.engine.context import Context, StickinessMissing
 from rollout.engine.estimates import Estimate, effective_network
-from rollout.engine.ladder import Climb, Ladder, Rung, climb, is_profiled
+from rollout.engine.ladder import Climb, Ladder, Rung, climb, is_profiled, with_model_arm
 from rollout.engine.model import DISABLED_VARIANT
 from rollout.engine.settling import SETTLED_RUNGS, next_settled, settled_index
 from rollout.engine.types import (
@@ -131,6 +131,8 @@ def _decide_ladder(flag: Flag, ladder: Ladder, ctx: Context) -> Decision:
             return _rung_decision(flag, ladder.rungs[ladder.safe], DEFAULT, segment)
         settled = settled_index(ladder, settled_states_of(ctx).get(flag.key))
         climbed = climb(ladder, ctx, segment, in_rollout, flag.key, settled)
+        if ladder.rollout is not None and ladder.rollout.model_rung is not None:
+            climbed = with_model_arm(ladder, climbed, ctx)
         offline = None
         if climbed.rung.runs_on == "cloud":
             # Offline, the rungs above stay out of reach: go on below the one served.

@@ -142,8 +142,11 @@ class SegmentStage:
 class Rollout:
     """A progressive rollout of a ladder's target rung, segment by segment."""
 
-    target: int  # index of the best rung the treatment arm may get
+    target: int  # index of the best rung the treatment arm may get (a model's: its rung)
     segments: Mapping[str, SegmentStage]  # segments not listed: control, untracked
+    # A model rollout: the target rung running the version being ramped. Every rung stays
+    # available; the arm chooses the version (rollout/engine/edge_models.py).
+    model_rung: Rung | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,36 +201,37 @@ def _requirement(raw: Mapping[str, Any], path: str) -> Requirement:
     )
 
 
+def _compile_rung(item: Mapping[str, Any], path: str, model_raw: Any = None) -> Rung:
+    """A rung from its document form, running `model_raw` (default: the rung's own model)."""
+    key = str(item["key"])
+    requirements = tuple(
+        _requirement(c, f"{path}.requirements[{number}]")
+        for number, c in enumerate(item.get("requirements") or [])
+    )
+    runs_on = str(item.get("runsOn") or DEFAULT_RUNS_ON.get(key, "none"))
+    model_raw = item.get("model") if model_raw is None else model_raw
+    model: EdgeModel | None = None
+    download: tuple[Requirement, ...] = ()
+    if model_raw:
+        model, model_requirements, download = _compile_model(model_raw, f"{path}.model")
+        # A model asking what the rung already asks is asked once.
+        asked = {r.explanation for r in requirements}
+        requirements += tuple(r for r in model_requirements if r.explanation not in asked)
+    return Rung(
+        key,
+        item.get("value", key),
+        dict(item.get("uiState") or {}),
+        requirements,
+        runs_on,
+        model,
+        download,
+    )
+
+
 def compile_ladder(raw: Mapping[str, Any]) -> Ladder:
     """A ladder from its document form; raises InvalidDefinition for a bad requirement."""
-    rungs = []
-    for index, item in enumerate(raw.get("rungs") or []):
-        key = str(item["key"])
-        requirements = tuple(
-            _requirement(c, f"ladder.rungs[{index}].requirements[{number}]")
-            for number, c in enumerate(item.get("requirements") or [])
-        )
-        runs_on = str(item.get("runsOn") or DEFAULT_RUNS_ON.get(key, "none"))
-        model: EdgeModel | None = None
-        download: tuple[Requirement, ...] = ()
-        if item.get("model"):
-            model, model_requirements, download = _compile_model(
-                item["model"], f"ladder.rungs[{index}].model"
-            )
-            # A model asking what the rung already asks is asked once.
-            asked = {r.explanation for r in requirements}
-            requirements += tuple(r for r in model_requirements if r.explanation not in asked)
-        rungs.append(
-            Rung(
-                key,
-                item.get("value", key),
-                dict(item.get("uiState") or {}),
-                requirements,
-                runs_on,
-                model,
-                download,
-            )
-        )
+    items = list(raw.get("rungs") or [])
+    rungs = [_compile_rung(item, f"ladder.rungs[{index}]") for index, item in enumerate(items)]
     keys = [r.key for r in rungs]
     baseline = keys.index(raw["baseline"]) if raw.get("baseline") in keys else len(rungs) - 1
     safe = keys.index(raw["safe"]) if raw.get("safe") in keys else len(rungs) - 1
@@ -235,7 +239,7 @@ def compile_ladder(raw: Mapping[str, Any]) -> Ladder:
         rungs=tuple(rungs),
         baseline=baseline,
         safe=safe,
-        rollout=_compile_rollout(raw.get("rollout"), keys, baseline),
+        rollout=_compile_rollout(raw.get("rollout"), items, keys, baseline),
         min_confidence=float(raw.get("minConfidence", DEFAULT_MIN_CONFIDENCE)),
     )
 
@@ -256,7 +260,7 @@ def _compile_model(
 
 
 def _compile_rollout(
-    raw: Mapping[str, Any] | None, keys: list[str], baseline: int
+    raw: Mapping[str, Any] | None, items: list[Any], keys: list[str], baseline: int
 ) -> Rollout | None:
     if raw is None:
         return None
@@ -269,6 +273,12 @@ def _compile_rollout(
         )
         for key, item in (raw.get("segments") or {}).items()
     }
+    model_rung = None
+    if raw.get("model"):
+        # A model rollout: the target rung running the new version (the rung's own
+        # requirements and the version's), for the treatment arm.
+        model_rung = _compile_rung(items[target], "ladder.rollout", raw["model"])
+        return Rollout(target=target, segments=segments, model_rung=model_rung)
     return Rollout(target=min(target, baseline), segments=segments)
 
 
@@ -346,8 +356,9 @@ def climb(
     available = in_rollout
     if in_rollout and ladder.rollout is not None:
         arm, stage = rollout_arm(ladder.rollout, flag_key, ctx, segment)
-        available = arm == TREATMENT
-        start = ladder.rollout.target if available else ladder.baseline
+        if ladder.rollout.model_rung is None:  # a model rollout leaves every rung available
+            available = arm == TREATMENT
+            start = ladder.rollout.target if available else ladder.baseline
         if stage is None:
             arm = None  # a segment outside the plan is not measured
     if from_index is not None:
@@ -384,6 +395,34 @@ def climb(
             return Climb(rung, available, unmet, arm, stage, tuple(sorted(estimated)), held)
         unmet[rung.key] = tuple(reasons)
     raise AssertionError("unreachable: the last rung is always served")
+
+
+def with_model_arm(ladder: Ladder, climbed: Climb, ctx: Context) -> Climb:
+    """Under a model rollout, the version the client runs: a treatment client on the target
+    rung gets the new version, a control client keeps the current one. Only clients on that
+    rung who could run either are measured (`arm`); the others keep the current version
+    unmeasured, in both arms alike, so that the arms compare like with like."""
+    rollout = ladder.rollout
+    if rollout is None or rollout.model_rung is None or climbed.arm is None:
+        return climbed
+    new = rollout.model_rung
+    if climbed.rung is not ladder.rungs[rollout.target] or not _can_run(new, ladder, ctx):
+        return dataclasses.replace(climbed, arm=None)
+    if climbed.arm == TREATMENT:
+        return dataclasses.replace(climbed, rung=new)
+    return climbed
+
+
+def _can_run(rung: Rung, ladder: Ladder, ctx: Context) -> bool:
+    """Whether the client meets the rung's requirements (and, if it does not hold the
+    rung's model version, its download conditions)."""
+    for requirement in rung.requirements:
+        if requirement.unmet_reason(ctx, ladder.min_confidence, set()) is not None:
+            return False
+    model = rung.model
+    if model is not None and rung.download and model.needs_download(ctx.raw(HELD_VERSION)):
+        return all(r.check(ctx) for r in rung.download)
+    return True
 
 
 def _hint_reason(runs_on: str, ctx: Context, removed_also: frozenset[str] = frozenset()) -> str:

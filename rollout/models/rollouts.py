@@ -48,6 +48,17 @@ class RolloutPlan(models.Model):
         validators=[TEXT_INPUT],
         help_text="The rung being rolled out (default: the best rung).",
     )
+    # A model rollout: the treatment arm gets this version on its rung, the control arm the
+    # version the environment serves (rung availability is left as it is). None: the plan
+    # ramps the target rung itself.
+    target_model = models.ForeignKey(
+        "rollout.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rollout_plans",
+        help_text="Ramp this on-device model version instead of a rung.",
+    )
     stages = StrictJSONField(
         default=default_stages_json,
         help_text='[{"percentage": 1, "minDwellHours": 2, "minTreatmentClients": 30, '
@@ -128,6 +139,21 @@ class RolloutPlan(models.Model):
                 errors.setdefault("target_rung", []).append(
                     f"target_rung: the flag has no rung {self.target_rung!r} ({', '.join(keys)})"
                 )
+            model = self.target_model
+            if model is not None:
+                if model.flag_id != self.flag_state.flag_id:
+                    errors.setdefault("target_model", []).append(
+                        f"target_model: {model} is a model of another flag"
+                    )
+                elif model.pk == self.flag_state.model_version_id:
+                    errors.setdefault("target_model", []).append(
+                        f"target_model: {model} is already served in "
+                        f"{self.flag_state.environment.key}"
+                    )
+                if self.target_rung and self.target_rung != model.rung:
+                    errors.setdefault("target_rung", []).append(
+                        f"target_rung: {model} runs on {model.rung!r}, not {self.target_rung!r}"
+                    )
         if errors:
             raise ValidationError(errors)
 

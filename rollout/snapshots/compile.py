@@ -76,23 +76,27 @@ def _rollout_document(state: FlagState, rungs: list[Rung], keys: dict[int, str])
         plan: RolloutPlan = state.rollout_plan
     except RolloutPlan.DoesNotExist:
         return {}
-    return {
-        "rollout": {
-            "target": plan.target_rung or rungs[0].key,
-            "segments": {
-                keys[row.segment_identity]: row.snapshot_entry()
-                for row in plan.segments.all()
-                if row.segment_identity in keys
-            },
-        }
+    rollout: dict[str, Any] = {
+        "target": plan.target_rung or rungs[0].key,
+        "segments": {
+            keys[row.segment_identity]: row.snapshot_entry()
+            for row in plan.segments.all()
+            if row.segment_identity in keys
+        },
     }
+    model = plan.target_model
+    if model is not None:
+        # A model rollout: the treatment arm runs this version on its rung.
+        rollout["target"] = model.rung
+        rollout["model"] = model.document()
+    return {"rollout": rollout}
 
 
 def compile_environment(environment: Environment) -> dict[str, Any]:
     """Build the snapshot document of `environment` from its current rows (version unset)."""
     states = (
         FlagState.objects.filter(environment=environment, flag__archived=False)
-        .select_related("flag", "rollout_plan", "model_version")
+        .select_related("flag", "rollout_plan__target_model", "model_version")
         .prefetch_related(
             Prefetch(
                 "rollout_plan__segments",

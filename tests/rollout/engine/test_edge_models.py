@@ -165,3 +165,114 @@ def test_delta__given_exactly_when_the_held_version_is_its_from(held: Any) -> No
 
     assert (update == "delta") == (held == "2.0.0")
     assert (update == "none") == (held == "3.0.0")
+
+
+# --- a model version rolled out segment by segment ---------------------------------------------
+
+V2 = {
+    "name": "tiny-reply",
+    "version": "2.0.0",
+    "url": "https://models.example.com/v2.onnx",
+    "sizeBytes": 40_000_000,
+    "sha256": V2_SHA,
+    "format": "onnx",
+}
+SEGMENT_CONTEXT = {**CAPABLE, "segment": "mid"}
+
+
+def _model_rollout(percentage: int, state: str = "ramping") -> Any:
+    edge = {
+        "key": "edge",
+        "runsOn": "device",
+        "requirements": [{"contextName": "webgpu", "operator": "IN", "values": ["true"]}],
+        "model": V2,
+    }
+    return snapshot_from_document(
+        {
+            "flags": [
+                {
+                    "key": "smart-compose",
+                    "kind": "string",
+                    "enabled": True,
+                    "ladder": {
+                        "rungs": [edge, {"key": "cloud", "runsOn": "cloud"}, {"key": "lite"}],
+                        "baseline": "lite",
+                        "safe": "lite",
+                        "rollout": {
+                            "target": "edge",
+                            "model": V3,
+                            "segments": {
+                                "mid": {"state": state, "stage": 1, "percentage": percentage}
+                            },
+                        },
+                    },
+                }
+            ]
+        }
+    )
+
+
+def _in_segment(snapshot: Any, user: str, **context: Any) -> Any:
+    # `segment` is the server's: set here through the engine's own context (no model).
+    from rollout.engine.context import Context
+    from rollout.engine.evaluate import _decision
+
+    flag = snapshot.flags["smart-compose"]
+    return _decision(flag, Context({"targetingKey": user, **SEGMENT_CONTEXT, **context}))
+
+
+def test_model_rollout__treatment_runs_the_new_version_control_the_current() -> None:
+    snapshot = _model_rollout(50)
+    from rollout.engine.hashing import normalized
+
+    users = [f"user-{n}" for n in range(400)]
+    decisions = {user: _in_segment(snapshot, user) for user in users}
+
+    for user, decision in decisions.items():
+        treated = normalized(user, "smart-compose") <= 50
+        assert decision.variant == "edge"  # the rung is not what is ramped
+        assert decision.metadata["arm"] == ("treatment" if treated else "control")
+        assert decision.model.nested["version"] == ("3.0.0" if treated else "2.0.0")
+    assert 150 < sum(d.metadata["arm"] == "treatment" for d in decisions.values()) < 250
+
+
+def test_model_rollout__rolled_back_segment__every_client_on_the_current_version() -> None:
+    snapshot = _model_rollout(0, state="rolled_back")
+
+    versions = {_in_segment(snapshot, f"u{n}").model.nested["version"] for n in range(200)}
+
+    assert versions == {"2.0.0"}
+
+
+def test_model_rollout__complete__every_client_on_the_new_version() -> None:
+    snapshot = _model_rollout(100, state="complete")
+
+    versions = {_in_segment(snapshot, f"u{n}").model.nested["version"] for n in range(200)}
+
+    assert versions == {"3.0.0"}
+
+
+def test_model_rollout__new_version_out_of_reach__current_version_unmeasured_in_both_arms() -> None:
+    snapshot = _model_rollout(50)
+
+    # v3 needs 6 GB (v2 nothing more than the rung): these clients keep v2, and neither arm
+    # counts them, so that the arms compare devices that could run either.
+    decisions = [_in_segment(snapshot, f"u{n}", memoryGb=4) for n in range(100)]
+
+    assert {d.model.nested["version"] for d in decisions} == {"2.0.0"}
+    assert all("arm" not in d.metadata for d in decisions)
+
+
+def test_model_rollout__client_below_the_models_rung__unmeasured() -> None:
+    decision = _in_segment(_model_rollout(50), "u1", webgpu=False)
+
+    assert decision.variant == "cloud"
+    assert "arm" not in decision.metadata
+    assert decision.model is None
+
+
+def test_model_rollout__segment_outside_the_plan__current_version_unmeasured() -> None:
+    decision = _in_segment(_model_rollout(100, state="complete"), "u1", segment="other")
+
+    assert decision.model.nested["version"] == "2.0.0"
+    assert "arm" not in decision.metadata

@@ -1,17 +1,22 @@
-"""Decision tokens: the server's word for the segment and arm it served a client.
+"""Decision tokens: the server's word for what it served a client.
 
-Every decision of a flag under a rollout plan carries `metadata.decisionToken`; an event
-about that flag must echo it, and the fold counts the event in the token's segment and arm,
-never in one the client claims. A token is
+Every decision of an edge feature for a client in a capability segment carries
+`metadata.decisionToken` (plain flags under a rollout plan too); an event about that flag must
+echo it, and the fold counts the event in the token's segment, arm, rung and model version,
+never in ones the client claims. A token is
 
-    2.<issued, hex epoch s>.<arm t|c><signed 1|0>.<segment identity, decimal>.<MAC>
+    3.<issued, hex epoch s>.<arm t|c|n><signed 1|0>.<segment identity>.<rung>.<model>.<MAC>
 
-where MAC is HMAC-SHA256 (truncated to 96 bits, base64url) under
+where arm `n` is a decision outside any rollout arm, `rung` the rung served (empty for a plain
+flag) and `model` the on-device model version served (empty for none; it may hold dots, the
+MAC never does). MAC is HMAC-SHA256 (truncated to 96 bits, base64url) under
 EDGEFLAGS_DECISION_TOKEN_SECRET of the environment id, the flag key, the targeting key, the
-segment, the arm, the signed-identity bit and the issue time. The environment, flag and
-client are bound by the MAC without being written in the token (the verifier has them), so
-the token stays short and names no client. The segment is its stable identity, not its key:
-a token issued before a rename still counts in the same segment after it.
+segment, the arm, the signed-identity bit, the issue time, the rung and the model version.
+The environment, flag and client are bound by the MAC without being written in the token (the
+verifier has them), so the token stays short and names no client. The segment is its stable
+identity, not its key: a token issued before a rename still counts in the same segment after
+it. Tokens of the previous format (2.<issued>.<bits>.<segment>.<MAC>) are still verified
+until they expire.
 
 The issue time is rounded down to a 24th of the lifetime (an hour by default): every
 evaluation of one client within that step answers the same bytes, so ETag / If-None-Match
@@ -29,12 +34,13 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-VERSION = "2"
+VERSION = "3"
+PREVIOUS_VERSION = "2"  # verified until its tokens expire
 MAC_BYTES = 12
-MAX_TOKEN = 120
+MAX_TOKEN = 160
 MAX_SEGMENT_DIGITS = 10  # a PositiveIntegerField's range
-TREATMENT, CONTROL = "treatment", "control"
-_ARM_CODES = {TREATMENT: "t", CONTROL: "c"}
+TREATMENT, CONTROL, NO_ARM = "treatment", "control", "none"
+_ARM_CODES = {TREATMENT: "t", CONTROL: "c", NO_ARM: "n"}
 _ARMS = {code: arm for arm, code in _ARM_CODES.items()}
 # Tokens issued this far ahead of the verifier's clock (another process' clock) still pass.
 CLOCK_SKEW_S = 300
@@ -49,9 +55,11 @@ class Served:
     """What a valid token says the server served."""
 
     segment: int  # the segment's identity
-    arm: str
+    arm: str  # treatment, control, or none (outside any rollout arm)
     signed: bool
     issued: int
+    rung: str = ""  # the rung served ("" for a plain flag, and for tokens of version 2)
+    model: str = ""  # the on-device model version served ("" for none)
 
 
 def _field(value: str) -> bytes:
@@ -77,24 +85,39 @@ _BLOCK = 64  # SHA-256's block size
 _keyed: dict[bytes, _Keyed] = {}
 
 
-def _prefix(secret: bytes, environment_id: int, targeting_key: str) -> tuple[Any, Any]:
+def _prefix(
+    secret: bytes, environment_id: int, targeting_key: str, version: str = VERSION
+) -> tuple[Any, Any]:
     """The HMAC state after the request's part of the message, and the outer state."""
     keyed = _keyed.get(secret)
     if keyed is None:
         keyed = _keyed[secret] = _Keyed(secret)
     inner = keyed.inner.copy()
-    inner.update(b"edgeflags-decision/" + VERSION.encode() + b"|%d|" % environment_id)
+    inner.update(b"edgeflags-decision/" + version.encode() + b"|%d|" % environment_id)
     inner.update(_field(targeting_key))
     return inner, keyed.outer
 
 
-def _suffix(flag_key: str, segment: str, bits: str) -> bytes:
-    return b"|" + _field(flag_key) + b"|" + _field(segment) + b"|" + bits.encode()
+def _suffix(
+    flag_key: str, segment: str, bits: str, served: tuple[str, str] | None = ("", "")
+) -> bytes:
+    """The decision's part of the message; `served` (rung, model version) is None for a
+    token of the previous version, which had neither."""
+    suffix = b"|" + _field(flag_key) + b"|" + _field(segment) + b"|" + bits.encode()
+    if served is not None:
+        suffix += b"|" + _field(served[0]) + b"|" + _field(served[1])
+    return suffix
 
 
-def _mac(prefix: tuple[Any, Any], flag_key: str, segment: str, bits: str) -> str:
+def _mac(
+    prefix: tuple[Any, Any],
+    flag_key: str,
+    segment: str,
+    bits: str,
+    served: tuple[str, str] | None,
+) -> str:
     inner = prefix[0].copy()
-    inner.update(_suffix(flag_key, segment, bits))
+    inner.update(_suffix(flag_key, segment, bits, served))
     outer = prefix[1].copy()
     outer.update(inner.digest())
     return base64.urlsafe_b64encode(outer.digest()[:MAC_BYTES]).decode()
@@ -134,10 +157,10 @@ class TokenIssuer:
         """Whether the request proved its identity (a valid identityHash)."""
         return self._signed == "1"
 
-    def issue(self, flag_key: str, segment: int, arm: str) -> str:
+    def issue(self, flag_key: str, segment: int, arm: str, rung: str = "", model: str = "") -> str:
         """The token of a decision of `flag_key` that put the client in (`segment`, the
-        segment's identity, `arm`)."""
-        key = (flag_key, str(segment), arm, self._issued, self._signed)
+        segment's identity, `arm`) and served it `rung` running `model`."""
+        key = (flag_key, str(segment), arm, self._issued, self._signed, rung, model)
         parts = _parts.get(key)
         if parts is None:
             parts = _token_parts(*key)
@@ -152,32 +175,36 @@ class TokenIssuer:
         return head + base64.urlsafe_b64encode(outer.digest()[:MAC_BYTES]).decode()
 
 
-# (flag, segment, arm, issued, signed) -> (the token up to its MAC, the message's flag part):
-# the same few combinations recur in every request of an hour.
-_parts: dict[tuple[str, str, str, str, str], tuple[str, bytes]] = {}
+# (flag, segment, arm, issued, signed, rung, model) -> (the token up to its MAC, the message's
+# decision part): the same few combinations recur in every request of an hour.
+_parts: dict[tuple[str, str, str, str, str, str, str], tuple[str, bytes]] = {}
 MAX_PARTS = 4096
 
 
 def _token_parts(
-    flag_key: str, segment: str, arm: str, issued: str, signed: str
+    flag_key: str, segment: str, arm: str, issued: str, signed: str, rung: str, model: str
 ) -> tuple[str, bytes]:
     bits = f"{issued}.{_ARM_CODES[arm]}{signed}"
-    parts = (f"{VERSION}.{bits}.{segment}.", _suffix(flag_key, segment, bits))
+    parts = (
+        f"{VERSION}.{bits}.{segment}.{rung}.{model}.",
+        _suffix(flag_key, segment, bits, (rung, model)),
+    )
     if len(_parts) >= MAX_PARTS:
         _parts.clear()  # an hour's combinations are few; older hours' are not needed
-    _parts[(flag_key, segment, arm, issued, signed)] = parts
+    _parts[(flag_key, segment, arm, issued, signed, rung, model)] = parts
     return parts
 
 
 class TokenVerifier:
     """Checks the tokens echoed in one client's event batch."""
 
-    __slots__ = ("_lifetime_s", "_now", "_prefix", "_seen")
+    __slots__ = ("_lifetime_s", "_now", "_prefix", "_previous", "_seen")
 
     def __init__(
         self, *, secret: bytes, environment_id: int, targeting_key: str, now: float, lifetime_s: int
     ):
         self._prefix = _prefix(secret, environment_id, targeting_key)
+        self._previous = _prefix(secret, environment_id, targeting_key, PREVIOUS_VERSION)
         self._now = now
         self._lifetime_s = lifetime_s
         # A batch echoes the same few tokens many times: each is checked once.
@@ -191,9 +218,16 @@ class TokenVerifier:
         version, _, rest = token.partition(".")
         issued_text, _, rest = rest.partition(".")
         bits, _, rest = rest.partition(".")
-        segment, _, mac = rest.rpartition(".")
+        rest, _, mac = rest.rpartition(".")
+        served: tuple[str, str] | None = None
+        if version == VERSION:
+            segment, _, rest = rest.partition(".")
+            rung, _, model = rest.partition(".")
+            served = (rung, model)
+        else:
+            segment = rest
         if (
-            version != VERSION
+            version not in (VERSION, PREVIOUS_VERSION)
             or not (0 < len(segment) <= MAX_SEGMENT_DIGITS and segment.isascii())
             or not segment.isdigit()
             or len(bits) != 2
@@ -205,7 +239,8 @@ class TokenVerifier:
         except ValueError:
             raise TokenInvalid("not a decision token of this server") from None
         arm = _ARMS[bits[0]]
-        expected = _mac(self._prefix, flag_key, segment, f"{issued_text}.{bits}")
+        prefix = self._prefix if served is not None else self._previous
+        expected = _mac(prefix, flag_key, segment, f"{issued_text}.{bits}", served)
         if not hmac.compare_digest(expected.encode(), mac.encode("utf-8", "replace")):
             raise TokenInvalid(
                 "does not match: not issued by this server for this flag, client and environment"
@@ -218,9 +253,10 @@ class TokenVerifier:
             raise TokenInvalid(
                 f"expired (decision tokens live {self._lifetime_s} s): evaluate again"
             )
-        served = Served(int(segment), arm, bits[1] == "1", issued)
-        self._seen[(token, flag_key)] = served
-        return served
+        rung, model = served or ("", "")
+        answer = Served(int(segment), arm, bits[1] == "1", issued, rung, model)
+        self._seen[(token, flag_key)] = answer
+        return answer
 
 
 def identity_hash(secret: str, targeting_key: str) -> str:

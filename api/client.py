@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from access.client_trust import identity_counts, token_issuer
-from access.decision_tokens import TokenIssuer
+from access.decision_tokens import NO_ARM, TokenIssuer
 from api.cors import origin_refusal
 from api.http import (
     ApiError,
@@ -262,11 +262,16 @@ def _metadata(decision: Decision, held: HeldSnapshot, tokens: TokenIssuer | None
     metadata: dict[str, Any] = {"enabled": decision.enabled}
     metadata.update(decision.metadata)
     if tokens is not None:
-        segment, arm = metadata.get("segment"), metadata.get("arm")
+        segment, arm, rung = metadata.get("segment"), metadata.get("arm"), metadata.get("rung")
         identity = held.snapshot.segment_identities.get(segment) if segment is not None else None
-        if identity is not None and arm is not None:
-            # What the client's events echo: the server's record of the arm it served.
-            metadata["decisionToken"] = tokens.issue(decision.flag_key, identity, arm)
+        if identity is not None and (arm is not None or rung is not None):
+            # What the client's events echo: the server's record of the segment, arm, rung
+            # and model version it served (an edge feature's outside a rollout arm too, for
+            # its per-rung and per-version metrics).
+            model = decision.model.nested["version"] if decision.model is not None else ""
+            metadata["decisionToken"] = tokens.issue(
+                decision.flag_key, identity, arm or NO_ARM, rung or "", model
+            )
     return metadata
 
 

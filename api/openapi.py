@@ -15,7 +15,16 @@ from api import network
 from api import openapi_examples as examples
 from capability_probe import schema as probe_schema
 from capability_probe.vocabulary import BENCHMARK_MS, BENCHMARK_WORKLOAD, CapabilityField, Kind
-from telemetry.schema import MAX_INFERENCE_MS, MAX_MILLIJOULES
+from telemetry.schema import (
+    ARMS,
+    EVENT_TYPES,
+    MAX_FRESHNESS_HOURS,
+    MAX_INFERENCE_MS,
+    MAX_MILLIJOULES,
+    MAX_MODEL_BYTES,
+    MAX_VERSION,
+    UPDATE_DELIVERIES,
+)
 
 _KEY_SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"ApiKeyAuth": []}]
 _ERROR = {
@@ -150,14 +159,15 @@ _EVENT_BATCH = {
                     },
                     "type": {
                         "type": "string",
-                        "enum": ["exposure", "inference", "crash", "energy", "feedback"],
+                        "enum": list(EVENT_TYPES),
                     },
                     "flag": {"type": "string", "description": "A flag of the environment"},
                     "decisionToken": {
                         "type": "string",
                         "maxLength": 200,
                         "description": "The decision's metadata.decisionToken, echoed: the "
-                        "server counts the event in the segment and arm it records",
+                        "server counts the event in the segment, arm, rung and model version "
+                        "it records",
                     },
                     "segment": {
                         "type": "string",
@@ -167,7 +177,7 @@ _EVENT_BATCH = {
                     },
                     "arm": {
                         "type": "string",
-                        "enum": ["treatment", "control"],
+                        "enum": list(ARMS),
                         "description": "Optional; must equal the token's arm",
                     },
                     "timestamp": {
@@ -198,6 +208,39 @@ _EVENT_BATCH = {
                         "minimum": 1,
                         "maximum": 5,
                         "description": "feedback: required",
+                    },
+                    "accepted": {
+                        "type": "boolean",
+                        "description": "suggestion: required; the user accepted the model's "
+                        "output (true) or dismissed it",
+                    },
+                    "hours": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": MAX_FRESHNESS_HOURS,
+                        "description": "freshness: required; hours since the on-device "
+                        "personalisation data was refreshed",
+                    },
+                    "from": {
+                        "type": "string",
+                        "maxLength": MAX_VERSION,
+                        "description": "model_update: the version held before",
+                    },
+                    "to": {
+                        "type": "string",
+                        "maxLength": MAX_VERSION,
+                        "description": "model_update: required; the version the decision served",
+                    },
+                    "delivery": {
+                        "type": "string",
+                        "enum": list(UPDATE_DELIVERIES),
+                        "description": "model_update: required",
+                    },
+                    "bytes": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": MAX_MODEL_BYTES,
+                        "description": "model_update: required; bytes downloaded",
                     },
                 },
                 "additionalProperties": False,

@@ -24,7 +24,7 @@ CONTEXT: dict[str, Any] = {
     "benchmarkMs": 18.5,
 }
 
-_ISSUED = "2.6b148960.t0.1.uHd2xnBqBR-y8XEt"
+_ISSUED = "3.6b148960.t0.1.edge.2.0.0.uHd2xnBqBR-y8XEt"
 _EDGE_METADATA: dict[str, Any] = {
     "enabled": True,
     "rung": "edge",
@@ -172,9 +172,34 @@ EVENTS: dict[str, Any] = {
             "decisionToken": _ISSUED,
             "rating": 4,
         },
+        {
+            "id": "e-0005",
+            "type": "suggestion",
+            "flag": "smart-compose",
+            "decisionToken": _ISSUED,
+            "accepted": True,
+        },
+        {
+            "id": "e-0006",
+            "type": "model_update",
+            "flag": "smart-compose",
+            "decisionToken": _ISSUED,
+            "from": "1.0.0",
+            "to": "2.0.0",
+            "delivery": "full",
+            "ok": True,
+            "bytes": 196_646,
+        },
+        {
+            "id": "e-0007",
+            "type": "freshness",
+            "flag": "smart-compose",
+            "decisionToken": _ISSUED,
+            "hours": 6.5,
+        },
     ],
 }
-EVENTS_ACCEPTED: dict[str, Any] = {"accepted": 4, "duplicates": 0, "uncounted": 0}
+EVENTS_ACCEPTED: dict[str, Any] = {"accepted": 7, "duplicates": 0, "uncounted": 0}
 
 SNAPSHOT: dict[str, Any] = {
     "schema": 1,

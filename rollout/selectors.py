@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce, TruncHour
 
 from ops.errors import NotFound
 from rollout.engine.capability import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
-from rollout.engine.ladder import explain
+from rollout.engine.ladder import CONTROL, TREATMENT, explain
 from rollout.guardrails import states
 from rollout.guardrails.decision import StageWindow
 from rollout.guardrails.plan import PlanSpec
@@ -150,6 +150,9 @@ def _stage_start(row: SegmentRollout, now: datetime) -> datetime:
     return (row.stage_started_at or now).replace(second=0, microsecond=0)
 
 
+ROLLOUT_ARMS = (TREATMENT, CONTROL)
+
+
 def _failure_minutes(buckets: QuerySet[MetricBucket]) -> list[tuple[int, FailureMinute]]:
     """(segment, minute) for every arm in each minute in which some arm failed: the crash
     e-process needs per-minute exposure shares only there (a minute without a failure adds
@@ -181,6 +184,7 @@ def segment_stage_window(row: SegmentRollout, now: datetime) -> StageWindow:
         segment_identity=row.segment_identity,
         minute__gte=_stage_start(row, now),
         minute__lte=now,
+        arm__in=ROLLOUT_ARMS,  # decisions outside the arms are counted, never compared
     )
     totals = [
         Bucket(item["arm"], item["latest"], item)
@@ -241,6 +245,7 @@ def stage_series_by_segment(
         environment_id=state.environment_id,
         flag=state.flag.key,
         minute__lte=now,
+        arm__in=ROLLOUT_ARMS,
     )
     hourly: dict[int, list[Bucket]] = defaultdict(list)
     for item in (

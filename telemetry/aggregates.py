@@ -98,12 +98,14 @@ def bucket_add(key: BucketKey, increments: Mapping[str, float]) -> None:
     """Add `increments` (MetricBucket field -> amount) to a bucket, creating it when missing."""
     if not increments:
         return
-    environment_id, flag, segment, arm, minute = key
+    environment_id, flag, segment, arm, rung, model, minute = key
     lookup: dict[str, Any] = {
         "environment_id": environment_id,
         "flag": flag,
         "segment_identity": segment,
         "arm": arm,
+        "rung": rung,
+        "model_version": model,
         "minute": _moment(minute),
     }
     changes = {name: F(name) + amount for name, amount in increments.items()}

@@ -25,8 +25,8 @@ from telemetry.aggregates import bucket_add
 
 logger = logging.getLogger(__name__)
 
-# (environment key, flag, segment identity, arm, minute as epoch seconds)
-ExposureKey = tuple[str, str, int, str, int]
+# (environment key, flag, segment identity, arm, rung, model version, minute as epoch seconds)
+ExposureKey = tuple[str, str, int, str, str, str, int]
 
 MAX_PENDING_KEYS = 10_000
 
@@ -41,9 +41,12 @@ class ExposureCounter:
         self._flusher: threading.Thread | None = None
         self._outage = Outage(logger, "writing exposure counts")
 
-    def count(self, environment: str, flag: str, segment: int, arm: str) -> None:
-        """One exposure of `environment`'s `flag` in (segment identity, arm), this minute."""
-        key = (environment, flag, segment, arm, int(self._clock()) // 60 * 60)
+    def count(
+        self, environment: str, flag: str, segment: int, arm: str, rung: str = "", model: str = ""
+    ) -> None:
+        """One exposure of `environment`'s `flag` in (segment identity, arm), served `rung`
+        running `model`, this minute."""
+        key = (environment, flag, segment, arm, rung, model, int(self._clock()) // 60 * 60)
         with self._lock:
             self._counts[key] = self._counts.get(key, 0) + 1
         if self._flusher is None:
@@ -58,7 +61,15 @@ class ExposureCounter:
             if "arm" in metadata and "segment" in metadata:
                 identity = identities.get(metadata["segment"])
                 if identity is not None:
-                    self.count(snapshot.environment, decision.flag_key, identity, metadata["arm"])
+                    model = decision.model
+                    self.count(
+                        snapshot.environment,
+                        decision.flag_key,
+                        identity,
+                        metadata["arm"],
+                        str(metadata.get("rung", "")),
+                        model.nested["version"] if model is not None else "",
+                    )
 
     def pending(self) -> dict[ExposureKey, int]:
         """A copy of the counts not written yet."""
@@ -100,7 +111,7 @@ class ExposureCounter:
             for key, n in self._counts.items():
                 counts[key] = counts.get(key, 0) + n
             if len(counts) > MAX_PENDING_KEYS:
-                newest = sorted(counts, key=lambda k: k[4])[-MAX_PENDING_KEYS:]
+                newest = sorted(counts, key=lambda k: k[-1])[-MAX_PENDING_KEYS:]
                 dropped = sum(counts.values()) - sum(counts[k] for k in newest)
                 logger.warning("exposure counts over %d keys: %d dropped", len(counts), dropped)
                 counts = {k: counts[k] for k in newest}
@@ -143,11 +154,11 @@ def _write(counts: dict[ExposureKey, int]) -> int:
     )
     written = 0
     with transaction.atomic():
-        for (environment, flag, segment, arm, minute), n in counts.items():
+        for (environment, flag, segment, arm, rung, model, minute), n in counts.items():
             environment_id = environments.get(environment)
             if environment_id is None:
                 continue  # deleted since the decision: its counts go with it
-            bucket_add((environment_id, flag, segment, arm, minute), {"exposures": n})
+            bucket_add((environment_id, flag, segment, arm, rung, model, minute), {"exposures": n})
             written += n
     return written
 

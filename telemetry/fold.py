@@ -1,13 +1,16 @@
-"""Client batches -> per-bucket deltas of the guardrail aggregates (pure Python, no Django).
+"""Client batches -> per-bucket deltas of the aggregates (pure Python, no Django).
 
 A batch is one client's report. Within it, events are grouped by (flag, segment identity,
-arm, minute); each group is one client observation per metric (docs/telemetry.md,
-"The fold"):
+arm, rung, model version, minute), all of them the decision token's; each group is one
+client observation per metric (docs/telemetry.md, "The fold"):
 
 - latency: the share of the group's inferences slower than the segment's frozen p95;
 - energy: the mean millijoules per event; feedback: the mean rating;
+- acceptance: the share of the group's suggestions the user accepted; freshness: the mean
+  hours since the on-device personalisation data was refreshed;
 - failure: a crash or a failed inference makes the client a failure candidate for the flag
-  and the hour; the database side counts each (client, flag, hour) once.
+  and the hour; the database side counts each (client, flag, hour) once;
+- model updates are counted as they come (full or delta, ok or failed, bytes).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-# (environment id, flag, segment identity, arm, minute as epoch seconds)
-BucketKey = tuple[int, str, int, str, int]
+# (environment id, flag, segment identity, arm, rung, model version, minute as epoch seconds)
+BucketKey = tuple[int, str, int, str, str, str, int]
 # (environment id, flag, client hash, hour as epoch seconds)
 FailureKey = tuple[int, str, str, int]
 # (environment id, flag, segment identity) -> frozen p95 of inference time in ms
@@ -41,6 +44,18 @@ class BucketDelta:
     rating_n: int = 0
     rating_sum: float = 0.0
     rating_sumsq: float = 0.0
+    acceptance_n: int = 0
+    acceptance_sum: float = 0.0
+    acceptance_sumsq: float = 0.0
+    freshness_n: int = 0
+    freshness_sum: float = 0.0
+    freshness_sumsq: float = 0.0
+    updates_full: int = 0
+    updates_full_failed: int = 0
+    updates_delta: int = 0
+    updates_delta_failed: int = 0
+    update_bytes_full: int = 0
+    update_bytes_delta: int = 0
 
     def increments(self) -> dict[str, float]:
         """The non-zero fields, by name."""
@@ -62,6 +77,10 @@ class _Group:
     inference_ms: list[float] = field(default_factory=list)
     millijoules: list[float] = field(default_factory=list)
     ratings: list[int] = field(default_factory=list)
+    suggestions: int = 0
+    accepted: int = 0
+    freshness_hours: list[float] = field(default_factory=list)
+    updates: list[tuple[str, bool, int]] = field(default_factory=list)  # delivery, ok, bytes
     failed: bool = False
 
 
@@ -71,15 +90,25 @@ def _observe(delta: BucketDelta, metric: str, value: float) -> None:
     setattr(delta, f"{metric}_sumsq", getattr(delta, f"{metric}_sumsq") + value * value)
 
 
-def _groups(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int, str, int], _Group]:
-    groups: dict[tuple[str, int, str, int], _Group] = {}
+GroupKey = tuple[str, int, str, str, str, int]  # flag, segment, arm, rung, model, minute
+
+
+def _groups(events: Iterable[Mapping[str, Any]]) -> dict[GroupKey, _Group]:
+    groups: dict[GroupKey, _Group] = {}
     for event in events:
         minute = int(event["ts"] // 60) * 60
         segment = event["segment"]
         if type(segment) is not int:
             # Buffered before segments were counted by identity: the fold quarantines it.
             raise TypeError(f"segment {segment!r} is not a segment identity")
-        key = (event["flag"], segment, event["arm"], minute)
+        key = (
+            event["flag"],
+            segment,
+            event["arm"],
+            event.get("rung", ""),
+            event.get("model", ""),
+            minute,
+        )
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group()
@@ -96,7 +125,26 @@ def _groups(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int, str, in
             group.millijoules.append(float(event["millijoules"]))
         elif kind == "feedback":
             group.ratings.append(int(event["rating"]))
+        elif kind == "suggestion":
+            group.suggestions += 1
+            group.accepted += 1 if event["accepted"] else 0
+        elif kind == "freshness":
+            group.freshness_hours.append(float(event["hours"]))
+        elif kind == "model_update":
+            group.updates.append((event["delivery"], bool(event["ok"]), int(event["bytes"])))
     return groups
+
+
+def _count_updates(delta: BucketDelta, updates: list[tuple[str, bool, int]]) -> None:
+    for delivery, ok, size in updates:
+        if delivery == "delta":
+            delta.updates_delta += 1
+            delta.updates_delta_failed += 0 if ok else 1
+            delta.update_bytes_delta += size
+        else:
+            delta.updates_full += 1
+            delta.updates_full_failed += 0 if ok else 1
+            delta.update_bytes_full += size
 
 
 def fold_batch(
@@ -105,8 +153,8 @@ def fold_batch(
     """Add one client's batch to `folded`."""
     environment = int(batch["env"])
     client = str(batch["client"])
-    for (flag, segment, arm, minute), group in _groups(batch["events"]).items():
-        key: BucketKey = (environment, flag, segment, arm, minute)
+    for (flag, segment, arm, rung, model, minute), group in _groups(batch["events"]).items():
+        key: BucketKey = (environment, flag, segment, arm, rung, model, minute)
         delta = folded.buckets.get(key)
         if delta is None:
             delta = folded.buckets[key] = BucketDelta()
@@ -123,10 +171,17 @@ def fold_batch(
             _observe(delta, "energy", sum(group.millijoules) / len(group.millijoules))
         if group.ratings:
             _observe(delta, "rating", sum(group.ratings) / len(group.ratings))
+        if group.suggestions:
+            _observe(delta, "acceptance", group.accepted / group.suggestions)
+        if group.freshness_hours:
+            hours = group.freshness_hours
+            _observe(delta, "freshness", sum(hours) / len(hours))
+        if group.updates:
+            _count_updates(delta, group.updates)
         if group.failed:
             failure: FailureKey = (environment, flag, client, minute - minute % 3600)
             first = folded.failures.get(failure)
-            if first is None or minute < first[4]:
+            if first is None or minute < first[-1]:
                 folded.failures[failure] = key
 
 

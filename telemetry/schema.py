@@ -22,8 +22,21 @@ from typing import Any, Protocol
 from access.decision_tokens import MAX_TOKEN, Served, TokenInvalid
 from ops.json_input import text_problem
 
-EVENT_TYPES = ("exposure", "inference", "crash", "energy", "feedback")
-ARMS = ("treatment", "control")
+EVENT_TYPES = (
+    "exposure",
+    "inference",
+    "crash",
+    "energy",
+    "feedback",
+    "suggestion",
+    "model_update",
+    "freshness",
+)
+ARMS = ("treatment", "control", "none")
+UPDATE_DELIVERIES = ("full", "delta")
+MAX_MODEL_BYTES = 64 * 1024**3
+MAX_FRESHNESS_HOURS = 24 * 365.0
+MAX_VERSION = 40
 MAX_EVENTS = 1000
 MAX_TARGETING_KEY = 256
 MAX_EVENT_ID = 64
@@ -41,6 +54,11 @@ _TYPE_FIELDS: dict[str, frozenset[str]] = {
     "crash": frozenset(),
     "energy": frozenset({"millijoules"}),
     "feedback": frozenset({"rating"}),
+    # On-device quality (docs/edge-models.md): the user accepted or dismissed the model's
+    # output; a model download; hours since the on-device personalisation data was refreshed.
+    "suggestion": frozenset({"accepted"}),
+    "model_update": frozenset({"from", "to", "delivery", "ok", "bytes"}),
+    "freshness": frozenset({"hours"}),
 }
 _BODY_FIELDS = frozenset({"targetingKey", "events"})
 
@@ -201,6 +219,10 @@ def _event(
         "arm": served.arm,
         "ts": _timestamp(raw.get("timestamp"), f"{at}.timestamp", now),
     }
+    if served.rung:
+        event["rung"] = served.rung
+    if served.model:
+        event["model"] = served.model
     if kind == "inference":
         event["ms"] = _number(raw.get("ms"), f"{at}.ms", highest=MAX_INFERENCE_MS)
         ok = raw.get("ok", True)
@@ -218,7 +240,40 @@ def _event(
         if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
             raise EventsInvalid(f"{at}.rating", "must be an integer from 1 to 5")
         event["rating"] = rating
+    elif kind == "suggestion":
+        event["accepted"] = _boolean(raw.get("accepted"), f"{at}.accepted")
+    elif kind == "freshness":
+        event["hours"] = _number(raw.get("hours"), f"{at}.hours", highest=MAX_FRESHNESS_HOURS)
+    elif kind == "model_update":
+        event.update(_model_update(raw, at, served.model))
     return event_id, event, served.signed
+
+
+def _boolean(value: Any, field: str) -> bool:
+    if value is None:
+        raise EventsInvalid(field, "required")
+    if not isinstance(value, bool):
+        raise EventsInvalid(field, "must be true or false")
+    return value
+
+
+def _model_update(raw: Mapping[str, Any], at: str, served: str) -> dict[str, Any]:
+    """A download of the model version the decision served (`to` must be that version)."""
+    if not served:
+        raise EventsInvalid(f"{at}.decisionToken", "served no model version: nothing to update")
+    to = _text(raw.get("to"), f"{at}.to", longest=MAX_VERSION)
+    if to != served:
+        raise EventsInvalid(f"{at}.to", f"{to!r} is not the version this decision served")
+    source = raw.get("from")
+    if source is not None:
+        source = _text(source, f"{at}.from", longest=MAX_VERSION)
+    delivery = raw.get("delivery")
+    if delivery not in UPDATE_DELIVERIES:
+        raise EventsInvalid(f"{at}.delivery", "must be full or delta")
+    size = raw.get("bytes")
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_MODEL_BYTES:
+        raise EventsInvalid(f"{at}.bytes", f"must be a whole number from 0 to {MAX_MODEL_BYTES}")
+    return {"delivery": delivery, "ok": _boolean(raw.get("ok"), f"{at}.ok"), "bytes": size}
 
 
 def parse_batch(

@@ -91,7 +91,7 @@ class ModelVersion(models.Model):
     )
 
     class Meta:
-        ordering = ["flag", "-created_at", "-pk"]
+        ordering = ["flag", "-pk"]  # newest first (creation order; times can tie)
         constraints = [
             models.UniqueConstraint(fields=["flag", "version"], name="one_model_per_version")
         ]

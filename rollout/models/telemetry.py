@@ -12,7 +12,7 @@ from rollout.models.flags import Environment
 
 
 class MetricBucket(models.Model):
-    """Aggregates per (environment, flag, segment, arm, minute).
+    """Aggregates per (environment, flag, segment, arm, rung, model version, minute).
 
     `segment_identity` and `arm` are the ones the server served the client (treatment or
     control, as its decision token records them; a client's own claim is never used). The
@@ -24,7 +24,11 @@ class MetricBucket(models.Model):
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
     flag = models.CharField(max_length=200)
     segment_identity = models.PositiveIntegerField(help_text="The capability segment's identity.")
-    arm = models.CharField(max_length=10)
+    arm = models.CharField(max_length=10, help_text="treatment, control, or none.")
+    # The rung and on-device model version served, as the decision token records them ("":
+    # a plain flag, or counted before tokens carried them).
+    rung = models.CharField(max_length=40, default="", blank=True)
+    model_version = models.CharField(max_length=40, default="", blank=True)
     minute = models.DateTimeField()
     exposures = models.BigIntegerField(default=0, help_text="Counted by the server.")
     client_exposures = models.BigIntegerField(default=0, help_text="Reported by clients.")
@@ -41,11 +45,33 @@ class MetricBucket(models.Model):
     rating_n = models.IntegerField(default=0)
     rating_sum = models.FloatField(default=0.0)
     rating_sumsq = models.FloatField(default=0.0)
+    # On-device quality (docs/edge-models.md): per-client acceptance rates of suggestions and
+    # mean freshness hours, and model downloads counted as reported.
+    acceptance_n = models.IntegerField(default=0)
+    acceptance_sum = models.FloatField(default=0.0)
+    acceptance_sumsq = models.FloatField(default=0.0)
+    freshness_n = models.IntegerField(default=0)
+    freshness_sum = models.FloatField(default=0.0)
+    freshness_sumsq = models.FloatField(default=0.0)
+    updates_full = models.IntegerField(default=0)
+    updates_full_failed = models.IntegerField(default=0)
+    updates_delta = models.IntegerField(default=0)
+    updates_delta_failed = models.IntegerField(default=0)
+    update_bytes_full = models.BigIntegerField(default=0)
+    update_bytes_delta = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["environment", "flag", "segment_identity", "arm", "minute"],
+                fields=[
+                    "environment",
+                    "flag",
+                    "segment_identity",
+                    "arm",
+                    "rung",
+                    "model_version",
+                    "minute",
+                ],
                 name="one_bucket_per_minute",
             )
         ]

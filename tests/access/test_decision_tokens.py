@@ -53,6 +53,7 @@ def test_evaluate__rollout_decision__carries_a_short_primitive_token(api, client
     # the segment by its identity (save-data's is 0), so a rename does not void the token
     assert metadata["segment"] == "save-data"
     assert token.split(".")[3] == "0"
+    assert token.split(".")[4] == metadata["rung"]  # the rung served (saveData: lite)
     # OFREP answers carry it too, and the same client within the hour gets the same bytes
     ofrep = api("POST", f"/ofrep/v1/evaluate/flags/{FLAG}", client_key,
                 {"context": {"targetingKey": "user-1", "saveData": True}}).json()  # fmt: skip
@@ -86,18 +87,42 @@ def test_events__served_token__counted_in_the_tokens_arm(api, client_key, plan) 
 
 def test_events__tampered_token__refused(api, client_key, plan) -> None:
     token = _metadata(api, client_key)["decisionToken"]
-    version, issued, bits, segment, mac = token.split(".")
+    head, _, mac = token.rpartition(".")
+    version, issued, bits, segment, rung, model = head.split(".", 5)
     other_arm = ("c" if bits[0] == "t" else "t") + bits[1]
     flipped = mac[:-1] + ("A" if mac[-1] != "A" else "B")
     for forged in (
-        f"{version}.{issued}.{other_arm}.{segment}.{mac}",  # the other arm
-        f"{version}.{issued}.{bits}.1.{mac}",  # another segment
-        f"{version}.{issued}.{bits[0]}1.{segment}.{mac}",  # the signed bit set
-        f"{version}.{issued}.{bits}.{segment}.{flipped}",  # the MAC itself
-        f"{version}.{int(issued, 16) + 3600:x}.{bits}.{segment}.{mac}",  # a later issue time
+        f"{version}.{issued}.{other_arm}.{segment}.{rung}.{model}.{mac}",  # the other arm
+        f"{version}.{issued}.n{bits[1]}.{segment}.{rung}.{model}.{mac}",  # outside the arms
+        f"{version}.{issued}.{bits}.1.{rung}.{model}.{mac}",  # another segment
+        f"{version}.{issued}.{bits[0]}1.{segment}.{rung}.{model}.{mac}",  # the signed bit set
+        f"{version}.{issued}.{bits}.{segment}.{rung}.{model}.{flipped}",  # the MAC itself
+        f"{version}.{int(issued, 16) + 3600:x}.{bits}.{segment}.{rung}.{model}.{mac}",  # later
+        f"{version}.{issued}.{bits}.{segment}.cloud.{model}.{mac}",  # another rung
+        f"{version}.{issued}.{bits}.{segment}.{rung}.9.9.9.{mac}",  # another model version
+        f"2.{issued}.{bits}.{segment}.{mac}",  # the previous format, same MAC
     ):
         assert "does not match" in _refused(_send(api, client_key, forged), "decisionToken")
     assert buffered_count() == 0
+
+
+def test_events__token_of_the_previous_format__still_counted(api, client_key, environment, plan):
+    from access.decision_tokens import PREVIOUS_VERSION, _Keyed
+
+    secret = settings.EDGEFLAGS_DECISION_TOKEN_SECRET.encode()
+    issued = f"{int(time.time()) // 3600 * 3600:x}"
+    message = (
+        f"edgeflags-decision/2|{environment.pk}|".encode()
+        + b"6:user-1|13:smart-compose|1:0|"
+        + f"{issued}.c0".encode()
+    )
+    assert _Keyed  # the verifier's own helper is not used here: the MAC is computed by hand
+    mac = base64.urlsafe_b64encode(hmac.new(secret, message, hashlib.sha256).digest()[:12])
+    token = f"{PREVIOUS_VERSION}.{issued}.c0.0.{mac.decode()}"
+
+    response = _send(api, client_key, token)
+
+    assert response.status_code == 202, response.content
 
 
 def test_events__expired_token__refused(api, client_key, environment, plan) -> None:
@@ -180,11 +205,16 @@ def test_token__mac__is_truncated_hmac_sha256_of_the_documented_message() -> Non
     token = TokenIssuer(
         secret=secret, environment_id=7, targeting_key="user-1", signed=True, now=1_800_000_000,
         lifetime_s=24 * 3600,
-    ).issue(FLAG, 1, "treatment")  # fmt: skip
+    ).issue(FLAG, 1, "treatment", "edge", "3.0.0")  # fmt: skip
 
-    version, issued, bits, segment, mac = token.split(".")
-    message = b"edgeflags-decision/2|7|6:user-1|13:smart-compose|1:1|" + f"{issued}.{bits}".encode()
+    head, _, mac = token.rpartition(".")
+    version, issued, bits, segment, rung, model = head.split(".", 5)
+    message = (
+        b"edgeflags-decision/3|7|6:user-1|13:smart-compose|1:1|"
+        + f"{issued}.{bits}".encode()
+        + b"|4:edge|5:3.0.0"
+    )
     expected = hmac.new(secret, message, hashlib.sha256).digest()[:12]
-    assert (version, bits, segment) == ("2", "t1", "1")
+    assert (version, bits, segment, rung, model) == ("3", "t1", "1", "edge", "3.0.0")
     assert int(issued, 16) == 1_800_000_000 // 3600 * 3600
     assert base64.urlsafe_b64decode(mac) == expected

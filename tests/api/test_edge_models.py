@@ -4,14 +4,16 @@ served, refused by field, audited, and named by every decision on the on-device 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from access.api_keys import api_key_create
-from rollout.models import AuditEntry, Environment, FlagState, ModelVersion
+from rollout.models import AuditEntry, Environment, FlagState, MetricBucket, ModelVersion
 from tests.support.demo import load_demo
+from tests.support.telemetry import _telemetry_isolation  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +185,81 @@ def test_delete__a_served_version__refused(key) -> None:
     served = ModelVersion.objects.get(version="2.0.0")
     with pytest.raises(ProtectedError):
         rows_delete(rows=[served], actor=Actor("test"))
+
+
+def test_quality_telemetry__counted_in_the_served_rung_and_version(api, key, publish) -> None:
+    from telemetry.aggregates import telemetry_fold
+
+    decision = _evaluate(api, key, {**HIGH_END, "modelVersion": "1.0.0"})
+    token = decision["metadata"]["decisionToken"]
+    run = uuid.uuid4().hex  # event ids outlive a test in the dedupe store
+    event = {"flag": "smart-compose", "decisionToken": token}
+    events = [
+        {**event, "id": f"s1-{run}", "type": "suggestion", "accepted": True},
+        {**event, "id": f"s2-{run}", "type": "suggestion", "accepted": False},
+        {**event, "id": f"f1-{run}", "type": "freshness", "hours": 30.5},
+        {
+            **event,
+            "id": f"u1-{run}",
+            "type": "model_update",
+            "from": "1.0.0",
+            "to": "2.0.0",
+            "delivery": "full",
+            "ok": True,
+            "bytes": 196_646,
+        },
+    ]
+
+    accepted = api("POST", "/api/v1/events", key, {"targetingKey": "u-1", "events": events})
+    telemetry_fold()
+
+    assert accepted.status_code == 202, accepted.content
+    bucket = MetricBucket.objects.get(flag="smart-compose", model_version="2.0.0")
+    assert (bucket.rung, bucket.arm) == ("edge", decision["metadata"]["arm"])
+    assert (bucket.acceptance_n, bucket.acceptance_sum) == (1, 0.5)
+    assert (bucket.freshness_n, bucket.freshness_sum) == (1, 30.5)
+    assert (bucket.updates_full, bucket.update_bytes_full) == (1, 196_646)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"type": "suggestion"}, "accepted"),
+        ({"type": "suggestion", "accepted": "yes"}, "accepted"),
+        ({"type": "freshness", "hours": -1}, "hours"),
+        ({"type": "model_update", "to": "9.9.9", "delivery": "full", "ok": True, "bytes": 1}, "to"),
+        (
+            {"type": "model_update", "to": "2.0.0", "delivery": "zip", "ok": True, "bytes": 1},
+            "delivery",
+        ),
+        (
+            {"type": "model_update", "to": "2.0.0", "delivery": "full", "ok": True, "bytes": -5},
+            "bytes",
+        ),
+        (
+            {"type": "model_update", "to": "2.0.0\x00", "delivery": "full", "ok": True, "bytes": 1},
+            "to",
+        ),
+    ],
+)
+def test_quality_telemetry__bad_event__400_naming_it(api, key, change, field) -> None:
+    decision = _evaluate(api, key, HIGH_END)
+    event = {"id": "x1", "flag": "smart-compose", **change}
+    event["decisionToken"] = decision["metadata"]["decisionToken"]
+
+    response = api("POST", "/api/v1/events", key, {"targetingKey": "u-1", "events": [event]})
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errorDetails"].startswith(f"events[0].{field}: ")
+
+
+def test_model_update__decision_without_a_model__refused(api, key) -> None:
+    decision = _evaluate(api, key, {**HIGH_END, "webgpu": False})  # cloud: no model
+    event = {"id": "x2", "flag": "smart-compose", "type": "model_update", "to": "2.0.0",
+             "delivery": "full", "ok": True, "bytes": 1,
+             "decisionToken": decision["metadata"]["decisionToken"]}  # fmt: skip
+
+    response = api("POST", "/api/v1/events", key, {"targetingKey": "u-1", "events": [event]})
+
+    assert response.status_code == 400
+    assert "served no model version" in response.json()["errorDetails"]

@@ -55,10 +55,11 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     with fresh_database() as database_url:
         env = production_env(tmp, database_url, settings.REDIS_URL)
         env["EDGEFLAGS_DEMO_CLIENTS"] = "3000"  # enough for a first segmentation, quickly
+        port, stream_port = free_port(), free_port()
+        env["EDGEFLAGS_PORT"] = str(port)  # the demo's model artifacts are served from it
         manage(env, "migrate", "--no-input")
         manage(env, "load_demo")
         key = manage(env, "create_api_key", "--environment", "production", "--scope", "client")
-        port, stream_port = free_port(), free_port()
         stream_url = f"http://127.0.0.1:{stream_port}"
         env["EDGEFLAGS_STREAM_URL"] = stream_url  # what the web server advertises
         with (

@@ -72,7 +72,7 @@ def test_exposure_flush__failing_too_long__oldest_minutes_dropped(monkeypatch) -
 
     local.flush()
 
-    assert sorted(key[4] for key in local.pending()) == [120, 180, 240]
+    assert sorted(key[-1] for key in local.pending()) == [120, 180, 240]
 
 
 def test_exposure_count__hot_path__no_thread_when_disabled_and_cheap() -> None:
@@ -110,7 +110,7 @@ def test_evaluate_and_ofrep__rollout_decisions__exposures_counted_per_arm(api, d
     assert counted[("production", flag, identity, metadata["arm"])] == 3
     assert {key[1] for key in counted} == set(in_arms)  # only decisions in a rollout arm
 
-    minutes = {datetime.fromtimestamp(key[4], tz=UTC) for key in counter.pending()}
+    minutes = {datetime.fromtimestamp(key[-1], tz=UTC) for key in counter.pending()}
     exposure_flush()
 
     buckets = MetricBucket.objects.filter(

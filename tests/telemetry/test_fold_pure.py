@@ -34,7 +34,7 @@ def test_fold_batches__events_in_one_minute__one_client_observation_per_metric()
     folded = fold_batches([batch], {(1, "f", 7): 100.0})
 
     assert folded.buckets == {
-        (1, "f", 7, "treatment", MINUTE): BucketDelta(
+        (1, "f", 7, "treatment", "", "", MINUTE): BucketDelta(
             client_exposures=2,
             clients=1,
             latency_n=1,
@@ -78,9 +78,9 @@ def test_fold_batches__minutes_and_arms__separate_buckets_each_counting_the_clie
     folded = fold_batches([batch, _batch("c2", _event("exposure", MINUTE))], {})
 
     assert {key: d.increments() for key, d in folded.buckets.items()} == {
-        (1, "f", 7, "treatment", MINUTE): {"clients": 2, "client_exposures": 2},
-        (1, "f", 7, "treatment", MINUTE + 60): {"clients": 1, "client_exposures": 1},
-        (1, "f", 7, "control", MINUTE + 60): {"clients": 1, "client_exposures": 1},
+        (1, "f", 7, "treatment", "", "", MINUTE): {"clients": 2, "client_exposures": 2},
+        (1, "f", 7, "treatment", "", "", MINUTE + 60): {"clients": 1, "client_exposures": 1},
+        (1, "f", 7, "control", "", "", MINUTE + 60): {"clients": 1, "client_exposures": 1},
     }
 
 
@@ -93,6 +93,42 @@ def test_fold_batches__crashes_and_failed_inferences__one_candidate_per_flag_cli
     folded = fold_batches([first, earlier, next_hour, fine], {})
 
     assert folded.failures == {
-        (1, "f", "c1", HOUR): (1, "f", 7, "treatment", MINUTE),  # the earliest failing minute
-        (1, "f", "c1", HOUR + 3600): (1, "f", 7, "treatment", HOUR + 3600),
+        (1, "f", "c1", HOUR): (
+            1,
+            "f",
+            7,
+            "treatment",
+            "",
+            "",
+            MINUTE,
+        ),  # the earliest failing minute
+        (1, "f", "c1", HOUR + 3600): (1, "f", 7, "treatment", "", "", HOUR + 3600),
     }
+
+
+def test_fold_batches__model_quality_events__per_rung_and_version_hand_computed() -> None:
+    on_v3 = {"rung": "edge", "model": "3.0.0", "arm": "none"}
+    batch = _batch(
+        "c1",
+        _event("suggestion", accepted=True, **on_v3),
+        _event("suggestion", accepted=False, **on_v3),
+        _event("suggestion", accepted=True, **on_v3),
+        _event("freshness", hours=10.0, **on_v3),
+        _event("freshness", hours=20.0, **on_v3),
+        _event("model_update", delivery="delta", ok=True, bytes=6_000, **on_v3),
+        _event("model_update", delivery="full", ok=False, bytes=100, **on_v3),
+        _event("suggestion", accepted=False, rung="edge", model="2.0.0", arm="none"),
+    )
+
+    folded = fold_batches([batch, _batch("c2", _event("suggestion", accepted=True, **on_v3))], {})
+
+    v3 = folded.buckets[(1, "f", 7, "none", "edge", "3.0.0", MINUTE)]
+    v2 = folded.buckets[(1, "f", 7, "none", "edge", "2.0.0", MINUTE)]
+    # Two clients: acceptance 2/3 and 1/1, one observation each.
+    assert (v3.acceptance_n, v3.acceptance_sum) == (2, 2 / 3 + 1.0)
+    assert v3.acceptance_sumsq == (2 / 3) ** 2 + 1.0
+    assert (v3.freshness_n, v3.freshness_sum, v3.freshness_sumsq) == (1, 15.0, 225.0)
+    assert (v3.updates_delta, v3.updates_delta_failed, v3.update_bytes_delta) == (1, 0, 6_000)
+    assert (v3.updates_full, v3.updates_full_failed, v3.update_bytes_full) == (1, 1, 100)
+    assert (v2.acceptance_n, v2.acceptance_sum) == (1, 0.0)
+    assert v3.clients == 2

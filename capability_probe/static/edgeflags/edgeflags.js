@@ -25,6 +25,18 @@
  *     events without one), so only decisions that carry a token are tracked; exposures are
  *     queued by themselves when a rolled-out decision is first shown. Sent in batches every
  *     10 s and when the page is hidden; Edgeflags.flush() sends now.
+ *   Edgeflags.suggestion(flagKey, accepted) -> the user accepted (true) or dismissed (false)
+ *     the model's output: the quality proxy drift is watched on (docs/edge-models.md).
+ *   Edgeflags.freshness(flagKey, hours) -> hours since the on-device personalisation data
+ *     was refreshed.
+ *   Edgeflags.model(flagKey) -> the served model version ({name, version, url, sha256,
+ *     sizeBytes, update, delta?}) of a decision on an on-device rung, or null.
+ *   Edgeflags.fetchModel(flagKey, {applyDelta?}) -> Promise<{version, data, delivery}>:
+ *     downloads the served version (the delta when the server offers one and applyDelta
+ *     (base, delta) -> ArrayBuffer is given and the base is cached; the full artifact
+ *     otherwise, and whenever a delta fails), checks its SHA-256, keeps it in the Cache API
+ *     and reports a model_update event. The version held is sent as context.modelVersion,
+ *     so the server offers the delta from it and skips download conditions for it.
  *
  * Decisions are kept in localStorage with their snapshot version. Offline, or when the
  * server cannot be reached, the cached decisions are served; with nothing cached, the safe
@@ -209,9 +221,106 @@
     return state.flags;
   }
 
+  // --- on-device models: the versions this browser holds, kept with their artifacts ---
+  var MODELS_KEY = "edgeflags.modelVersions", MODEL_CACHE = "edgeflags-models";
+
+  function heldVersions() {
+    var store = storage();
+    try { return JSON.parse((store && store.getItem(MODELS_KEY)) || "{}") || {}; } catch (e) { return {}; }
+  }
+
+  function holdVersion(flagKey, model) {
+    var store = storage(), held = heldVersions();
+    held[flagKey] = { version: model.version, url: model.url };
+    if (store) store.setItem(MODELS_KEY, JSON.stringify(held));
+  }
+
+  // One held version for the whole context (context attributes are flat): sent when every
+  // model this browser holds is at the same version, the common case of one on-device model.
+  function heldVersion() {
+    var versions = Object.values(heldVersions()).map(function (h) { return h.version; });
+    return versions.length && versions.every(function (v) { return v === versions[0]; }) ? versions[0] : null;
+  }
+
+  function modelOf(flagKey) {
+    var decision = state.flags[flagKey];
+    return (decision && decision.metadata && decision.metadata.model) || null;
+  }
+
+  async function sha256Hex(buffer) {
+    var digest = await crypto.subtle.digest("SHA-256", buffer);
+    return Array.from(new Uint8Array(digest)).map(function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+  }
+
+  async function download(url, sha) {
+    var response = await fetch(url);
+    if (!response.ok) throw new Error(url + " answered " + response.status);
+    var data = await response.arrayBuffer();
+    if ((await sha256Hex(data)) !== sha) throw new Error(url + ": SHA-256 mismatch");
+    return data;
+  }
+
+  async function cached(url) {
+    if (!window.caches) return null;
+    var cache = await caches.open(MODEL_CACHE);
+    var hit = await cache.match(url);
+    return hit ? hit.arrayBuffer() : null;
+  }
+
+  async function keep(url, data) {
+    if (!window.caches) return;
+    var cache = await caches.open(MODEL_CACHE);
+    await cache.put(url, new Response(data));
+  }
+
+  async function fetchModel(flagKey, opts) {
+    opts = opts || {};
+    var model = modelOf(flagKey);
+    if (!model) throw new Error(flagKey + ": no on-device model served");
+    var held = heldVersions()[flagKey];
+    if (held && held.version === model.version) {
+      var have = await cached(model.url);
+      if (have) return { version: model.version, data: have, delivery: "none" };
+    }
+    var report = { to: model.version };
+    if (held) report.from = held.version;
+    var data = null;
+    if (model.update === "delta" && model.delta && opts.applyDelta && held) {
+      try {
+        var base = await cached(held.url);
+        if (base) {
+          var patch = await download(model.delta.url, model.delta.sha256);
+          data = await opts.applyDelta(base, patch);
+          var ok = (await sha256Hex(data)) === model.sha256;
+          track(flagKey, "model_update", Object.assign({ delivery: "delta", ok: ok, bytes: patch.byteLength }, report));
+          if (!ok) data = null; // fall back to the full artifact
+        }
+      } catch (e) {
+        track(flagKey, "model_update", Object.assign({ delivery: "delta", ok: false, bytes: 0 }, report));
+        data = null;
+      }
+    }
+    var delivery = "delta";
+    if (!data) {
+      delivery = "full";
+      try {
+        data = await download(model.url, model.sha256);
+      } catch (e) {
+        track(flagKey, "model_update", Object.assign({ delivery: "full", ok: false, bytes: 0 }, report));
+        throw e;
+      }
+      track(flagKey, "model_update", Object.assign({ delivery: "full", ok: true, bytes: data.byteLength }, report));
+    }
+    await keep(model.url, data);
+    holdVersion(flagKey, model);
+    return { version: model.version, data: data, delivery: delivery };
+  }
+
   function context() {
     var ctx = { targetingKey: options.clientId };
     if (options.identityHash) ctx.identityHash = options.identityHash;
+    var held = heldVersion();
+    if (held) ctx.modelVersion = held;
     // Runtime hints that may lower a rung right now (never raise it).
     if (typeof navigator.onLine === "boolean") ctx.online = navigator.onLine;
     return ctx;
@@ -381,6 +490,10 @@
     snapshotVersion: function () { return state.snapshotVersion; },
     on: function (event, fn) { if (event === "change") listeners.push(fn); },
     track: track,
+    suggestion: function (key, accepted) { return track(key, "suggestion", { accepted: !!accepted }); },
+    freshness: function (key, hours) { return track(key, "freshness", { hours: hours }); },
+    model: modelOf,
+    fetchModel: fetchModel,
     flush: flush,
     remeasure: remeasure,
   };

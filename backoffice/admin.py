@@ -13,6 +13,7 @@ from backoffice import (
     people,
     profiles,
     quarantine,
+    retraining,
     schedules,
     segments,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "people",
     "profiles",
     "quarantine",
+    "retraining",
     "schedules",
     "segments",
 ]

@@ -305,6 +305,22 @@ EDGEFLAGS_IDENTITY_CAP_PER_KEY = env.int("EDGEFLAGS_IDENTITY_CAP_PER_KEY", defau
 # than any stage dwells, so the controller never loses evidence of a stage still running, and
 # the console's charts keep a quarter of history.
 EDGEFLAGS_METRIC_RETENTION_DAYS = env.int("EDGEFLAGS_METRIC_RETENTION_DAYS", default=90)
+# Drift of on-device models (rollout/guardrails/drift.py, docs/edge-models.md): the reference
+# window of a version in a segment, the client observations each window needs, the false-
+# trigger budget of one watch over all its epochs, and how long one epoch's window grows.
+EDGEFLAGS_DRIFT_REFERENCE_HOURS = env_float("EDGEFLAGS_DRIFT_REFERENCE_HOURS", 24.0)
+EDGEFLAGS_DRIFT_MIN_CLIENTS = env.int("EDGEFLAGS_DRIFT_MIN_CLIENTS", default=200)
+EDGEFLAGS_DRIFT_ALPHA = env_float("EDGEFLAGS_DRIFT_ALPHA", 0.01)
+EDGEFLAGS_DRIFT_EPOCH_HOURS = env_float("EDGEFLAGS_DRIFT_EPOCH_HOURS", 7 * 24.0)
+EDGEFLAGS_DRIFT_INTERVAL_S = env.int("EDGEFLAGS_DRIFT_INTERVAL_S", default=3600)
+# Retraining requests are POSTed here (empty: none are sent), signed with the secret as
+# X-Edgeflags-Signature: sha256=<hex HMAC-SHA256 of the raw body>, each attempt with this
+# timeout, retried with doubling backoff from the first delay, given up after the attempts.
+EDGEFLAGS_RETRAIN_WEBHOOK_URL = env.str("EDGEFLAGS_RETRAIN_WEBHOOK_URL", default="")
+EDGEFLAGS_RETRAIN_WEBHOOK_SECRET = env.str("EDGEFLAGS_RETRAIN_WEBHOOK_SECRET", default="")
+EDGEFLAGS_RETRAIN_WEBHOOK_TIMEOUT_S = env_float("EDGEFLAGS_RETRAIN_WEBHOOK_TIMEOUT_S", 5.0)
+EDGEFLAGS_RETRAIN_WEBHOOK_ATTEMPTS = env.int("EDGEFLAGS_RETRAIN_WEBHOOK_ATTEMPTS", default=6)
+EDGEFLAGS_RETRAIN_WEBHOOK_BACKOFF_S = env_float("EDGEFLAGS_RETRAIN_WEBHOOK_BACKOFF_S", 30.0)
 
 # --- Auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

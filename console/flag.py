@@ -33,6 +33,7 @@ from rollout.selectors import (
     flag_audit,
     flag_ladder,
     flag_state_of,
+    open_retraining_requests,
     plan_rows_by_key,
     rollout_plan_of,
     stage_series_by_segment,
@@ -252,6 +253,7 @@ def flag_context(
         "ladder": flag_ladder(state, plan),
         "segments": segment_views,
         "audit": audit,
+        "retraining": open_retraining_requests(state),
     }
 
 

@@ -55,6 +55,19 @@ DEFAULT_PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         every_seconds=60,
     ),
     PeriodicTaskSpec(
+        name="drift controller",
+        task="rollout.tasks.drift_tick",
+        description="Test every on-device model version against its own reference window; "
+        "file a retraining request on a sustained decay.",
+        every_seconds=settings.EDGEFLAGS_DRIFT_INTERVAL_S,
+    ),
+    PeriodicTaskSpec(
+        name="send retraining webhooks",
+        task="rollout.tasks.send_retrain_webhooks",
+        description="POST due retraining requests to EDGEFLAGS_RETRAIN_WEBHOOK_URL, with retries.",
+        every_seconds=60,
+    ),
+    PeriodicTaskSpec(
         name="republish snapshots",
         task="rollout.tasks.republish_snapshots",
         description="Republish environments whose last publish failed (see /readyz).",

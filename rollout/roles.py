@@ -34,6 +34,9 @@ OPERATED: dict[str, dict[str, tuple[str, ...]]] = {
         "rung": ("add", "change", "delete"),
         # Registered once, never edited (a new artifact is a new version); unused ones go.
         "modelversion": ("add", "delete"),
+        # File a retraining request by hand, resolve one; send a webhook delivery again.
+        "retrainingrequest": ("add", "change"),
+        "webhookdelivery": ("change",),
         "targetingrule": ("add", "change", "delete"),
         "segment": ("add", "change"),
         "rolloutplan": ("add", "change"),

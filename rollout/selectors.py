@@ -34,6 +34,7 @@ from rollout.models import (
     FlagState,
     MetricBucket,
     ModelVersion,
+    RetrainingRequest,
     RolloutPlan,
     Rung,
     SegmentRollout,
@@ -383,3 +384,12 @@ def rollout_rows_by_segment() -> dict[int, int]:
     """How many rollout rows hang off each segment identity (every plan together)."""
     counts = SegmentRollout.objects.order_by().values("segment_identity").annotate(n=Count("pk"))
     return dict(counts.values_list("segment_identity", "n"))
+
+
+def open_retraining_requests(state: FlagState, limit: int = 20) -> list[RetrainingRequest]:
+    """The flag's unresolved retraining requests in the state's environment, newest first."""
+    return list(
+        RetrainingRequest.objects.filter(
+            environment_id=state.environment_id, flag=state.flag.key, resolved_at__isnull=True
+        ).prefetch_related("deliveries")[:limit]
+    )

@@ -1,6 +1,7 @@
 """The rollout app's models, one module per concern (Django loads them from here)."""
 
 from rollout.models.audit import AuditEntry
+from rollout.models.drift import DriftWatch, RetrainingRequest, WebhookDelivery
 from rollout.models.edge_models import ModelVersion
 from rollout.models.flags import (
     FLAG_KEY_VALIDATOR,
@@ -32,6 +33,7 @@ __all__ = [
     "SLUG_VALIDATOR",
     "ApiKey",
     "AuditEntry",
+    "DriftWatch",
     "Environment",
     "FailureMark",
     "Flag",
@@ -40,6 +42,7 @@ __all__ = [
     "ModelVersion",
     "PublishFailure",
     "QuarantinedBatch",
+    "RetrainingRequest",
     "RolloutPlan",
     "Rung",
     "SeenEvent",
@@ -49,4 +52,5 @@ __all__ = [
     "TargetingRule",
     "TelemetryBatch",
     "TelemetryCursor",
+    "WebhookDelivery",
 ]

@@ -176,6 +176,22 @@ class Flag(models.Model):
         "Safari or Firefox client, which it does not report) must be to meet a rung's "
         "requirement; 1.0 never lets an estimate meet one.",
     )
+    freshness_limit_hours = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1), MaxValueValidator(24 * 365)],
+        help_text="On-device models: a retraining request is filed when the data clients "
+        "personalise with is older than this on average (empty: no limit).",
+    )
+    cloud_cost_per_1000 = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="What 1,000 inferences of the cloud rung cost (the cost ledger prices "
+        "on-device inferences at it).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -22,7 +22,15 @@ from access.api_keys import api_key_create
 from capability_probe.models import ClientProfile
 from ops.models import TaskHeartbeat
 from rollout.edge_models import model_version_register
-from rollout.models import ApiKey, FlagState, QuarantinedBatch, Rung
+from rollout.models import (
+    ApiKey,
+    DriftWatch,
+    FlagState,
+    QuarantinedBatch,
+    RetrainingRequest,
+    Rung,
+    WebhookDelivery,
+)
 from rollout.roles import RELEASE_MANAGER, VIEWER, roles_ensure
 from rollout.services import segment_create
 from segments.models import CapabilitySegment, SegmentationModel, SegmentationRun
@@ -106,6 +114,27 @@ def world(plan, publish) -> dict[str, object]:
         url="https://models.example.com/tiny-reply-1.onnx",
         size_bytes=1024,
         sha256="d" * 64,
+    )
+    request = RetrainingRequest.objects.create(
+        environment=state.environment,
+        flag=flag.key,
+        segment_identity=1,
+        segment_key="edge-ready",
+        model_version="1.0.0",
+        source=RetrainingRequest.Source.DRIFT,
+        reason="acceptance decayed",
+        filed_by="drift controller",
+        filed_at=now,
+    )
+    WebhookDelivery.objects.create(
+        request=request, url="http://127.0.0.1:9/hook", body=b"{}", next_attempt_at=now
+    )
+    DriftWatch.objects.create(
+        environment=state.environment,
+        flag=flag.key,
+        segment_identity=1,
+        model_version="1.0.0",
+        reference_start=now,
     )
     missing = [
         model._meta.label for model in admin.site._registry if not model._default_manager.exists()

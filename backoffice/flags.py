@@ -101,6 +101,8 @@ class FlagAdmin(AuditedAdmin):
         "baseline_rung",
         "safe_rung",
         "estimate_confidence",
+        "freshness_limit_hours",
+        "cloud_cost_per_1000",
         "ladder_preview",
     ]
     readonly_fields = ["ladder_preview"]

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.urls import URLPattern, path
 from django.views.decorators.http import require_safe
 
-from console import audit, flag, overview, segments
+from console import audit, flag, model_health, overview, segments
 
 
 def _page(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -20,6 +20,7 @@ def _page(view: Callable[..., Any]) -> Callable[..., Any]:
 urlpatterns: list[URLPattern] = [
     path("", _page(overview.overview_page), name="console-overview"),
     path("flags/<path:key>", _page(flag.flag_page), name="console-flag"),
+    path("models/<path:key>", _page(model_health.model_health_page), name="console-models"),
     path("actions", admin.site.admin_view(flag.rollout_action_view), name="console-action"),
     path("segments/", _page(segments.segments_page), name="console-segments"),
     path(

@@ -7,10 +7,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from access.api_keys import api_key_create
 from capability_probe.models import ClientProfile
-from demo.edge_models import demo_models_load
+from demo.edge_models import demo_model_story_load, demo_models_load
 from demo.population import population_write
 from demo.rollouts import DEMO_ENVIRONMENT, demo_rollouts_load
 from ops.services import periodic_tasks_ensure
@@ -244,6 +245,7 @@ def demo_load() -> list[str]:
         created.append(f"segmentation model v{run.model_version} ({run.k} segments)")
     with publish_batch():  # 72 hours of history: one version at the end, not one per hour
         created += demo_rollouts_load()
+        created += demo_model_story_load(timezone.now().replace(minute=0, second=0, microsecond=0))
     return created
 
 
@@ -268,7 +270,7 @@ def _flags_and_keys() -> list[str]:
             created.append(f"flag {spec['key']}")
         elif demo_new:
             _configure_state(spec, demo)
-    created += demo_models_load([production, demo])
+    created += demo_models_load(list(Environment.objects.all()))
     if _key_file_missing(DEMO_KEY_FILE):
         _key_file_write(DEMO_KEY_FILE, demo, "demo page")
         created.append(f"client API key for the {DEMO_ENVIRONMENT} environment (the demo page's)")

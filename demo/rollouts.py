@@ -20,7 +20,7 @@ from rollout.controller import rollout_tick
 from rollout.engine.capability import SAVE_DATA_SEGMENT
 from rollout.guardrails.simulation import Effect, Population, arm_aggregates
 from rollout.guardrails.states import PENDING
-from rollout.models import FlagState, MetricBucket, RolloutPlan, SegmentRollout
+from rollout.models import FlagState, MetricBucket, ModelVersion, RolloutPlan, SegmentRollout
 from rollout.rollouts import rollout_plan_create, segment_transition
 from rollout.selectors import plan_rows_by_key, with_segment_keys
 from rollout.services import flag_state_update
@@ -84,6 +84,26 @@ def _generally_available(environment: str, now: datetime) -> bool:
     return True
 
 
+def _ramp_next_model(staging: FlagState, start: datetime) -> None:
+    """Staging tries smart compose's next model version: v3 against v2, ramped to 25 % in one
+    segment since the start of the history, the other segments waiting."""
+    model = ModelVersion.objects.filter(flag=staging.flag).order_by("-pk").first()
+    plan = rollout_plan_create(
+        state=staging,
+        actor=DEMO,
+        reason="demo: try the next reply model in staging",
+        target_model=model,
+        start=False,
+        now=start,
+    )
+    rows = [r for r in plan_rows_by_key(plan) if r.segment_key != SAVE_DATA_SEGMENT]
+    if rows:
+        for _ in range(3):  # 1 %, 5 %, then 25 %
+            segment_transition(
+                row=rows[0], action="advance", actor=DEMO, reason="demo: ramp v3", now=start
+            )
+
+
 def demo_rollouts_load(now: datetime | None = None) -> list[str]:
     """Create the demo rollouts and their history (once); return a line per thing created."""
     now = (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
@@ -123,9 +143,7 @@ def demo_rollouts_load(now: datetime | None = None) -> list[str]:
         flag__key="smart-compose", environment__key="staging"
     )
     staging = flag_state_update(state=staging, enabled=True)
-    rollout_plan_create(
-        state=staging, actor=DEMO, reason="demo: try smart compose in staging", now=now
-    )
+    _ramp_next_model(staging, start)
     states = sorted(
         f"{row.segment_key}: {row.get_state_display()} ({row.percentage} %)"
         for row in with_segment_keys(plan.segments.all())

@@ -10,7 +10,7 @@ from operator import or_
 from typing import Any
 
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncHour
+from django.db.models.functions import Coalesce, TruncDay, TruncHour
 
 from ops.errors import NotFound
 from rollout.engine.capability import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
@@ -27,6 +27,7 @@ from rollout.guardrails.series import (
     stage_window,
 )
 from rollout.guardrails.series import StagePoint as StagePoint  # handed over with the series
+from rollout.histogram import INFERENCE_BINS
 from rollout.models import (
     AuditEntry,
     Environment,
@@ -393,3 +394,60 @@ def open_retraining_requests(state: FlagState, limit: int = 20) -> list[Retraini
             environment_id=state.environment_id, flag=state.flag.key, resolved_at__isnull=True
         ).prefetch_related("deliveries")[:limit]
     )
+
+
+# What the model health page sums per (segment, rung, version) and per (day, rung, version).
+HEALTH_SUMMED = (
+    "clients",
+    "failures",
+    "inference_ms_n",
+    "inference_ms_sum",
+    *INFERENCE_BINS,
+    "energy_n",
+    "energy_sum",
+    "rating_n",
+    "rating_sum",
+    "acceptance_n",
+    "acceptance_sum",
+    "freshness_n",
+    "freshness_sum",
+    "updates_full",
+    "updates_full_failed",
+    "updates_delta",
+    "updates_delta_failed",
+    "update_bytes_full",
+    "update_bytes_delta",
+)
+
+
+def model_health_sums(
+    state: FlagState, since: datetime, until: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The flag's aggregates in the state's environment over [since, until): per (segment,
+    rung, model version), and per (day, rung, model version). Two queries."""
+    buckets = MetricBucket.objects.filter(
+        environment_id=state.environment_id,
+        flag=state.flag.key,
+        minute__gte=since,
+        minute__lt=until,
+    ).exclude(rung="")
+    sums = {name: Sum(name) for name in HEALTH_SUMMED}
+    by_cell = [
+        dict(row)
+        for row in buckets.values("segment_identity", "rung", "model_version")
+        .annotate(**sums)
+        .order_by("segment_identity", "rung", "model_version")
+    ]
+    by_day = [
+        dict(row)
+        for row in buckets.annotate(day=TruncDay("minute"))
+        .values("day", "rung", "model_version")
+        .annotate(**sums)
+        .order_by("day", "rung", "model_version")
+    ]
+    return by_cell, by_day
+
+
+def model_sizes(flag: Flag) -> dict[str, int]:
+    """Each registered model version's full artifact size in bytes."""
+    return dict(ModelVersion.objects.filter(flag=flag).values_list("version", "size_bytes"))

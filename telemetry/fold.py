@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from rollout.histogram import inference_bin
+
 # (environment id, flag, segment identity, arm, rung, model version, minute as epoch seconds)
 BucketKey = tuple[int, str, int, str, str, str, int]
 # (environment id, flag, client hash, hour as epoch seconds)
@@ -56,10 +58,12 @@ class BucketDelta:
     updates_delta_failed: int = 0
     update_bytes_full: int = 0
     update_bytes_delta: int = 0
+    histogram: dict[str, int] = field(default_factory=dict)  # INFERENCE_BINS column -> count
 
     def increments(self) -> dict[str, float]:
-        """The non-zero fields, by name."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        """The non-zero fields, by name (histogram bins by their columns)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "histogram"}
+        values.update(self.histogram)
         return {name: value for name, value in values.items() if value}
 
 
@@ -163,6 +167,9 @@ def fold_batch(
         if group.inference_ms:
             delta.inference_ms_n += len(group.inference_ms)
             delta.inference_ms_sum += sum(group.inference_ms)
+            for ms in group.inference_ms:
+                name = inference_bin(ms)
+                delta.histogram[name] = delta.histogram.get(name, 0) + 1
             p95 = thresholds.get((environment, flag, segment))
             if p95 is not None:
                 slow = sum(1 for ms in group.inference_ms if ms > p95)

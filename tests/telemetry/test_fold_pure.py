@@ -48,6 +48,8 @@ def test_fold_batches__events_in_one_minute__one_client_observation_per_metric()
             rating_n=1,
             rating_sum=3.0,
             rating_sumsq=9.0,
+            # 90 ms in the ≤100 bin, 110 in ≤200, 300 in ≤500 (rollout/histogram.py)
+            histogram={"inference_hist_05": 1, "inference_hist_06": 1, "inference_hist_07": 1},
         )
     }
     assert folded.failures == {}
@@ -64,7 +66,12 @@ def test_fold_batches__no_frozen_p95__raw_ms_only() -> None:
     folded = fold_batches([_batch("c1", _event("inference", ms=100.0))], {(2, "f", 7): 1.0})
 
     (delta,) = folded.buckets.values()
-    assert delta.increments() == {"clients": 1, "inference_ms_n": 1, "inference_ms_sum": 100.0}
+    assert delta.increments() == {
+        "clients": 1,
+        "inference_ms_n": 1,
+        "inference_ms_sum": 100.0,
+        "inference_hist_05": 1,  # 100 ms: the ≤100 ms bin
+    }
 
 
 def test_fold_batches__minutes_and_arms__separate_buckets_each_counting_the_client() -> None:

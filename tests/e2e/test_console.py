@@ -240,3 +240,34 @@ def test_pages__fit_the_width(page: Page, web, accounts, width) -> None:
         assert overflow <= 1, f"{name} scrolls sideways at {width} px"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"console-{name}-{width}.png"), full_page=True)
+
+
+def test_model_health__from_the_flag_page_table_charts_and_csv(page: Page, web, accounts) -> None:
+    # Given a viewer on smart-compose's page in staging, where v3 ramps in one segment
+    _login(page, web, "console-viewer")
+    page.goto(f"{web.url}/admin/console/flags/smart-compose?environment=staging")
+    assert "Retraining requested" in page.inner_text("#retraining")
+
+    # When they follow the model health link and ask for the last 30 days
+    page.get_by_role("link", name="Model health, cost ledger and CSV →").click()
+    page.select_option("select[name=days]", "30")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_load_state()
+
+    # Then every (segment, rung, version) has its row, the ledger its numbers, the charts draw
+    assert page.url.endswith("days=30")
+    v3 = page.locator("table.health tbody tr[data-model='3.0.0']")
+    assert v3.count() == 1
+    assert v3.locator("td.acceptance").inner_text().endswith("%")
+    assert "on-device inferences did not go to the cloud" in page.inner_text("#ledger-summary")
+    assert page.locator("svg.chart").count() == 3
+    page.set_viewport_size({"width": 820, "height": 1180})  # a tablet: the table scrolls
+    page.screenshot(path=str(ARTIFACTS / "model-health.png"), full_page=True)
+
+    # And the CSV is the table's
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    text = download.value.path().read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["model_version"] for r in rows} >= {"2.0.0", "3.0.0"}
+    assert len(rows) == page.locator("table.health tbody tr").count()

@@ -1,4 +1,5 @@
-"""A segment rolled back through one API process is served by another within a second."""
+"""A segment rolled back through one API process is served by another within a second: the
+rung of a rung rollout, and the model version of a model rollout."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def live_demo(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Demo]:
         yield Demo(urls, client_key, token, treated)
 
 
-def test_rollback_through_one_process__baseline_served_by_the_other_within_1s(
+def test_rollbacks_through_one_process__rung_and_model_served_by_the_other_within_1s(
     live_demo: Demo,
 ) -> None:
     web_a, web_b = live_demo.urls
@@ -77,3 +78,52 @@ def test_rollback_through_one_process__baseline_served_by_the_other_within_1s(
         "control",
         "rolled_back",
     )
+
+    _model_rollback(live_demo)
+
+
+HIGH_END = {"memoryGb": 16, "benchmarkMs": 10, "webgpu": True, "rttMs": 50, "cores": 12}
+
+
+def _model_rollback(live_demo: Demo) -> None:
+    """v3 ramped to 100 % in one segment through web-a, then that segment rolled back: web-b
+    serves v2 again within a second."""
+    web_a, web_b = live_demo.urls
+    staff = {"Authorization": f"Token {live_demo.staff_token}"}
+    headers = {"Authorization": f"Bearer {live_demo.client_key}"}
+    plan_url = f"{web_a}/api/v1/rollouts/smart-compose/production"
+    body = {"context": {"targetingKey": "model-user", **HIGH_END}, "flags": ["smart-compose"]}
+
+    def model_on_b() -> dict[str, Any]:
+        response = requests.post(f"{web_b}/api/v1/evaluate", json=body, headers=headers, timeout=5)
+        decision = response.json()["flags"]["smart-compose"]
+        return dict(decision["metadata"])
+
+    started = requests.post(
+        plan_url, json={"targetModelVersion": "3.0.0", "reason": "CHG-1: v3"}, headers=staff,
+        timeout=5,
+    )  # fmt: skip
+    assert started.status_code == 201, started.text
+    segment = model_on_b()["segment"]
+    for _ in range(len(started.json()["stages"]) - 1):  # stage 0 … complete (100 %)
+        advanced = requests.post(
+            f"{plan_url}/segments/{segment}/advance", json={"reason": "ramp"}, headers=staff,
+            timeout=5,
+        )  # fmt: skip
+        assert advanced.status_code == 200, advanced.text
+    deadline = time.monotonic() + 1.0
+    while model_on_b()["model"]["version"] != "3.0.0":
+        assert time.monotonic() < deadline, "web-b does not serve v3 after 1 s"
+        time.sleep(0.02)
+    rolled_back = requests.post(
+        f"{plan_url}/segments/{segment}/rollback", json={"reason": "INC-9: v3 replies off"},
+        headers=staff, timeout=5,
+    )  # fmt: skip
+    changed_at = time.monotonic()
+    assert rolled_back.status_code == 200, rolled_back.text
+    while model_on_b()["model"]["version"] != "2.0.0":
+        assert time.monotonic() - changed_at < 1.0, "web-b still serves v3 after 1 s"
+        time.sleep(0.02)
+    assert time.monotonic() - changed_at < 1.0
+    after = model_on_b()
+    assert (after["arm"], after["rolloutState"]) == ("control", "rolled_back")

@@ -24,7 +24,12 @@ from django.utils import timezone
 
 from ops.services import heartbeat_record
 from rollout.audit import Actor
-from rollout.guardrails.drift import DRIFT_METRICS, DriftPolicy, drift_verdict
+from rollout.guardrails.drift import (
+    DRIFT_METRICS,
+    STALE_TREND_INTERVALS,
+    DriftPolicy,
+    drift_verdict,
+)
 from rollout.guardrails.statistics import Arm
 from rollout.models import DriftWatch, Environment, Flag, MetricBucket
 from rollout.retraining import retrain_request_file
@@ -79,6 +84,13 @@ def window_sums(watch: DriftWatch, start: datetime, end: datetime) -> dict[str, 
         )
         for metric in DRIFT_METRICS
     }
+
+
+def recent_freshness(watch: DriftWatch, now: datetime) -> tuple[Arm, ...]:
+    """Freshness sums of the last STALE_TREND_INTERVALS controller intervals, oldest first."""
+    interval = timedelta(seconds=settings.EDGEFLAGS_DRIFT_INTERVAL_S)
+    starts = [now - interval * k for k in range(STALE_TREND_INTERVALS, 0, -1)]
+    return tuple(window_sums(watch, start, start + interval)["freshness"] for start in starts)
 
 
 def _arms_json(arms: dict[str, Arm]) -> dict[str, Any]:
@@ -163,13 +175,12 @@ def drift_check(
         watch.epoch += 1
         watch.epoch_start = now
     current = window_sums(watch, watch.epoch_start, now)
-    latest = window_sums(watch, now - timedelta(seconds=settings.EDGEFLAGS_DRIFT_INTERVAL_S), now)
     verdict = drift_verdict(
         policy,
         _arms_of(watch.reference),
         current,
         epoch=watch.epoch,
-        latest_freshness=latest["freshness"],
+        recent_freshness=recent_freshness(watch, now),
     )
     watch.last_verdict = verdict.evidence_json()
     watch.last_checked_at = now

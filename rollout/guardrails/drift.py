@@ -17,8 +17,12 @@ decay, after at least `min_clients` in the current window. The current window re
 `epoch_hours` so that a decay late in a version's life is not diluted by months of good data;
 epoch k spends α·6/(π²k²) of the budget, so the epochs together spend at most α.
 
-Staleness needs no statistics: a flag may set a freshness limit, and the latest interval's
-mean freshness beyond it files a request at once.
+Staleness is a limit, not a test: a flag may set a freshness limit, and the rule files a
+request at once when the segment's mean freshness is beyond it, either in the latest controller
+interval or where the trend of the last STALE_TREND_INTERVALS intervals (a least-squares line
+through their means, each weighted by its clients) puts it by the next check. The projection
+is what makes "caught within one interval of crossing" hold: an hourly check that only looks
+back misses a crossing whenever the last hour's sample mean happens to fall just short of it.
 
 Pure: the Django side hands in sums (n, sum, sum of squares per metric) and gets a verdict;
 the simulation (rollout/guardrails/drift_simulation.py) calls the very same function.
@@ -27,7 +31,7 @@ the simulation (rollout/guardrails/drift_simulation.py) calls the very same func
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +43,7 @@ HARM_SIGN = {"acceptance": -1, "rating": -1, "freshness": 1}
 # The mixture's scale, relative to the reference mean: the size of decay the test is tuned to.
 RELATIVE_TAU = {"acceptance": 0.05, "rating": 0.03, "freshness": 0.25}
 STALE = "stale"
+STALE_TREND_INTERVALS = 6  # controller intervals the stale rule's trend is fitted over
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,51 @@ def _finite(value: float) -> float | None:
     return round(value, 6) if math.isfinite(value) else None
 
 
+def freshness_next_check(recent: Sequence[Arm]) -> float | None:
+    """Mean freshness projected to the next check from the recent intervals (oldest first).
+
+    A least-squares line through the intervals' means at x = 0, 1, …, each weighted by its
+    clients, evaluated one interval past the latest. None without data; with one interval of
+    data, or a flat or falling trend, the latest mean itself (the rule never projects
+    freshness to improve: a check that waits for data to refresh would miss a crossing).
+    """
+    points = [(x, arm.mean, arm.n) for x, arm in enumerate(recent) if arm.n]
+    if not points:
+        return None
+    latest = points[-1][1]
+    weight = sum(n for _, _, n in points)
+    x_mean = sum(x * n for x, _, n in points) / weight
+    y_mean = sum(y * n for _, y, n in points) / weight
+    sxx = sum(n * (x - x_mean) ** 2 for x, _, n in points)
+    if sxx == 0.0:
+        return latest
+    slope = sum(n * (x - x_mean) * (y - y_mean) for x, y, n in points) / sxx
+    projected = y_mean + slope * (len(recent) - x_mean)
+    return max(latest, projected)
+
+
+def _stale(limit: float, recent: Sequence[Arm], details: dict[str, Any]) -> str | None:
+    """The freshness limit's rule: the reason when it fires, else None."""
+    latest = next((arm for arm in reversed(recent) if arm.n), None)
+    projected = freshness_next_check(recent)
+    if latest is None or projected is None:
+        return None
+    details["latestFreshnessHours"] = _finite(latest.mean)
+    details["projectedFreshnessHours"] = _finite(projected)
+    if latest.mean > limit:
+        return (
+            f"freshness: on-device data {latest.mean:.1f} h old on average, "
+            f"beyond the flag's limit of {limit:g} h ({latest.n} clients)"
+        )
+    if projected > limit:
+        return (
+            f"freshness: on-device data {latest.mean:.1f} h old on average and rising, "
+            f"{projected:.1f} h by the next check, beyond the flag's limit of {limit:g} h "
+            f"({sum(arm.n for arm in recent)} clients over {len(recent)} intervals)"
+        )
+    return None
+
+
 def drift_evidence(metric: str, reference: Arm, current: Arm, alpha: float) -> DriftEvidence:
     """One metric's decay against its reference: estimate, always-valid interval, e-value."""
     tau = RELATIVE_TAU[metric] * abs(reference.mean) or RELATIVE_TAU[metric]
@@ -127,24 +177,21 @@ def drift_verdict(
     current: Mapping[str, Arm],
     *,
     epoch: int = 1,
-    latest_freshness: Arm | None = None,
+    recent_freshness: Sequence[Arm] = (),
 ) -> DriftVerdict:
-    """The drift rule at one instant: stale first, then the sequential tests."""
+    """The drift rule at one instant: stale first, then the sequential tests.
+
+    `recent_freshness`: the freshness sums of the last controller intervals, oldest first
+    (for the stale rule; at most STALE_TREND_INTERVALS are used).
+    """
     alpha = policy.alpha_of_epoch(epoch)
     threshold = len(DRIFT_METRICS) / alpha
     details: dict[str, Any] = {"epoch": epoch, "alpha": alpha}
     limit = policy.freshness_limit_hours
-    if limit is not None and latest_freshness is not None and latest_freshness.n:
-        details["latestFreshnessHours"] = _finite(latest_freshness.mean)
-        if latest_freshness.mean > limit:
-            return DriftVerdict(
-                True,
-                STALE,
-                f"freshness: on-device data {latest_freshness.mean:.1f} h old on average, "
-                f"beyond the flag's limit of {limit:g} h ({latest_freshness.n} clients)",
-                threshold,
-                details=details,
-            )
+    if limit is not None:
+        reason = _stale(limit, recent_freshness[-STALE_TREND_INTERVALS:], details)
+        if reason:
+            return DriftVerdict(True, STALE, reason, threshold, details=details)
     evidence = []
     for metric in DRIFT_METRICS:
         ref, now = reference.get(metric), current.get(metric)

@@ -21,12 +21,19 @@ crossing; the run then goes on until the limit's own rule fires, and reports tha
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rollout.guardrails.drift import STALE, DriftPolicy, drift_verdict
+from rollout.guardrails.drift import (
+    STALE,
+    STALE_TREND_INTERVALS,
+    DriftPolicy,
+    drift_verdict,
+    freshness_next_check,
+)
 from rollout.guardrails.simulation import clopper_pearson
 from rollout.guardrails.statistics import Arm
 
@@ -95,6 +102,7 @@ def simulate_run(
     )
     reference, current = _Totals(), _Totals()
     first: Run | None = None
+    recent: deque[Arm] = deque(maxlen=STALE_TREND_INTERVALS)  # freshness of the last intervals
     if scenario == "aa":
         onset_hours = policy.reference_hours  # hours counted from when watching begins
     steps = round(horizon_hours / STEP_HOURS)
@@ -125,17 +133,18 @@ def simulate_run(
         window.add("acceptance", acceptance)
         window.add("rating", ratings)
         window.add("freshness", freshness)
+        recent.append(Arm(*_sums(freshness)))
         if in_reference:
             continue
-        latest = Arm(*_sums(freshness))
         if first is not None:  # stale, after a drift trigger: only the limit is watched now
-            if (
-                policy.freshness_limit_hours is not None
-                and latest.mean > policy.freshness_limit_hours
-            ):
+            projected = freshness_next_check(recent)
+            limit = policy.freshness_limit_hours
+            if limit is not None and projected is not None and projected > limit:
                 return Run(True, first.metric, first.hours, hour - onset_hours)
             continue
-        verdict = drift_verdict(policy, reference.arms(), current.arms(), latest_freshness=latest)
+        verdict = drift_verdict(
+            policy, reference.arms(), current.arms(), recent_freshness=tuple(recent)
+        )
         if verdict.fired:
             run = Run(True, verdict.metric, hour - onset_hours)
             if scenario != "stale" or verdict.metric == STALE:
@@ -184,9 +193,15 @@ def simulate(
             {
                 "median_hours_to_stale_rule": round(float(np.median(stale)), 3) if stale else None,
                 "max_hours_to_stale_rule": round(float(np.max(stale)), 3) if stale else None,
+                "min_hours_to_stale_rule": round(float(np.min(stale)), 3) if stale else None,
+                # never later than one interval after the crossing (the target) …
                 "stale_rule_within_one_interval": round(
                     sum(1 for h in stale if h <= STEP_HOURS) / len(stale), 4
                 )
+                if stale
+                else None,
+                # … and how often the projection filed more than one interval early
+                "stale_rule_early": round(sum(1 for h in stale if h < -STEP_HOURS) / len(stale), 4)
                 if stale
                 else None,
             }

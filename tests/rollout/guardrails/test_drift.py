@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from scipy.special import log_ndtr
 
-from rollout.guardrails.drift import DriftPolicy, drift_evidence, drift_verdict
+from rollout.guardrails.drift import (
+    DriftPolicy,
+    drift_evidence,
+    drift_verdict,
+    freshness_next_check,
+)
 from rollout.guardrails.drift_simulation import simulate
 from rollout.guardrails.statistics import Arm
 
@@ -80,12 +86,42 @@ def test_verdict__improvement__never_fires() -> None:
 def test_verdict__freshness_beyond_the_limit__stale_at_once() -> None:
     policy = DriftPolicy(freshness_limit_hours=48)
 
-    stale = drift_verdict(policy, {}, {}, latest_freshness=_arm(900, 49.0, 10.0))
-    fresh = drift_verdict(policy, {}, {}, latest_freshness=_arm(900, 47.0, 10.0))
+    stale = drift_verdict(policy, {}, {}, recent_freshness=[_arm(900, 49.0, 10.0)])
+    fresh = drift_verdict(policy, {}, {}, recent_freshness=[_arm(900, 47.0, 10.0)])
 
     assert (stale.fired, stale.metric) == (True, "stale")
     assert "beyond the flag's limit of 48 h" in stale.reason
     assert not fresh.fired
+
+
+def test_freshness_next_check__weighted_line_one_interval_ahead() -> None:
+    # Means 40, 42, 44 with 100 clients each: slope 2 h per interval, next check at 46.
+    rising = [_arm(100, 40.0, 5.0), _arm(100, 42.0, 5.0), _arm(100, 44.0, 5.0)]
+    # Weighted: x̄ = (0·100 + 1·300)/400 = 0.75, ȳ = (40·100 + 44·300)/400 = 43,
+    # slope = (100·(−0.75)·(−3) + 300·0.25·1)/(100·0.5625 + 300·0.0625) = 300/75 = 4,
+    # at x = 2: 43 + 4·1.25 = 48.
+    weighted = [_arm(100, 40.0, 5.0), _arm(300, 44.0, 5.0)]
+    falling = [_arm(100, 44.0, 5.0), _arm(100, 40.0, 5.0)]
+    gap = [Arm(0, 0.0, 0.0), _arm(100, 30.0, 5.0)]
+
+    assert freshness_next_check(rising) == pytest.approx(46.0)
+    assert freshness_next_check(weighted) == pytest.approx(48.0)
+    assert freshness_next_check(falling) == pytest.approx(40.0)  # never projected to improve
+    assert freshness_next_check(gap) == pytest.approx(30.0)
+    assert freshness_next_check([]) is None
+
+
+def test_verdict__freshness_rising_to_the_limit_by_the_next_check__stale_now() -> None:
+    policy = DriftPolicy(freshness_limit_hours=48)
+    rising = [_arm(900, 43.0 + 1.5 * k, 10.0) for k in range(4)]  # 43 … 47.5, 49 next
+
+    verdict = drift_verdict(policy, {}, {}, recent_freshness=rising)
+    steady = drift_verdict(policy, {}, {}, recent_freshness=[_arm(900, 47.5, 10.0)] * 4)
+
+    assert (verdict.fired, verdict.metric) == (True, "stale")
+    assert "49.0 h by the next check" in verdict.reason
+    assert verdict.details["projectedFreshnessHours"] == pytest.approx(49.0)
+    assert not steady.fired
 
 
 def test_epochs__alpha_shares_sum_to_at_most_alpha() -> None:
@@ -119,3 +155,5 @@ def test_stale__limit_rule_within_one_interval_of_the_crossing() -> None:
     assert result["trigger_rate"] == 1.0
     assert result["median_hours_to_trigger"] <= result["step_hours"]
     assert result["median_hours_to_stale_rule"] <= result["step_hours"]
+    assert result["stale_rule_within_one_interval"] == 1.0
+    assert result["max_hours_to_stale_rule"] <= result["step_hours"]

@@ -133,8 +133,12 @@ def freshness_next_check(recent: Sequence[Arm]) -> float | None:
     return max(latest, projected)
 
 
-def _stale(limit: float, recent: Sequence[Arm], details: dict[str, Any]) -> str | None:
-    """The freshness limit's rule: the reason when it fires, else None."""
+def stale_rule(
+    limit: float, recent: Sequence[Arm], details: dict[str, Any] | None = None
+) -> str | None:
+    """The freshness limit's rule: the reason when it fires, else None (`details` gets the
+    latest and projected means)."""
+    details = {} if details is None else details
     latest = next((arm for arm in reversed(recent) if arm.n), None)
     projected = freshness_next_check(recent)
     if latest is None or projected is None:
@@ -189,7 +193,7 @@ def drift_verdict(
     details: dict[str, Any] = {"epoch": epoch, "alpha": alpha}
     limit = policy.freshness_limit_hours
     if limit is not None:
-        reason = _stale(limit, recent_freshness[-STALE_TREND_INTERVALS:], details)
+        reason = stale_rule(limit, recent_freshness[-STALE_TREND_INTERVALS:], details)
         if reason:
             return DriftVerdict(True, STALE, reason, threshold, details=details)
     evidence = []

@@ -32,7 +32,7 @@ from rollout.guardrails.drift import (
     STALE_TREND_INTERVALS,
     DriftPolicy,
     drift_verdict,
-    freshness_next_check,
+    stale_rule,
 )
 from rollout.guardrails.simulation import clopper_pearson
 from rollout.guardrails.statistics import Arm
@@ -137,9 +137,8 @@ def simulate_run(
         if in_reference:
             continue
         if first is not None:  # stale, after a drift trigger: only the limit is watched now
-            projected = freshness_next_check(recent)
             limit = policy.freshness_limit_hours
-            if limit is not None and projected is not None and projected > limit:
+            if limit is not None and stale_rule(limit, tuple(recent)):
                 return Run(True, first.metric, first.hours, hour - onset_hours)
             continue
         verdict = drift_verdict(

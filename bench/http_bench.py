@@ -18,9 +18,15 @@ differently is printed as "changed from default: NAME=value (why)".
 The plain run:
 1. creates a fresh PostgreSQL database (dropped at the end) and runs `manage.py migrate`;
    Redis DB 13 with a key prefix of its own (its keys are deleted at the end);
-2. loads 20 flags with constraints, percentage rollouts and weighted variants through the
-   real services (a child process running this script with --seed), in environment
-   `production`, and a client API key;
+2. loads 20 flags through the real services (a child process running this script with
+   --seed), in environment `production`, and a client API key: 19 with constraints,
+   percentage rollouts and weighted variants, and smart-compose as the edge feature it is in
+   the demo (its edge -> cloud -> lite -> off ladder, a segmentation model trained on 2,000
+   synthetic profiles, model version 2.0.0 served and 3.0.0 with a delta ramping in every
+   segment), so every request also takes the ladder path: capability segment, rung, model
+   arm, `metadata.model` and a signed decision token. The capability hints vary with the
+   targeting key (memory 2-16 GB, benchmark 10-99 ms, WebGPU in two requests of three, RTT
+   40-439 ms), so the answers spread over the segments and rungs;
 3. serves the app with the Procfile's web command, and a bare Django view
    (bench/bench_app.py) answering a fixed body of the size of a typical evaluate response
    with the same command line;
@@ -87,6 +93,11 @@ READYZ_PATH = "/readyz"
 FLAG_COUNT = 20
 SEED_MARKER = "BENCH-SEED "
 SAMPLE_CONTEXT = {"plan": "pro", "region": "eu", "appVersion": "2.3.0"}
+# The edge feature, seeded with the demo's ladder and two model versions (seed_ladder).
+LADDER_FLAG = "smart-compose"
+LADDER_PROFILES = 2000
+MODEL_NAME = "tiny-reply"
+MODEL_CURRENT, MODEL_NEXT = "2.0.0", "3.0.0"
 
 # Variables the children must not inherit: the service choice, Django and granian knobs.
 INHERITED_PREFIXES = ("EDGEFLAGS_", "GRANIAN_")
@@ -197,6 +208,16 @@ def _rules(kind: str, index: int) -> list[dict[str, Any]]:
     return rules
 
 
+def capability_hints(n: int) -> dict[str, Any]:
+    """The capability hints request `n` sends (LUA_TEMPLATE computes the same in Lua)."""
+    return {
+        "memoryGb": 2 + n % 15,
+        "benchmarkMs": 10 + n % 90,
+        "webgpu": n % 3 != 0,
+        "rttMs": 40 + n % 400,
+    }
+
+
 def seed() -> None:
     """Create environment `production`, 20 enabled flags and a client key; print the key."""
     sys.path.insert(0, str(REPO))
@@ -213,7 +234,11 @@ def seed() -> None:
     # One transaction: the snapshot is compiled and published once, when it commits.
     with transaction.atomic():
         environment = environment_create(key="production", name="Production")
+        seed_segmentation()
         for index, name in enumerate(FLAG_NAMES[:FLAG_COUNT]):
+            if name == LADDER_FLAG:
+                seed_ladder(environment)
+                continue
             kind = KINDS[index % len(KINDS)]
             flag = flag_create(key=name, kind=kind, off_value=OFF_VALUES[kind], tags=["bench"])
             state = FlagState.objects.get(flag=flag, environment=environment)
@@ -222,6 +247,66 @@ def seed() -> None:
                 rule_create(state=state, **rule)
         _, raw_key = api_key_create(environment=environment, scope="client", name="http bench")
     print(SEED_MARKER + json.dumps({"key": raw_key}), flush=True)
+
+
+def seed_segmentation() -> None:
+    """Capability segments as the scheduled job makes them: synthetic profiles, one run."""
+    from demo.population import population_write
+    from segments.services import segmentation_run
+
+    population_write(clients=LADDER_PROFILES, seed=2026)
+    segmentation_run(trigger="bench", seed=0)
+
+
+def seed_ladder(environment: Any) -> None:
+    """smart-compose as in the demo: its ladder, v2 served, v3 (with a delta from v2) ramping
+    in every segment from the first stage, and one segment at 25 %."""
+    from demo.data import SMART_COMPOSE_LADDER
+    from rollout.audit import SYSTEM
+    from rollout.edge_models import model_version_register, model_version_serve
+    from rollout.engine.capability import SAVE_DATA_SEGMENT
+    from rollout.models import FlagState
+    from rollout.rollouts import rollout_plan_create, segment_transition
+    from rollout.selectors import plan_rows_by_key
+    from rollout.services import flag_create, flag_ladder_set, flag_state_update
+
+    flag = flag_create(key=LADDER_FLAG, kind="string", off_value="off", tags=["bench", "edge"])
+    flag_ladder_set(flag=flag, rungs=SMART_COMPOSE_LADDER, baseline="lite", safe="lite")
+    state = FlagState.objects.get(flag=flag, environment=environment)
+    flag_state_update(state=state, enabled=True, variants=[])
+    base = f"https://models.example.com/{MODEL_NAME}"
+    artifact = {
+        "name": MODEL_NAME,
+        "format": "onnx",
+        "requirements": [{"contextName": "memoryGb", "operator": "NUM_GTE", "value": "4"}],
+    }
+    current = model_version_register(
+        flag=flag,
+        version=MODEL_CURRENT,
+        url=f"{base}/{MODEL_CURRENT}.onnx",
+        size_bytes=48_000_000,
+        sha256="2" * 64,
+        **artifact,
+    )
+    upcoming = model_version_register(
+        flag=flag,
+        version=MODEL_NEXT,
+        url=f"{base}/{MODEL_NEXT}.onnx",
+        size_bytes=52_000_000,
+        sha256="3" * 64,
+        delta_from=MODEL_CURRENT,
+        delta_url=f"{base}/{MODEL_CURRENT}-{MODEL_NEXT}.delta",
+        delta_size_bytes=6_000_000,
+        delta_sha256="4" * 64,
+        **artifact,
+    )
+    model_version_serve(state=state, version=current)
+    plan = rollout_plan_create(
+        state=state, actor=SYSTEM, reason="bench: ramp v3", target_model=upcoming
+    )
+    first = next(r for r in plan_rows_by_key(plan) if r.segment_key != SAVE_DATA_SEGMENT)
+    for _ in range(2):  # from the first stage on to 25 %
+        segment_transition(row=first, action="advance", actor=SYSTEM, reason="bench: ramp v3")
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -463,21 +548,32 @@ def wait_until_serving(server: Server, path: str, timeout: float = 60) -> None:
     raise BenchError(f"{server.name} did not answer within {timeout:g} s:\n{server.log_tail()}")
 
 
-def evaluate_body(targeting_key: str) -> bytes:
-    return json.dumps({"context": {"targetingKey": targeting_key, **SAMPLE_CONTEXT}}).encode()
+def evaluate_body(n: int) -> bytes:
+    """The body of request `n`, as LUA_TEMPLATE's request() writes it."""
+    context = {"targetingKey": f"user-{n}", **SAMPLE_CONTEXT, **capability_hints(n)}
+    return json.dumps({"context": context}).encode()
 
 
 def typical_evaluate_size(server: Server, headers: Mapping[str, str]) -> int:
-    """Median body size of evaluate answers over a few targeting keys; checks they are sane."""
+    """Median body size of evaluate answers over a few targeting keys; checks they are sane
+    and that the edge feature's ladder path was taken (a rung, and the model on `edge`)."""
     sizes = []
-    for i in range(25):
-        status, body = post(server.url(EVALUATE_PATH), evaluate_body(f"probe-{i}"), headers)
+    rungs: Counter[str] = Counter()
+    for n in range(60):
+        status, body = post(server.url(EVALUATE_PATH), evaluate_body(n), headers)
         if status != 200:
             raise BenchError(f"evaluate answered {status}: {body[:500]!r}")
         flags = json.loads(body).get("flags", {})
         if len(flags) != FLAG_COUNT:
             raise BenchError(f"evaluate answered {len(flags)} flags, expected {FLAG_COUNT}")
+        ladder = flags[LADDER_FLAG]
+        rungs[ladder.get("variant", "?")] += 1
+        model = ladder.get("metadata", {}).get("model")
+        if (ladder.get("variant") == "edge") != (model is not None):
+            raise BenchError(f"{LADDER_FLAG} on {ladder.get('variant')} with model {model}")
         sizes.append(len(body))
+    if not {"edge", "cloud"} <= set(rungs):
+        raise BenchError(f"{LADDER_FLAG} served only {dict(rungs)}: the ladder path is untested")
     return int(statistics.median(sizes))
 
 
@@ -507,10 +603,15 @@ function init(args)
   counter = {start} + id
 end
 
+-- The capability hints as capability_hints(n) in Python computes them.
 function request()
   counter = counter + {stride}
+  local webgpu = "true"
+  if counter % 3 == 0 then webgpu = "false" end
   local body = '{{"context":{{"targetingKey":"user-' .. counter ..
-    '","plan":"pro","region":"eu","appVersion":"2.3.0"}}}}'
+    '","plan":"pro","region":"eu","appVersion":"2.3.0","memoryGb":' .. (2 + counter % 15) ..
+    ',"benchmarkMs":' .. (10 + counter % 90) .. ',"webgpu":' .. webgpu ..
+    ',"rttMs":' .. (40 + counter % 400) .. '}}}}'
   return wrk.format("POST", nil, headers, body)
 end
 

@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from rollout.drift import drift_tick
+from rollout.drift import drift_tick, recent_freshness, window_sums
+from rollout.guardrails.drift import STALE_TREND_INTERVALS
 from rollout.models import (
     AuditEntry,
     DriftWatch,
@@ -257,3 +259,26 @@ def test_retrain_request__unknown_segment__command_error_naming_it(demo) -> None
             "--segment", "nope", "--reason", "x",
         )  # fmt: skip
     assert before == RetrainingRequest.objects.count()
+
+
+def test_recent_freshness__one_query__equals_each_intervals_own_sums(
+    demo, django_assert_num_queries
+) -> None:
+    """The stale rule's trend reads six intervals in one query; the sums are those of six
+    separate window queries (the demo's 72 h of telemetry, minutes on the boundaries too)."""
+    watch = DriftWatch.objects.filter(flag="smart-compose").exclude(model_version="").first()
+    assert watch is not None
+    now = MetricBucket.objects.filter(flag="smart-compose").latest("minute").minute
+    interval = timedelta(seconds=settings.EDGEFLAGS_DRIFT_INTERVAL_S)
+
+    with django_assert_num_queries(1):
+        recent = recent_freshness(watch, now)
+
+    starts = [now - interval * k for k in range(STALE_TREND_INTERVALS, 0, -1)]
+    separate = [window_sums(watch, s, s + interval)["freshness"] for s in starts]
+    assert len(recent) == STALE_TREND_INTERVALS
+    assert [a.n for a in recent] == [a.n for a in separate]
+    assert sum(a.n for a in recent) > 0
+    for mine, theirs in zip(recent, separate, strict=True):
+        assert mine.total == pytest.approx(theirs.total)
+        assert mine.total_squares == pytest.approx(theirs.total_squares)

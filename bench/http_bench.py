@@ -275,7 +275,7 @@ def seed_ladder(environment: Any) -> None:
     state = FlagState.objects.get(flag=flag, environment=environment)
     flag_state_update(state=state, enabled=True, variants=[])
     base = f"https://models.example.com/{MODEL_NAME}"
-    artifact = {
+    artifact: dict[str, Any] = {
         "name": MODEL_NAME,
         "format": "onnx",
         "requirements": [{"contextName": "memoryGb", "operator": "NUM_GTE", "value": "4"}],

@@ -26,7 +26,7 @@ from tests.telemetry.crash_driver import P95_MS, base_hour, batch
 
 pytestmark = pytest.mark.services
 
-BATCHES = 1500
+BATCHES = 500
 CHUNK = 2  # batches per fold transaction: small, so that the fold takes seconds
 KILL_ROUNDS = 3
 

@@ -706,6 +706,57 @@ CLIENT_PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/privacy/erase": {
+        "post": {
+            "operationId": "privacy_erase",
+            "tags": ["client"],
+            "summary": "Erase what the key's environment stored about one client (server keys)",
+            "description": "The client id travels in the body, never in a URL (so never in an "
+            "access log). All or nothing: when a store holding the client's data cannot be "
+            "reached the answer is 503 and nothing was erased. The audit entry records that "
+            "an erasure happened, not whom it was for.",
+            "security": _KEY_SECURITY,
+            "requestBody": _json(
+                {
+                    "type": "object",
+                    "required": ["clientId"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "clientId": {"type": "string", "minLength": 1, "maxLength": 512}
+                    },
+                },
+                examples.ERASE_REQUEST,
+            ),
+            "responses": {
+                "200": {
+                    "description": "Erased (false: nothing was stored)",
+                    **_json(
+                        {"type": "object", "properties": {"erased": {"type": "boolean"}}},
+                        examples.ERASED,
+                    ),
+                },
+                **_errors(
+                    400,
+                    401,
+                    403,
+                    405,
+                    411,
+                    413,
+                    429,
+                    503,
+                    _400={
+                        "errorCode": "INVALID_REQUEST",
+                        "errorDetails": "clientId: required, a non-empty string",
+                    },
+                    _503={
+                        "errorCode": "GENERAL",
+                        "errorDetails": "cache: unreachable (ConnectionError); nothing was "
+                        "erased, send the request again later",
+                    },
+                ),
+            },
+        }
+    },
     "/api/v1/snapshot": {
         "get": {
             "operationId": "snapshot",

@@ -145,6 +145,7 @@ PROBE_ANSWER: dict[str, Any] = {
     "decisions": DECISIONS,
 }
 ERASED: dict[str, Any] = {"erased": True}
+ERASE_REQUEST: dict[str, Any] = {"clientId": "device-42"}
 
 EVENTS: dict[str, Any] = {
     "targetingKey": "user-1234",

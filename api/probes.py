@@ -28,8 +28,8 @@ from api.http import ApiError, json_response, read_json_body
 from capability_probe.models import columns_to_attributes
 from capability_probe.schema import ProbeInvalid, parse_probe
 from capability_probe.services import (
+    ErasureIncomplete,
     client_erase,
-    client_hash,
     probe_record,
     profile_attributes,
 )
@@ -133,14 +133,18 @@ def probe_erase_view(request: HttpRequest, client_id: str) -> HttpResponse:
     try:
         with transaction.atomic():  # the erasure and its audit entry commit together
             erased = client_erase(environment_id=held.environment_id, client_id=client_id)
-            # The audit log names the client by a prefix of its keyed hash, never the raw id.
+            # The audit entry says an erasure happened, not whom it was for.
             audit_record(
                 actor=Actor(f"server key {info.key_id}"),
                 action="client.erase",
                 environment=held.environment,
-                after={"client": client_hash(client_id)[:16], "erased": erased},
+                after={"erased": erased},
                 reason="DELETE /api/v1/probes",
             )
+    except ErasureIncomplete as exc:
+        raise ApiError(
+            503, "GENERAL", f"{exc}; nothing was erased, send the request again later"
+        ) from exc
     except DatabaseError as exc:
         raise _database_unavailable(exc) from exc
     database_outage.recovered()

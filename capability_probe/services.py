@@ -216,10 +216,21 @@ def _erase(
     environments |= set(receipts.values_list("environment_id", flat=True))
     deleted, _ = profiles.delete()
     deleted_receipts, _ = receipts.delete()
-    # The cache entry expires with the retention anyway: a cache outage must not block erasure.
-    with contextlib.suppress(Exception):
+    try:
         cache.delete_many([_cache_key(e, hashed) for e in environments if e is not None])
+    except Exception as exc:
+        # A cached copy would be served again once the cache is back: the erasure is not
+        # done, so nothing of it is (the caller's transaction rolls the deletes back).
+        raise ErasureIncomplete("cache", f"unreachable ({type(exc).__name__})") from exc
     return bool(deleted or deleted_receipts)
+
+
+class ErasureIncomplete(Exception):
+    """A store holding the client's data could not be reached; nothing was erased."""
+
+    def __init__(self, store: str, problem: str):
+        super().__init__(f"{store}: {problem}")
+        self.store = store
 
 
 @transaction.atomic

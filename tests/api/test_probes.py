@@ -1,4 +1,4 @@
-"""POST /api/v1/probes and DELETE /api/v1/probes/{clientId}.
+"""POST /api/v1/probes; erasure by POST /api/v1/privacy/erase and DELETE /api/v1/probes/{id}.
 
 Profiles are private: a probe's answer carries only that probe, receipts belong to one
 client's probe, and a key of one environment can neither read, overwrite nor erase another
@@ -16,7 +16,7 @@ import pytest
 from django.core.management import call_command
 
 from capability_probe.models import ClientProfile, ProbeReceipt
-from capability_probe.services import client_hash
+from capability_probe.services import client_hash, profile_attributes
 from capability_probe.vocabulary import SAVE_DATA_IDENTITY, SAVE_DATA_SEGMENT
 from rollout.models import AuditEntry
 from tests.support.demo import load_demo
@@ -185,8 +185,97 @@ def test_erase__server_key__profile_gone(api, two_environments) -> None:
     assert not ProbeReceipt.objects.exists()
     entry = AuditEntry.objects.get(action="client.erase")
     assert (entry.environment, entry.after["erased"]) == ("production", True)
-    assert entry.after["client"] == client_hash("device-42")[:16]
+    # The entry says an erasure happened, not whom it was for (not even a hash prefix).
+    assert entry.after == {"erased": True}
     assert "device-42" not in str(entry.after) + entry.actor_name
+
+
+ERASE = "/api/v1/privacy/erase"
+UNREACHABLE_REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }
+}
+
+
+def test_privacy_erase__server_key__profile_receipts_and_cached_copy_gone(
+    api, two_environments, caplog
+) -> None:
+    key = two_environments["production"]["client"]
+    server_key = two_environments["production"]["server"]
+    api("POST", "/api/v1/probes", key, PROBE)
+    environment_id = _environment_id()
+    before = profile_attributes(environment_id=environment_id, client_id="device-42")
+
+    client_key_attempt = api("POST", ERASE, key, {"clientId": "device-42"})
+    response = api("POST", ERASE, server_key, {"clientId": "device-42"})
+    again = api("POST", ERASE, server_key, {"clientId": "device-42"})
+    after = profile_attributes(environment_id=environment_id, client_id="device-42")
+
+    assert client_key_attempt.status_code == 403
+    assert (response.status_code, response.json()) == (200, {"erased": True})
+    assert again.json() == {"erased": False}
+    assert not ClientProfile.objects.filter(client_hash=client_hash("device-42")).exists()
+    assert not ProbeReceipt.objects.exists()
+    # The cached copy evaluation reads (the cache answers first) is gone with the row.
+    assert before is not None
+    assert before["memoryGb"] == 8
+    assert after is None
+    entries = AuditEntry.objects.filter(action="client.erase").order_by("pk")
+    assert [e.after for e in entries] == [{"erased": True}, {"erased": False}]
+    assert "device-42" not in "".join(r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "clientId"),
+        ({"clientId": ""}, "clientId"),
+        ({"clientId": 42}, "clientId"),
+        ({"clientId": ["device-42"]}, "clientId"),
+        ({"clientId": "device\x0042"}, "clientId"),
+        ({"clientId": "x" * 513}, "clientId"),
+        ({"clientId": "device-42", "environment": "staging"}, "environment"),
+    ],
+)
+def test_privacy_erase__bad_body__400_naming_the_field_nothing_erased(
+    api, two_environments, caplog, body, field
+) -> None:
+    api("POST", "/api/v1/probes", two_environments["production"]["client"], PROBE)
+
+    response = api("POST", ERASE, two_environments["production"]["server"], body)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errorDetails"].startswith(f"{field}:"), response.json()
+    assert ClientProfile.objects.filter(client_hash=client_hash("device-42")).exists()
+    assert not AuditEntry.objects.filter(action="client.erase").exists()
+    assert "device-42" not in "".join(r.getMessage() for r in caplog.records)
+
+
+def test_privacy_erase__cache_unreachable__503_nothing_erased_then_done(
+    api, two_environments
+) -> None:
+    """A cached copy would be served again once the cache is back, so an erasure that cannot
+    reach the cache is not done: 503, and the rows stay until the request is sent again."""
+    from django.test import override_settings
+
+    server_key = two_environments["production"]["server"]
+    api("POST", "/api/v1/probes", two_environments["production"]["client"], PROBE)
+
+    with override_settings(CACHES=UNREACHABLE_REDIS):
+        refused = api("POST", ERASE, server_key, {"clientId": "device-42"})
+    kept = (ClientProfile.objects.count(), ProbeReceipt.objects.count())
+    retried = api("POST", ERASE, server_key, {"clientId": "device-42"})
+
+    assert refused.status_code == 503, refused.content
+    assert refused.json()["errorDetails"].startswith("cache: unreachable")
+    assert "nothing was erased" in refused.json()["errorDetails"]
+    assert kept == (1, 1)
+    assert retried.json() == {"erased": True}
+    assert not ClientProfile.objects.exists()
+    assert [e.after for e in AuditEntry.objects.filter(action="client.erase")] == [{"erased": True}]
 
 
 def test_erase_client_command__profiles_in_two_environments__all_erased() -> None:
@@ -573,3 +662,21 @@ def test_probe__identity_hash_not_hex__400_naming_it(api, two_environments) -> N
 
     assert response.status_code == 400
     assert response.json()["errorDetails"].startswith("identityHash:")
+
+
+def test_erase_client_command__cache_unreachable__error_nothing_erased() -> None:
+    from django.core.management.base import CommandError
+    from django.test import override_settings
+
+    from capability_probe.schema import parse_probe
+    from capability_probe.services import probe_record
+
+    probe_record(probe=parse_probe(PROBE), environment_id=1)
+
+    with override_settings(CACHES=UNREACHABLE_REDIS), pytest.raises(CommandError) as refused:
+        call_command("erase_client", "device-42")
+
+    assert "cache: unreachable" in str(refused.value)
+    assert "nothing was erased" in str(refused.value)
+    assert ClientProfile.objects.count() == 1
+    assert not AuditEntry.objects.filter(action="client.erase").exists()

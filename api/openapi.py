@@ -360,7 +360,17 @@ _PROBE: dict[str, Any] = {
             "pattern": "^([0-9a-fA-F]{64})?$",
             "description": "HMAC-SHA256 of clientId by the customer's backend (signed identities)",
         },
-        "consent": {"type": "boolean", "default": True},
+        "consent": {
+            "description": "granted: the probe may be stored; pending: the user has not "
+            "decided, nothing is stored; denied: nothing is stored and what the environment "
+            "held about the client is forgotten (for an identity it trusts). true and false "
+            "are aliases of granted and denied.",
+            "oneOf": [
+                {"type": "string", "enum": ["granted", "denied", "pending"]},
+                {"type": "boolean"},
+            ],
+            "default": True,
+        },
         **{section: _probe_section(section) for section in ("device", "network", "platform")},
         "benchmark": {
             "type": "object",
@@ -535,6 +545,10 @@ CLIENT_PATHS: dict[str, Any] = {
                                         "key": {"type": "string", "nullable": True},
                                         "label": {"type": "string", "nullable": True},
                                     },
+                                },
+                                "consent": {
+                                    "type": "string",
+                                    "enum": ["granted", "denied", "pending"],
                                 },
                                 "stored": {"type": "boolean"},
                                 "duplicate": {"type": "boolean"},

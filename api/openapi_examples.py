@@ -122,6 +122,7 @@ PROBE: dict[str, Any] = {
 }
 PROBE_ANSWER: dict[str, Any] = {
     "segment": {"key": "fast-computers-webgpu", "label": "fast-computers-webgpu"},
+    "consent": "granted",
     "stored": True,
     "duplicate": False,
     "profile": {

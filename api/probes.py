@@ -26,7 +26,7 @@ from api.client import (
 )
 from api.http import ApiError, json_response, read_json_body
 from capability_probe.models import columns_to_attributes
-from capability_probe.schema import ProbeInvalid, parse_probe
+from capability_probe.schema import DENIED, GRANTED, ProbeInvalid, parse_probe
 from capability_probe.services import (
     ErasureIncomplete,
     client_erase,
@@ -37,7 +37,7 @@ from capability_probe.vocabulary import SETTLED_RUNGS
 from ops.json_input import JsonInputError, check_text
 from rollout.audit import Actor, audit_record
 from rollout.engine.evaluate import evaluate_all, resolve_segment, settle_all
-from rollout.snapshots.store import HeldSnapshot
+from rollout.snapshots.store import HeldSnapshot, KeyInfo
 from telemetry.buffer import BufferUnavailable
 from telemetry.exposure import exposures_count_decisions
 
@@ -76,13 +76,19 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
     # Where the environment requires signed identities, an unsigned client is answered but
     # leaves nothing behind: no stored profile, no exposures counted.
     counts = identity_counts(info, tokens is not None and tokens.signed)
-    store = counts and probe.consent
+    # Without granted consent nothing of the client is kept: no profile, no exposures.
+    granted = probe.consent == GRANTED
+    store = counts and granted
     # The rungs this client has settled on move only with its probes (no erratic rungs):
     # from the state stored with its profile, this probe's capability settles the new one.
     context[SETTLED_RUNGS] = settle_all(
         held.snapshot, context, _stored_settled(held, probe.client_id) if store else None
     )
     try:
+        # Only an identity this environment trusts may make it forget (as it may store):
+        # where signed identities are required, an unsigned "denied" erases nobody.
+        if probe.consent == DENIED and counts:
+            _forget(info, held, probe.client_id)
         outcome = probe_record(
             probe=probe,
             environment_id=held.environment_id,
@@ -92,14 +98,19 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
         )
     except ProbeInvalid as exc:
         raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
+    except ErasureIncomplete as exc:
+        raise ApiError(
+            503, "GENERAL", f"{exc}; consent denied but nothing was forgotten, send it again"
+        ) from exc
     except DatabaseError as exc:
         raise _database_unavailable(exc) from exc
     database_outage.recovered()
     decisions = evaluate_all(held.snapshot, context, strict=True)
-    if counts:
+    if store:
         exposures_count_decisions(held.snapshot, decisions)
     body = {
         "segment": {"key": segment, "label": held.snapshot.segment_labels.get(segment or "")},
+        "consent": probe.consent,
         "stored": outcome.stored,
         "duplicate": outcome.duplicate,
         "profile": outcome.attributes,
@@ -118,6 +129,21 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
         ),
     }
     return HttpResponse(orjson.dumps(body), content_type="application/json")
+
+
+def _forget(info: KeyInfo, held: HeldSnapshot, client_id: str) -> None:
+    """Consent became denied: erase what the environment holds about the client, as an
+    erasure request would (audited the same way, without naming the client)."""
+    with transaction.atomic():
+        erased = client_erase(environment_id=held.environment_id, client_id=client_id)
+        if erased:
+            audit_record(
+                actor=Actor(f"client key {info.key_id}"),
+                action="client.erase",
+                environment=held.environment,
+                after={"erased": True},
+                reason="consent denied",
+            )
 
 
 @json_api("DELETE")

@@ -41,13 +41,31 @@ class ProbeInvalid(ValueError):
         self.field = field
 
 
+# Consent states (docs/capability-signals.md): only `granted` lets anything be stored;
+# `denied` also makes the server forget what it holds about the client; `pending` (the user
+# has not decided yet) stores nothing and forgets nothing. The booleans are aliases.
+GRANTED, DENIED, PENDING = "granted", "denied", "pending"
+CONSENT_STATES = (GRANTED, DENIED, PENDING)
+
+
+def parse_consent(value: Any, *, field: str = "consent") -> str:
+    """The consent state `value` names (true/false alias granted/denied)."""
+    if value is True:
+        return GRANTED
+    if value is False:
+        return DENIED
+    if isinstance(value, str) and value in CONSENT_STATES:
+        return value
+    raise ProbeInvalid(field, "must be granted, denied or pending (or true / false)")
+
+
 @dataclass(frozen=True)
 class Probe:
     """A validated, normalised probe. `profile` uses the profile's column names."""
 
     probe_id: str
     client_id: str
-    consent: bool
+    consent: str  # one of CONSENT_STATES
     profile: dict[str, Any]
     runtime: dict[str, Any]
     # The customer backend's HMAC of client_id (signed identities); "" when not sent.
@@ -135,9 +153,7 @@ def parse_probe(raw: Any) -> Probe:
         identity_hash == "" or IDENTITY_HASH.match(identity_hash)
     ):
         raise ProbeInvalid("identityHash", "must be 64 hex digits: HMAC-SHA256 of clientId")
-    consent = raw.get("consent", True)
-    if not isinstance(consent, bool):
-        raise ProbeInvalid("consent", "must be true or false")
+    consent = parse_consent(raw.get("consent", True))
     profile: dict[str, Any] = {}
     runtime: dict[str, Any] = {}
     for section in ("device", "network", "platform"):

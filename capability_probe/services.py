@@ -21,7 +21,7 @@ from capability_probe.models import (
     ProbeReceipt,
     columns_to_attributes,
 )
-from capability_probe.schema import Probe, ProbeInvalid, probe_fingerprint
+from capability_probe.schema import GRANTED, Probe, ProbeInvalid, probe_fingerprint
 from capability_probe.vocabulary import TEXT_COLUMNS
 
 HISTORY_LENGTH = 5
@@ -62,11 +62,11 @@ def probe_record(
 
     The same client retrying the same probe changes nothing. The answer carries only what
     this probe said, so a replayed probe id cannot read anyone's stored profile. `store=False`
-    (no consent, or an identity the environment does not trust) answers without keeping
+    (consent not granted, or an identity the environment does not trust) answers without keeping
     anything. A value the database refuses is a ProbeInvalid and leaves nothing written.
     """
     attributes = columns_to_attributes(probe.profile)
-    if not probe.consent or not store:
+    if probe.consent != GRANTED or not store:
         return ProbeOutcome(attributes=attributes, stored=False, duplicate=False)
     hashed = client_hash(probe.client_id)
     now = timezone.now()

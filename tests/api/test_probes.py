@@ -149,6 +149,86 @@ def test_probe__no_consent__answered_not_stored(api, two_environments) -> None:
     assert not ClientProfile.objects.filter(client_hash=client_hash("device-42")).exists()
 
 
+@pytest.mark.parametrize("state", ["pending", "denied", False])
+def test_probe__consent_not_granted__answered_nothing_stored(api, two_environments, state) -> None:
+    key = two_environments["production"]["client"]
+
+    response = api("POST", "/api/v1/probes", key, {**PROBE, "consent": state})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["consent"] == ("denied" if state is False else state)
+    assert response.json()["stored"] is False
+    assert not ClientProfile.objects.exists()
+    assert not ProbeReceipt.objects.exists()
+
+
+def test_probe__consent_granted_then_pending_then_denied__kept_then_forgotten(
+    api, two_environments
+) -> None:
+    """pending stores nothing and forgets nothing; denied forgets what was stored, as an
+    erasure does (audited without naming the client), in the key's environment only."""
+    production = two_environments["production"]["client"]
+    staging = two_environments["staging"]["client"]
+    environment_id = _environment_id()
+    granted = api("POST", "/api/v1/probes", production, {**PROBE, "consent": "granted"})
+    api("POST", "/api/v1/probes", staging, PROBE)
+
+    pending = api(
+        "POST", "/api/v1/probes", production, {**PROBE, "probeId": "p-2", "consent": "pending"}
+    )
+    after_pending = _profile("production")
+    denied = api(
+        "POST", "/api/v1/probes", production, {**PROBE, "probeId": "p-3", "consent": "denied"}
+    )
+
+    assert granted.json()["stored"] is True
+    assert pending.json()["stored"] is False
+    assert after_pending is not None
+    assert after_pending.probe_count == 1
+    assert denied.status_code == 200, denied.content
+    assert denied.json()["stored"] is False
+    assert _profile("production") is None
+    assert profile_attributes(environment_id=environment_id, client_id="device-42") is None
+    assert not ProbeReceipt.objects.filter(environment_id=environment_id).exists()
+    assert _profile("staging") is not None  # another environment's consent is its own
+    entry = AuditEntry.objects.get(action="client.erase")
+    assert (entry.reason, entry.after, entry.environment) == (
+        "consent denied",
+        {"erased": True},
+        "production",
+    )
+
+
+def test_probe__consent_denied_by_an_unsigned_identity__forgets_nobody(
+    api, two_environments, publish
+) -> None:
+    """Where signed identities are required, an unsigned probe can neither store nor erase:
+    a script holding the public key cannot wipe a victim's profile by claiming its id."""
+    from capability_probe.schema import parse_probe
+    from capability_probe.services import probe_record
+    from rollout.models import Environment
+
+    environment = Environment.objects.get(key="production")
+    probe_record(probe=parse_probe(PROBE), environment_id=environment.pk)
+    publish(
+        lambda: Environment.objects.filter(pk=environment.pk).update(require_signed_identities=True)
+    )
+    from rollout.snapshots.store import store
+
+    store.reset()
+
+    response = api(
+        "POST",
+        "/api/v1/probes",
+        two_environments["production"]["client"],
+        {**PROBE, "probeId": "p-9", "consent": "denied"},
+    )
+
+    assert response.status_code == 200, response.content
+    assert _profile("production") is not None
+    assert not AuditEntry.objects.filter(action="client.erase").exists()
+
+
 def test_probe__save_data__save_data_segment(api, demo, publish) -> None:
     key = _client_key(publish)
     probe = {**PROBE, "network": {**PROBE["network"], "saveData": True}}

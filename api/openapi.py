@@ -396,6 +396,14 @@ _RETRY_AFTER = {
 }
 
 
+def _erased() -> dict[str, Any]:
+    """The answer of both erasure operations."""
+    return {
+        "description": "Erased (false: nothing was stored)",
+        **_json({"type": "object", "properties": {"erased": {"type": "boolean"}}}, examples.ERASED),
+    }
+
+
 def _errors(*codes: int, **bodies: dict[str, Any]) -> dict[str, Any]:
     """The documented error responses, each with a true example body (`bodies` overrides
     one by status: `_400={…}`)."""
@@ -627,13 +635,7 @@ CLIENT_PATHS: dict[str, Any] = {
                 }
             ],
             "responses": {
-                "200": {
-                    "description": "Erased (false: nothing was stored)",
-                    **_json(
-                        {"type": "object", "properties": {"erased": {"type": "boolean"}}},
-                        examples.ERASED,
-                    ),
-                },
+                "200": _erased(),
                 # 404: a client id the route cannot hold (a line break) is no route at all.
                 **_errors(
                     400,
@@ -742,13 +744,7 @@ CLIENT_PATHS: dict[str, Any] = {
                 examples.ERASE_REQUEST,
             ),
             "responses": {
-                "200": {
-                    "description": "Erased (false: nothing was stored)",
-                    **_json(
-                        {"type": "object", "properties": {"erased": {"type": "boolean"}}},
-                        examples.ERASED,
-                    ),
-                },
+                "200": _erased(),
                 **_errors(
                     400,
                     401,

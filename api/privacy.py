@@ -15,6 +15,7 @@ from api.http import ApiError, json_response, read_json_body
 from capability_probe.services import ErasureIncomplete, client_erase
 from ops.json_input import JsonInputError, check_text
 from rollout.audit import Actor, audit_record
+from rollout.snapshots.store import HeldSnapshot, KeyInfo
 
 ERASE_FIELDS = {"clientId"}
 MAX_CLIENT_ID_LENGTH = 512
@@ -38,23 +39,32 @@ def _client_id(body: dict[str, object]) -> str:
     return client_id
 
 
-@json_api("POST")
-def privacy_erase_view(request: HttpRequest) -> HttpResponse:
-    """POST /api/v1/privacy/erase (server key) with {"clientId": …}: erase what the key's
-    environment stored about one client; 503 (nothing erased) when a store is away."""
-    info = authenticate(request, server_only=True)
-    held = held_snapshot(info)
-    client_id = _client_id(read_json_body(request))
+def erase_for_key(
+    info: KeyInfo,
+    held: HeldSnapshot,
+    client_id: str,
+    *,
+    actor: Actor,
+    reason: str,
+    audit_nothing: bool = True,
+) -> bool:
+    """Erase what the key's environment stored about a client, and audit it, in one
+    transaction; True when there was something. 503 (nothing erased) when a store is away.
+
+    The audit entry says an erasure happened, not whom it was for. `audit_nothing=False`
+    records only erasures that removed something (consent withdrawn on every probe of a
+    client must not fill the audit log)."""
     try:
-        with transaction.atomic():  # the erasure and its audit entry commit together
+        with transaction.atomic():
             erased = client_erase(environment_id=held.environment_id, client_id=client_id)
-            audit_record(
-                actor=Actor(f"server key {info.key_id}"),
-                action="client.erase",
-                environment=held.environment,
-                after={"erased": erased},
-                reason="POST /api/v1/privacy/erase",
-            )
+            if erased or audit_nothing:
+                audit_record(
+                    actor=actor,
+                    action="client.erase",
+                    environment=held.environment,
+                    after={"erased": erased},
+                    reason=reason,
+                )
     except ErasureIncomplete as exc:
         raise ApiError(
             503, "GENERAL", f"{exc}; nothing was erased, send the request again later"
@@ -63,4 +73,21 @@ def privacy_erase_view(request: HttpRequest) -> HttpResponse:
         database_outage.failed(exc, consequence="erasures answered 503")
         raise ApiError(503, "GENERAL", "database: unavailable, nothing was erased") from exc
     database_outage.recovered()
+    return erased
+
+
+@json_api("POST")
+def privacy_erase_view(request: HttpRequest) -> HttpResponse:
+    """POST /api/v1/privacy/erase (server key) with {"clientId": …}: erase what the key's
+    environment stored about one client; 503 (nothing erased) when a store is away."""
+    info = authenticate(request, server_only=True)
+    held = held_snapshot(info)
+    client_id = _client_id(read_json_body(request))
+    erased = erase_for_key(
+        info,
+        held,
+        client_id,
+        actor=Actor(f"server key {info.key_id}"),
+        reason="POST /api/v1/privacy/erase",
+    )
     return json_response({"erased": erased})

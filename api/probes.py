@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
 from access.client_trust import identity_counts, token_issuer
@@ -25,19 +25,18 @@ from api.client import (
     with_event_streams,
 )
 from api.http import ApiError, json_response, read_json_body
+from api.privacy import erase_for_key
 from capability_probe.models import columns_to_attributes
 from capability_probe.schema import DENIED, GRANTED, ProbeInvalid, parse_probe
 from capability_probe.services import (
-    ErasureIncomplete,
-    client_erase,
     probe_record,
     profile_attributes,
 )
 from capability_probe.vocabulary import SETTLED_RUNGS
 from ops.json_input import JsonInputError, check_text
-from rollout.audit import Actor, audit_record
+from rollout.audit import Actor
 from rollout.engine.evaluate import evaluate_all, resolve_segment, settle_all
-from rollout.snapshots.store import HeldSnapshot, KeyInfo
+from rollout.snapshots.store import HeldSnapshot
 from telemetry.buffer import BufferUnavailable
 from telemetry.exposure import exposures_count_decisions
 
@@ -88,7 +87,14 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
         # Only an identity this environment trusts may make it forget (as it may store):
         # where signed identities are required, an unsigned "denied" erases nobody.
         if probe.consent == DENIED and counts:
-            _forget(info, held, probe.client_id)
+            erase_for_key(
+                info,
+                held,
+                probe.client_id,
+                actor=Actor(f"client key {info.key_id}"),
+                reason="consent denied",
+                audit_nothing=False,
+            )
         outcome = probe_record(
             probe=probe,
             environment_id=held.environment_id,
@@ -98,10 +104,6 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
         )
     except ProbeInvalid as exc:
         raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
-    except ErasureIncomplete as exc:
-        raise ApiError(
-            503, "GENERAL", f"{exc}; consent denied but nothing was forgotten, send it again"
-        ) from exc
     except DatabaseError as exc:
         raise _database_unavailable(exc) from exc
     database_outage.recovered()
@@ -131,21 +133,6 @@ def probe_create_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(orjson.dumps(body), content_type="application/json")
 
 
-def _forget(info: KeyInfo, held: HeldSnapshot, client_id: str) -> None:
-    """Consent became denied: erase what the environment holds about the client, as an
-    erasure request would (audited the same way, without naming the client)."""
-    with transaction.atomic():
-        erased = client_erase(environment_id=held.environment_id, client_id=client_id)
-        if erased:
-            audit_record(
-                actor=Actor(f"client key {info.key_id}"),
-                action="client.erase",
-                environment=held.environment,
-                after={"erased": True},
-                reason="consent denied",
-            )
-
-
 @json_api("DELETE")
 def probe_erase_view(request: HttpRequest, client_id: str) -> HttpResponse:
     """DELETE /api/v1/probes/{clientId} (server key): erase what the key's environment stored
@@ -156,22 +143,11 @@ def probe_erase_view(request: HttpRequest, client_id: str) -> HttpResponse:
         check_text(client_id, field="clientId")
     except JsonInputError as exc:
         raise ApiError(400, "INVALID_PROBE", str(exc)) from exc
-    try:
-        with transaction.atomic():  # the erasure and its audit entry commit together
-            erased = client_erase(environment_id=held.environment_id, client_id=client_id)
-            # The audit entry says an erasure happened, not whom it was for.
-            audit_record(
-                actor=Actor(f"server key {info.key_id}"),
-                action="client.erase",
-                environment=held.environment,
-                after={"erased": erased},
-                reason="DELETE /api/v1/probes",
-            )
-    except ErasureIncomplete as exc:
-        raise ApiError(
-            503, "GENERAL", f"{exc}; nothing was erased, send the request again later"
-        ) from exc
-    except DatabaseError as exc:
-        raise _database_unavailable(exc) from exc
-    database_outage.recovered()
+    erased = erase_for_key(
+        info,
+        held,
+        client_id,
+        actor=Actor(f"server key {info.key_id}"),
+        reason="DELETE /api/v1/probes",
+    )
     return json_response({"erased": erased})

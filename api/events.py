@@ -12,10 +12,14 @@ from django.http import HttpRequest, HttpResponse
 from access.client_trust import token_verifier
 from api.client import authenticate, held_snapshot, json_api, limit_client
 from api.http import ApiError, json_response, read_json_body
+from api.privacy import erase_for_key
 from api.rate_limits import client_address
+from capability_probe.schema import DENIED, GRANTED
 from capability_probe.services import client_hash
 from ops import metrics
 from ops.outage import Outage
+from rollout.audit import Actor
+from rollout.snapshots.store import HeldSnapshot, KeyInfo
 from telemetry.buffer import BufferUnavailable, telemetry_append
 from telemetry.identities import identity_admit
 from telemetry.schema import EventBatch, EventsInvalid, parse_batch
@@ -64,6 +68,9 @@ def events_view(request: HttpRequest) -> HttpResponse:
     except EventsInvalid as exc:
         raise ApiError(400, "INVALID_EVENT", str(exc)) from exc
     limit_client(request, info, batch.targeting_key)
+    trusted = not info.require_signed_identities or all(batch.signed)
+    if batch.consent != GRANTED:
+        return _without_consent(info, held, batch, trusted)
     client = client_hash(batch.targeting_key)
     counted, reason = batch, ""
     if info.require_signed_identities and not all(batch.signed):
@@ -94,4 +101,29 @@ def events_view(request: HttpRequest) -> HttpResponse:
     }
     if reason:
         answer["uncountedReason"] = reason
+    return json_response(answer, status=202)
+
+
+def _without_consent(
+    info: KeyInfo, held: HeldSnapshot, batch: EventBatch, trusted: bool
+) -> HttpResponse:
+    """Consent pending or denied: nothing of the batch is stored or counted; denied also
+    forgets what the environment holds about the client (for an identity it trusts, as a
+    probe saying denied does)."""
+    if batch.consent == DENIED and trusted:
+        erase_for_key(
+            info,
+            held,
+            batch.targeting_key,
+            actor=Actor(f"client key {info.key_id}"),
+            reason="consent denied",
+            audit_nothing=False,
+        )
+    metrics.events.labels("uncounted").inc(len(batch.events))
+    answer = {
+        "accepted": 0,
+        "duplicates": 0,
+        "uncounted": len(batch.events),
+        "uncountedReason": f"consent {batch.consent}: nothing was stored",
+    }
     return json_response(answer, status=202)

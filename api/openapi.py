@@ -133,10 +133,21 @@ _CONTEXT = {
     "additionalProperties": True,
 }
 
+_CONSENT = {
+    "description": "granted: may be stored; pending: the user has not decided, nothing is "
+    "stored; denied: nothing is stored and what the environment held about the client is "
+    "forgotten (for an identity it trusts). true and false are aliases of granted and denied.",
+    "oneOf": [
+        {"type": "string", "enum": ["granted", "denied", "pending"]},
+        {"type": "boolean"},
+    ],
+    "default": True,
+}
 _EVENT_BATCH = {
     "type": "object",
     "required": ["targetingKey", "events"],
     "properties": {
+        "consent": _CONSENT,
         "targetingKey": {
             "type": "string",
             "minLength": 1,
@@ -360,17 +371,7 @@ _PROBE: dict[str, Any] = {
             "pattern": "^([0-9a-fA-F]{64})?$",
             "description": "HMAC-SHA256 of clientId by the customer's backend (signed identities)",
         },
-        "consent": {
-            "description": "granted: the probe may be stored; pending: the user has not "
-            "decided, nothing is stored; denied: nothing is stored and what the environment "
-            "held about the client is forgotten (for an identity it trusts). true and false "
-            "are aliases of granted and denied.",
-            "oneOf": [
-                {"type": "string", "enum": ["granted", "denied", "pending"]},
-                {"type": "boolean"},
-            ],
-            "default": True,
-        },
+        "consent": _CONSENT,
         **{section: _probe_section(section) for section in ("device", "network", "platform")},
         "benchmark": {
             "type": "object",

@@ -48,15 +48,18 @@ GRANTED, DENIED, PENDING = "granted", "denied", "pending"
 CONSENT_STATES = (GRANTED, DENIED, PENDING)
 
 
-def parse_consent(value: Any, *, field: str = "consent") -> str:
-    """The consent state `value` names (true/false alias granted/denied)."""
+CONSENT_PROBLEM = "must be granted, denied or pending (or true / false)"
+
+
+def consent_state(value: Any) -> str | None:
+    """The consent state `value` names (true/false alias granted/denied); None: none."""
     if value is True:
         return GRANTED
     if value is False:
         return DENIED
     if isinstance(value, str) and value in CONSENT_STATES:
         return value
-    raise ProbeInvalid(field, "must be granted, denied or pending (or true / false)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,9 @@ def parse_probe(raw: Any) -> Probe:
         identity_hash == "" or IDENTITY_HASH.match(identity_hash)
     ):
         raise ProbeInvalid("identityHash", "must be 64 hex digits: HMAC-SHA256 of clientId")
-    consent = parse_consent(raw.get("consent", True))
+    consent = consent_state(raw.get("consent", True))
+    if consent is None:
+        raise ProbeInvalid("consent", CONSENT_PROBLEM)
     profile: dict[str, Any] = {}
     runtime: dict[str, Any] = {}
     for section in ("device", "network", "platform"):

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from access.decision_tokens import MAX_TOKEN, Served, TokenInvalid
+from capability_probe.schema import CONSENT_PROBLEM, GRANTED, consent_state
 from ops.json_input import text_problem
 
 EVENT_TYPES = (
@@ -60,7 +61,7 @@ _TYPE_FIELDS: dict[str, frozenset[str]] = {
     "model_update": frozenset({"from", "to", "delivery", "ok", "bytes"}),
     "freshness": frozenset({"hours"}),
 }
-_BODY_FIELDS = frozenset({"targetingKey", "events"})
+_BODY_FIELDS = frozenset({"targetingKey", "events", "consent"})
 
 
 class EventsInvalid(ValueError):
@@ -87,6 +88,9 @@ class EventBatch:
     ids: tuple[str, ...]
     events: tuple[dict[str, Any], ...]
     signed: tuple[bool, ...] = ()
+    # The user's consent as the client holds it (capability_probe.schema.CONSENT_STATES);
+    # a batch without one comes from a client that predates consent states: granted.
+    consent: str = GRANTED
 
     def only(self, keep: Sequence[bool]) -> EventBatch:
         """The batch with only the events whose `keep` is true."""
@@ -96,6 +100,7 @@ class EventBatch:
             tuple(self.ids[i] for i in picked),
             tuple(self.events[i] for i in picked),
             tuple(self.signed[i] for i in picked),
+            self.consent,
         )
 
 
@@ -291,6 +296,9 @@ def parse_batch(
     if unknown:
         raise EventsInvalid(unknown[0][:40], "unknown field")
     targeting_key = _text(body.get("targetingKey"), "targetingKey", longest=MAX_TARGETING_KEY)
+    consent = consent_state(body.get("consent", GRANTED))
+    if consent is None:
+        raise EventsInvalid("consent", CONSENT_PROBLEM)
     raw_events = body.get("events")
     if raw_events is None:
         raise EventsInvalid("events", "required")
@@ -308,4 +316,4 @@ def parse_batch(
         ids.append(event_id)
         events.append(event)
         signed.append(by_signed)
-    return EventBatch(targeting_key, tuple(ids), tuple(events), tuple(signed))
+    return EventBatch(targeting_key, tuple(ids), tuple(events), tuple(signed), consent)

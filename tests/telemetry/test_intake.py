@@ -132,6 +132,8 @@ BAD_BODIES = {
     "events an object": ({"targetingKey": "d", "events": {"0": GOOD}}, "events"),
     "unknown field": ({"targetingKey": "d", "events": [GOOD], "context": {}}, "context"),
     "empty body": ({}, "targetingKey"),
+    "consent unknown": ({"targetingKey": "d", "events": [GOOD], "consent": "yes"}, "consent"),
+    "consent null": ({"targetingKey": "d", "events": [GOOD], "consent": None}, "consent"),
 }
 
 
@@ -211,6 +213,48 @@ def test_events__valid_batch__202_and_one_buffer_entry(send, flags, buffer_mode)
     assert response.status_code == 202, response.content
     assert response.json() == {"accepted": 6, "duplicates": 0, "uncounted": 0}
     assert buffered_count() == 1
+
+
+@pytest.mark.parametrize("state", ["pending", "denied", False])
+def test_events__consent_not_granted__202_nothing_stored_or_counted(
+    api, client_key, environment, flags, buffer_mode, state
+) -> None:
+    event = Events()
+    body = {**_body(environment, [event("exposure"), event("crash")], "device-1"), "consent": state}
+
+    response = api("POST", "/api/v1/events", client_key, body)
+
+    assert response.status_code == 202, response.content
+    named = "denied" if state is False else state
+    assert response.json() == {
+        "accepted": 0,
+        "duplicates": 0,
+        "uncounted": 2,
+        "uncountedReason": f"consent {named}: nothing was stored",
+    }
+    _nothing_stored()
+
+
+def test_events__consent_denied__the_clients_profile_forgotten(
+    api, client_key, environment, flags
+) -> None:
+    from capability_probe.models import ClientProfile
+    from capability_probe.schema import parse_probe
+    from capability_probe.services import probe_record
+
+    probe = {"probeId": "p-1", "clientId": "device-1", "device": {"memoryGb": 8}}
+    probe_record(probe=parse_probe(probe), environment_id=environment.pk)
+    granted = {**_body(environment, [Events()("exposure")], "device-1"), "consent": "granted"}
+    denied = {**_body(environment, [Events()("exposure")], "device-1"), "consent": "denied"}
+
+    kept = api("POST", "/api/v1/events", client_key, granted)
+    profiles_after_granted = ClientProfile.objects.count()
+    forgot = api("POST", "/api/v1/events", client_key, denied)
+
+    assert kept.json()["accepted"] == 1
+    assert profiles_after_granted == 1
+    assert forgot.status_code == 202, forgot.content
+    assert not ClientProfile.objects.exists()
 
 
 def test_events__redis_buffer__intake_asks_the_database_nothing(

@@ -723,6 +723,53 @@ CLIENT_PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/privacy": {
+        "get": {
+            "operationId": "privacy_notice",
+            "tags": ["client"],
+            "summary": "What is collected about a client, why, where and for how long, and the "
+            "consent states: the text a consent UI renders",
+            "description": "Built from the capability vocabulary, the event types and the "
+            "retention settings, so it lists exactly what intake accepts.",
+            "security": _KEY_SECURITY,
+            "responses": {
+                "200": {
+                    "description": "The notice for the key's environment",
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": [
+                                "environment",
+                                "identity",
+                                "collected",
+                                "derived",
+                                "retention",
+                                "consent",
+                                "erasure",
+                            ],
+                            "properties": {
+                                "environment": {"type": "string"},
+                                "identity": {"type": "object"},
+                                "collected": {
+                                    "type": "object",
+                                    "properties": {
+                                        "probe": {"type": "array", "items": {"type": "object"}},
+                                        "events": {"type": "array", "items": {"type": "object"}},
+                                    },
+                                },
+                                "derived": {"type": "array", "items": {"type": "object"}},
+                                "retention": {"type": "array", "items": {"type": "object"}},
+                                "consent": {"type": "object"},
+                                "erasure": {"type": "string"},
+                            },
+                        },
+                        examples.privacy_notice_example(),
+                    ),
+                },
+                **_errors(401, 405, 429),
+            },
+        }
+    },
     "/api/v1/privacy/erase": {
         "post": {
             "operationId": "privacy_erase",

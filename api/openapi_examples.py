@@ -407,3 +407,10 @@ MANAGEMENT_ERRORS: dict[str, dict[str, Any]] = {
     "409": {"action": ["only a ramping or held segment can be paused (it is rolled_back)"]},
     "411": {"detail": "Content-Length: required (no chunked bodies)"},
 }
+
+
+def privacy_notice_example() -> dict[str, Any]:
+    """GET /api/v1/privacy as it answers for production (built like the live answer)."""
+    from api.privacy_notice import privacy_notice
+
+    return privacy_notice("production")

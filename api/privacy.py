@@ -1,4 +1,4 @@
-"""Privacy requests of a client's data subject: erasure by a server key.
+"""Privacy: the notice a consent UI renders, and erasure by a server key.
 
 The raw client id travels only in the request body (never in a URL, so never in an access
 log line or a route label), and the audit entry records that an erasure happened, not whom
@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 
 from api.client import authenticate, database_outage, held_snapshot, json_api
 from api.http import ApiError, json_response, read_json_body
+from api.privacy_notice import privacy_notice
 from capability_probe.services import ErasureIncomplete, client_erase
 from ops.json_input import JsonInputError, check_text
 from rollout.audit import Actor, audit_record
@@ -74,6 +75,16 @@ def erase_for_key(
         raise ApiError(503, "GENERAL", "database: unavailable, nothing was erased") from exc
     database_outage.recovered()
     return erased
+
+
+@json_api("GET")
+def privacy_notice_view(request: HttpRequest) -> HttpResponse:
+    """GET /api/v1/privacy (any key): what is collected, why, where, for how long, and the
+    consent states, for the key's environment."""
+    info = authenticate(request)
+    response = json_response(privacy_notice(info.environment))
+    response["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 @json_api("POST")

@@ -16,6 +16,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/network/download", network.download_view, name="network-download"),
     path("api/v1/probes/<path:client_id>", probes.probe_erase_view, name="probe-erase"),
     path("api/v1/events", events.events_view, name="events"),
+    path("api/v1/privacy", privacy.privacy_notice_view, name="privacy-notice"),
     path("api/v1/privacy/erase", privacy.privacy_erase_view, name="privacy-erase"),
     path("api/v1/flags", management.FlagListApi.as_view(), name="flag-list"),
     re_path(

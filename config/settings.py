@@ -372,7 +372,9 @@ if EDGEFLAGS_HTTPS:
 # by design and the customer's own site is the normal caller; an environment narrows it
 # with its allowed origins (admin), checked with the key. Never the admin, the console or
 # the management API (session and token callers): only these paths carry CORS headers.
-CORS_URLS_REGEX = r"^/(api/v1/(evaluate|probes|events|network/ping|network/download)|ofrep/v1/.+)$"
+CORS_URLS_REGEX = (
+    r"^/(api/v1/(evaluate|probes|events|privacy|network/ping|network/download)|ofrep/v1/.+)$"
+)
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False  # keys travel in headers, never in cookies
 CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")

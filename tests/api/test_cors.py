@@ -24,11 +24,13 @@ CLIENT_ENDPOINTS = [
     ("POST", "/api/v1/events"),
     ("GET", "/api/v1/network/ping"),
     ("GET", "/api/v1/network/download"),
+    ("GET", "/api/v1/privacy"),  # the notice a consent banner on the customer's site renders
 ]
 NOT_CORS = [
     ("GET", "/api/v1/flags"),  # management API (tokens)
     ("POST", "/api/v1/rollouts/f/production/kill"),
     ("GET", "/api/v1/snapshot"),  # server keys: never from a browser
+    ("POST", "/api/v1/privacy/erase"),  # server keys: from the customer's backend
     ("GET", "/admin/"),
     ("GET", "/admin/console/"),
     ("GET", "/api/v1/schema"),

@@ -760,3 +760,28 @@ def test_erase_client_command__cache_unreachable__error_nothing_erased() -> None
     assert "nothing was erased" in str(refused.value)
     assert ClientProfile.objects.count() == 1
     assert not AuditEntry.objects.filter(action="client.erase").exists()
+
+
+def test_privacy_notice__every_field_and_event_type_and_the_retention_settings(
+    api, two_environments, settings
+) -> None:
+    from capability_probe.vocabulary import FIELDS
+    from telemetry.schema import EVENT_TYPES
+
+    settings.EDGEFLAGS_PROBE_RETENTION_DAYS = 30
+    response = api("GET", "/api/v1/privacy", two_environments["staging"]["client"])
+    no_key = api("GET", "/api/v1/privacy", None)
+
+    assert response.status_code == 200, response.content
+    notice = response.json()
+    assert notice["environment"] == "staging"
+    probe_fields = {f["name"] for f in notice["collected"]["probe"]}
+    assert probe_fields == {f"{f.section.value}.{f.probe_key}" for f in FIELDS}
+    assert all(f["purpose"] for f in notice["collected"]["probe"])
+    assert [e["type"] for e in notice["collected"]["events"]] == list(EVENT_TYPES)
+    retention = {r["setting"]: r["days"] for r in notice["retention"] if r["setting"]}
+    assert retention["EDGEFLAGS_PROBE_RETENTION_DAYS"] == 30
+    assert retention["EDGEFLAGS_METRIC_RETENTION_DAYS"] == settings.EDGEFLAGS_METRIC_RETENTION_DAYS
+    assert [c["state"] for c in notice["consent"]["states"]] == ["granted", "denied", "pending"]
+    assert "HMAC" in notice["identity"]["keptAs"]
+    assert no_key.status_code == 401
